@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-
 from sketchify.core.errors import InputError
 from sketchify.core.geometry import Placement
 
@@ -113,7 +112,7 @@ def _to_rgb_on_white(img: Image.Image) -> Image.Image:
     if not has_alpha:
         return img.convert("RGB")
     rgba = img.convert("RGBA")
-    background = Image.new("RGBA", rgba.size, WHITE + (255,))
+    background = Image.new("RGBA", rgba.size, (*WHITE, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 

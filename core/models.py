@@ -10,7 +10,6 @@ from pathlib import Path
 import open_clip
 import torch
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
-
 from sketchify.core.errors import InputError, WeightsError
 
 DEFAULT_WEIGHTS = "openai"
@@ -35,7 +34,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise InputError(f"Device '{name}' is not available: no CUDA GPU found.", field="device")
+            raise InputError(
+                f"Device '{name}' is not available: no CUDA GPU found.", field="device"
+            )
         if device.index is not None and device.index >= count:
             raise InputError(
                 f"Device '{name}' is not available: only {count} CUDA GPU(s) found.",
@@ -80,7 +81,11 @@ def load_clip(
         os.path.isfile(weights) and not open_clip.get_pretrained_cfg(model_name, weights)
     )
     key_weights = str(Path(weights).resolve()) if local else weights
-    key = (model_name if not _is_path(name) else str(Path(name).resolve()), key_weights, str(device))
+    key = (
+        model_name if not _is_path(name) else str(Path(name).resolve()),
+        key_weights,
+        str(device),
+    )
     with _cache_lock:
         if key not in _cache:
             _cache[key] = _load(model_name, weights, local, device, role)
@@ -187,7 +192,10 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
 
     endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/")
     offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in (
-        "1", "ON", "YES", "TRUE",
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
     )
     manual = (
         f"download {filename} from {endpoint}/{repo_id} and {_how_to_pass(role)}, "
@@ -205,8 +213,7 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
             if _is_missing_file(exc):
                 continue
             raise WeightsError(
-                f"Cannot reach {endpoint} to download the {model_name} '{tag}' weights: "
-                f"{manual}."
+                f"Cannot reach {endpoint} to download the {model_name} '{tag}' weights: {manual}."
             ) from exc
         try:
             return hf_hub_download(repo_id, candidate, endpoint=endpoint)

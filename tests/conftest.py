@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import TinyModels, make_tiny_models  # noqa: E402
+from tiny_models import TinyModels, make_tiny_models
 
 
 @pytest.fixture(scope="session")
