@@ -133,20 +133,25 @@ def make_target(img: Image.Image, canvas: int = 224) -> Target:
     defines it and resample it to ``canvas`` x ``canvas`` pixels with an antialiasing filter."""
     placement = Placement(img.width, img.height, canvas)
     side = placement.side
-    # Shrink huge photos by an integer factor first, so the padded square stays small in memory;
-    # pixel i of the reduced image covers source pixels [i*f, (i+1)*f), an exact scale by 1/f.
+    # Shrink huge photos by an integer factor first so the padded square stays small in memory.
+    # Shifting the photo by the remainder of its pad makes the reduction grid start at the padded
+    # square's corner, so reduced pixel i covers square pixels [i*f, (i+1)*f): an exact 1/f scale.
     factor = max(1, side // (4 * canvas))
-    small = img.convert("RGB").reduce(factor) if factor > 1 else img.convert("RGB")
-    left, top = (p / factor for p in placement.pad)
-    # Paste on a white square with a one-pixel margin, then resample the exact (fractional) box
-    # that the padded square occupies: the result matches Placement to sub-pixel precision.
-    n = math.ceil(side / factor) + 2
-    square = Image.new("RGB", (n, n), WHITE)
-    square.paste(small, (math.floor(left) + 1, math.floor(top) + 1))
-    x0 = math.floor(left) + 1 - left
-    y0 = math.floor(top) + 1 - top
-    box = (x0, y0, x0 + side / factor, y0 + side / factor)
+    (left, shift_x), (top, shift_y) = (divmod(p, factor) for p in placement.pad)
+    shifted = Image.new(
+        "RGB",
+        (_round_up(shift_x + img.width, factor), _round_up(shift_y + img.height, factor)),
+        WHITE,
+    )
+    shifted.paste(img.convert("RGB"), (shift_x, shift_y))
+    square = Image.new("RGB", (math.ceil(side / factor),) * 2, WHITE)
+    square.paste(shifted.reduce(factor), (left, top))
+    box = (0.0, 0.0, side / factor, side / factor)
     resized = square.resize((canvas, canvas), Image.Resampling.LANCZOS, box=box)
     pixels = np.asarray(resized, dtype=np.float32) / 255.0
     image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
     return Target(image=image, placement=placement)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
