@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import threading
+import zipfile
 from pathlib import Path
 
 import open_clip
@@ -158,10 +160,18 @@ def _load(
     except Exception as exc:  # torch.load / load_state_dict raise many types on a bad file.
         raise WeightsError(
             f"The weights file {checkpoint} could not be loaded as {model_name} "
-            f"({type(exc).__name__}: {_first_line(exc)})."
+            f"({_load_problem(exc)})."
         ) from exc
     model.eval().requires_grad_(False)
     return model.to(device)
+
+
+def _load_problem(exc: Exception) -> str:
+    if isinstance(exc, RuntimeError) and "state_dict" in str(exc):
+        return "its tensors do not match this model's architecture"
+    if isinstance(exc, pickle.UnpicklingError | EOFError | zipfile.BadZipFile | ValueError):
+        return "it is not a readable PyTorch or safetensors checkpoint"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
 
 
 def _first_line(exc: Exception) -> str:
@@ -198,8 +208,8 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
         "TRUE",
     )
     manual = (
-        f"download {filename} from {endpoint}/{repo_id} and {_how_to_pass(role)}, "
-        "or put it in the Hugging Face cache"
+        f"download {hf_hub_url(repo_id, filename, endpoint=endpoint)} and {_how_to_pass(role)}, "
+        f"or run once online to cache it in {constants.HF_HUB_CACHE}"
     )
     if offline:
         raise WeightsError(
