@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import threading
-import zipfile
 from pathlib import Path
 
 import open_clip
@@ -169,9 +167,10 @@ def _load(
 def _load_problem(exc: Exception) -> str:
     if isinstance(exc, RuntimeError) and "state_dict" in str(exc):
         return "its tensors do not match this model's architecture"
-    if isinstance(exc, pickle.UnpicklingError | EOFError | zipfile.BadZipFile | ValueError):
-        return "it is not a readable PyTorch or safetensors checkpoint"
-    return f"{type(exc).__name__}: {_first_line(exc)}"
+    if isinstance(exc, OSError):
+        return _first_line(exc)
+    # Unpickling garbage fails in many ways; the details would only confuse.
+    return "it is not a readable PyTorch or safetensors checkpoint"
 
 
 def _first_line(exc: Exception) -> str:
