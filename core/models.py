@@ -10,6 +10,7 @@ from pathlib import Path
 import open_clip
 import torch
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
 from sketchify.core.errors import InputError, WeightsError
 
 DEFAULT_WEIGHTS = "openai"

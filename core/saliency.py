@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sketchify.core.image import Target
-from sketchify.core.models import normalize
 from skimage.color import rgb2gray
 from skimage.filters import gaussian, threshold_otsu
+
+from sketchify.core.image import Target
+from sketchify.core.models import normalize
 
 XDOG_GAMMA = 0.98
 XDOG_PHI = 200.0

@@ -11,6 +11,7 @@ import open_clip
 import pytest
 import torch
 from huggingface_hub import constants as hub_constants
+
 from sketchify.core.errors import InputError, WeightsError
 from sketchify.core.models import clip_mean_std, load_clip, normalize, resolve_device
 

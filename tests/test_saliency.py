@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from skimage.color import rgb2gray
+from tiny_models import SALIENCY_CONFIG, write_model
+
 from sketchify.core.image import make_target
 from sketchify.core.models import load_clip, normalize
 from sketchify.core.saliency import attention_map, init_strokes, saliency_map, xdog
-from skimage.color import rgb2gray
-from tiny_models import SALIENCY_CONFIG, write_model
 
 
 @pytest.fixture(scope="module")
