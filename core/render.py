@@ -125,31 +125,35 @@ def _pixel_offsets(tile: tuple[int, int], like: Tensor) -> Tensor:
 def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
     """For points ``offsets`` [M, 2] and polylines ``poly`` [P, K + 1, 2]: the index of the
     nearest segment [P, M] and the position on it in [0, 1] [P, M]."""
-    a, e = poly[:, :-1], poly.diff(dim=1)  # segment starts and directions, [P, K, 2]
+    poly = poly.transpose(0, 1)  # segments first: reductions over them run along whole rows
+    a, e = poly[:-1], poly.diff(dim=0)  # segment starts and directions, [K, P, 2]
     ee = e.square().sum(-1)
     inv_ee = 1 / ee.clamp_min(1e-20)  # a zero-length segment is its start point
-    # |p - a|^2 and (p - a).e for all pairs as one matmul: [x, y, 1, x^2 + y^2] @ coefficients.
+    # |p - a|^2 and (p - a).e for all pairs as one matmul: coefficients @ [x, y, 1, x^2 + y^2].
     one, zero = torch.ones_like(ee), torch.zeros_like(ee)
     coef = torch.cat(
         [
-            torch.stack([-2 * a[..., 0], -2 * a[..., 1], a.square().sum(-1), one], 1),
-            torch.stack([e[..., 0], e[..., 1], -(a * e).sum(-1), zero], 1),
-        ],
-        -1,
-    )  # [P, 4, 2K]
+            torch.stack([-2 * a[..., 0], -2 * a[..., 1], a.square().sum(-1), one], -1),
+            torch.stack([e[..., 0], e[..., 1], -(a * e).sum(-1), zero], -1),
+        ]
+    )  # [2K, P, 4]
     feats = torch.cat([offsets, torch.ones_like(offsets[:, :1]), offsets.square().sum(-1, True)], 1)
-    k = ee.shape[1]
+    k, pairs = ee.shape
     step = max(1, SEARCH_CHUNK // max(1, offsets.shape[0] * k))
-    segs, ts = [], []
-    for lo in range(0, max(1, poly.shape[0]), step):
-        vv, ve = (feats @ coef[lo : lo + step]).split(k, -1)  # [p, M, K] each
-        t = (ve * inv_ee[lo : lo + step, None]).clamp_(0, 1)
-        # |p - a - t e|^2 = |p - a|^2 - t (2 (p - a).e - t |e|^2)
-        d2 = vv.sub_(t * (2 * ve - t * ee[lo : lo + step, None]))
-        seg = d2.argmin(-1, keepdim=True)
-        segs.append(seg[..., 0])
-        ts.append(t.gather(-1, seg)[..., 0])
-    return torch.cat(segs), torch.cat(ts)
+    found = []
+    for lo in range(0, max(1, pairs), step):
+        part = coef[:, lo : lo + step]
+        vv, ve = (part.reshape(-1, 4) @ feats.T).view(2 * k, part.shape[1], -1).split(k)
+        t = (ve * inv_ee[:, lo : lo + step, None]).clamp_(0, 1)  # [K, p, M]
+        # |p - a - t e|^2 = |p - a|^2 + t (t |e|^2 - 2 (p - a).e)
+        d2 = vv.addcmul_(t, (t * ee[:, lo : lo + step, None]).add_(ve, alpha=-2))
+        # The polyline parameter (segment + t) of the nearest point; amin/amax over the
+        # leading dimension are far faster than argmin.
+        at = t.add_(torch.arange(k, dtype=t.dtype, device=t.device)[:, None, None])
+        found.append(at.masked_fill_(d2 != d2.amin(0), -1).amax(0))
+    at = torch.cat(found)
+    seg = at.long().clamp_(max=k - 1)
+    return seg, at - seg
 
 
 def _pairs(ctrl, radius, basis, tile, tiles) -> tuple[Tensor, Tensor, Tensor]:
