@@ -143,7 +143,7 @@ def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
     found = []
     for lo in range(0, max(1, pairs), step):
         part = coef[:, lo : lo + step]
-        vv, ve = (part.reshape(-1, 4) @ feats.T).view(2 * k, part.shape[1], -1).split(k)
+        vv, ve = (part.reshape(-1, 4) @ feats.T).view(2 * k, part.shape[1], len(feats)).split(k)
         t = (ve * inv_ee[:, lo : lo + step, None]).clamp_(0, 1)  # [K, p, M]
         # |p - a - t e|^2 = |p - a|^2 + t (t |e|^2 - 2 (p - a).e)
         d2 = vv.addcmul_(t, (t * ee[:, lo : lo + step, None]).add_(ve, alpha=-2))
