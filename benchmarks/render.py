@@ -90,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         help="skip a batched dense run expected to take longer (shown as batch x the batch-1 "
         "dense time, marked ~)",
     )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     cases = [
         (device, kind, batch, count, strokes(batch, count, step, device))
