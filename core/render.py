@@ -129,12 +129,13 @@ def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
     a, e = poly[:-1], poly.diff(dim=0)  # segment starts and directions, [K, P, 2]
     ee = e.square().sum(-1)
     inv_ee = 1 / ee.clamp_min(1e-20)  # a zero-length segment is its start point
-    # |p - a|^2 and (p - a).e for all pairs as one matmul: coefficients @ [x, y, 1, x^2 + y^2].
+    # |p - a|^2 and the unclamped position (p - a).e / |e|^2 for all pairs as one matmul:
+    # coefficients @ [x, y, 1, x^2 + y^2].
     one, zero = torch.ones_like(ee), torch.zeros_like(ee)
     coef = torch.cat(
         [
             torch.stack([-2 * a[..., 0], -2 * a[..., 1], a.square().sum(-1), one], -1),
-            torch.stack([e[..., 0], e[..., 1], -(a * e).sum(-1), zero], -1),
+            torch.stack([e[..., 0], e[..., 1], -(a * e).sum(-1), zero], -1) * inv_ee[..., None],
         ]
     )  # [2K, P, 4]
     feats = torch.cat([offsets, torch.ones_like(offsets[:, :1]), offsets.square().sum(-1, True)], 1)
@@ -143,10 +144,10 @@ def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
     found = []
     for lo in range(0, max(1, pairs), step):
         part = coef[:, lo : lo + step]
-        vv, ve = (part.reshape(-1, 4) @ feats.T).view(2 * k, part.shape[1], len(feats)).split(k)
-        t = (ve * inv_ee[:, lo : lo + step, None]).clamp_(0, 1)  # [K, p, M]
-        # |p - a - t e|^2 = |p - a|^2 + t (t |e|^2 - 2 (p - a).e)
-        d2 = vv.addcmul_(t, (t * ee[:, lo : lo + step, None]).add_(ve, alpha=-2))
+        vv, tau = (part.reshape(-1, 4) @ feats.T).view(2 * k, part.shape[1], len(feats)).split(k)
+        t = tau.clamp(0, 1)  # [K, p, M]
+        # |p - a - t e|^2 = |p - a|^2 + |e|^2 t (t - 2 tau)
+        d2 = vv.addcmul_(tau.mul_(-2).add_(t).mul_(t), ee[:, lo : lo + step, None])
         # The polyline parameter (segment + t) of the nearest point; amin/amax over the
         # leading dimension are far faster than argmin.
         at = t.add_(torch.arange(k, dtype=t.dtype, device=t.device)[:, None, None])
