@@ -69,7 +69,7 @@ def _render(points, half_width, opacity, size, cull: bool) -> Tensor:
         centre = torch.stack([tx * tile[1], ty * tile[0]], -1).to(ctrl) + _half(tile, ctrl)
         offsets = _pixel_offsets(tile, ctrl)  # [M, 2]
         local = ctrl.detach()[stroke] - centre[:, None]
-        seg, t = _nearest(offsets, basis @ local)
+        seg, t, _ = _nearest(offsets, basis @ local)
         weights = torch.lerp(basis[seg], basis[seg + 1], t[..., None])  # [P, M, 4]
         rows = (ty * tile[0])[:, None] + torch.arange(tile[0], device=ctrl.device)  # [P, th]
         cols = (tx * tile[1])[:, None] + torch.arange(tile[1], device=ctrl.device)  # [P, tw]
@@ -122,9 +122,9 @@ def _pixel_offsets(tile: tuple[int, int], like: Tensor) -> Tensor:
     return grid - _half(tile, like)
 
 
-def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
+def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """For points ``offsets`` [M, 2] and polylines ``poly`` [P, K + 1, 2]: the index of the
-    nearest segment [P, M] and the position on it in [0, 1] [P, M]."""
+    nearest segment, the position on it in [0, 1] and the squared distance, each [P, M]."""
     poly = poly.transpose(0, 1)  # segments first: reductions over them run along whole rows
     a, e = poly[:-1], poly.diff(dim=0)  # segment starts and directions, [K, P, 2]
     ee = e.square().sum(-1)
@@ -141,7 +141,7 @@ def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
     feats = torch.cat([offsets, torch.ones_like(offsets[:, :1]), offsets.square().sum(-1, True)], 1)
     k, pairs = ee.shape
     step = max(1, SEARCH_CHUNK // max(1, offsets.shape[0] * k))
-    found = []
+    found, nearest = [], []
     for lo in range(0, max(1, pairs), step):
         part = coef[:, lo : lo + step]
         vv, tau = (part.reshape(-1, 4) @ feats.T).view(2 * k, part.shape[1], len(feats)).split(k)
@@ -151,10 +151,11 @@ def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
         # The polyline parameter (segment + t) of the nearest point; amin/amax over the
         # leading dimension are far faster than argmin.
         at = t.add_(torch.arange(k, dtype=t.dtype, device=t.device)[:, None, None])
-        found.append(at.masked_fill_(d2 != d2.amin(0), -1).amax(0))
+        nearest.append(d2.amin(0))
+        found.append(at.masked_fill_(d2 != nearest[-1], -1).amax(0))
     at = torch.cat(found)
     seg = at.long().clamp_(max=k - 1)
-    return seg, at - seg
+    return seg, at - seg, torch.cat(nearest)
 
 
 def _pairs(ctrl, radius, basis, tile, tiles) -> tuple[Tensor, Tensor, Tensor]:
@@ -177,14 +178,9 @@ def _pairs(ctrl, radius, basis, tile, tiles) -> tuple[Tensor, Tensor, Tensor]:
     stroke, ty, tx = hit.nonzero(as_tuple=True)
     # Keep the tiles whose centre is near the polyline, not merely near the bounding box.
     centre = torch.stack([tx * tw, ty * th], -1).to(ctrl) + _half(tile, ctrl)
-    poly = basis @ (ctrl[stroke] - centre[:, None])
-    seg, t = _nearest(centre.new_zeros(1, 2), poly)
-    gap = torch.lerp(
-        poly.gather(1, seg[..., None].expand(-1, -1, 2)),
-        poly.gather(1, seg[..., None].expand(-1, -1, 2) + 1),
-        t[..., None],
-    )
-    near = gap.norm(dim=-1)[:, 0] <= reach[stroke] + math.hypot(th - 1, tw - 1) / 2
+    *_, gap = _nearest(centre.new_zeros(1, 2), basis @ (ctrl[stroke] - centre[:, None]))
+    # (reach has half a pixel to spare for the rounding of the expanded-square search)
+    near = gap[:, 0].clamp(min=0).sqrt() <= reach[stroke] + math.hypot(th - 1, tw - 1) / 2
     return stroke[near], ty[near], tx[near]
 
 
