@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     if sys.platform == "linux":
         # Measured after all timings: big blocks now come straight from mmap and go back on
         # free, so the resident set follows the tensors (and allocation gets slower).
-        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD
+        libc.malloc_trim(0)  # and give back what the timings left in the heap
     header = (
         f"{'dev':4} {'strokes':7} {'batch':>5} {'N':>3} | {'culled ms':>15} {'MiB':>6} | "
         f"{'dense ms':>18} {'MiB':>7} | {'dense/culled':>12}"
