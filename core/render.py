@@ -192,8 +192,8 @@ class _Product(torch.autograd.Function):
     def forward(ctx, factors: Tensor, index: Tensor, numel: int) -> Tensor:
         zero = factors == 0
         logs = torch.where(zero, 1, factors).log()
-        log_sum = factors.new_zeros(numel).index_add_(0, index, logs)
-        zeros = factors.new_zeros(numel).index_add_(0, index, zero.to(factors.dtype))
+        log_sum = _sum_at(index, logs, numel)
+        zeros = _sum_at(index, zero.to(factors.dtype), numel)
         ctx.save_for_backward(index, logs, zero, log_sum, zeros)
         return log_sum.exp() * (zeros == 0)
 
@@ -203,6 +203,14 @@ class _Product(torch.autograd.Function):
         # d out / d factor_i = product of the other factors at the same pixel
         others = (log_sum[index] - logs).exp() * (zeros[index] == zero)
         return grad[index] * others, None, None
+
+
+def _sum_at(index: Tensor, values: Tensor, numel: int) -> Tensor:
+    """``out[j] = sum of values[i] over index[i] == j``, in the same order on every run."""
+    out = values.new_zeros(numel)
+    if values.is_cuda:  # CUDA's index_add_ adds in a racy order; this path sorts first
+        return out.index_put_((index,), values, accumulate=True)
+    return out.index_add_(0, index, values)
 
 
 def _checked(points, half_width, opacity, size):
