@@ -5,15 +5,17 @@ Run: .venv/bin/python benchmarks/render.py [--quick] [--max-dense-s S]   (see --
 Strokes look like CLIPasso's: a uniformly random start, then a random walk of +-0.025 * 224 px
 per control point, half-width 1.5, opacity 1; "long" strokes walk +-0.1 * 224 px, like strokes
 after optimization has spread them out. Times are the median (and the minimum) of repeated runs
-after a warm-up. CPU peak memory is the growth of the process's peak resident set over one
-forward+backward (Linux only), CUDA peak memory is from torch.cuda's allocator.
+after a warm-up. CPU peak memory, measured in a fresh process, is the growth of its peak
+resident set over one forward+backward (Linux only); CUDA peak memory is from torch.cuda.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ import torch
 from sketchify.core.render import rasterize, rasterize_dense
 
 SIZE = 224
+STEPS = {"short": 0.025, "long": 0.1}  # random-walk step, as a fraction of SIZE
 
 
 def strokes(batch: int, count: int, step: float, device: str) -> torch.Tensor:
@@ -97,21 +100,25 @@ def main(argv: list[str] | None = None) -> int:
         "dense time, marked ~)",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own)")
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # child: JSON list of cases
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.memory_of is not None:
+        return memory_child(json.loads(args.memory_of))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     cases = [
-        (device, kind, batch, count, strokes(batch, count, step, device))
+        (device, kind, batch, count)
         for device in devices
         for batch in ((1,) if args.quick else (1, 12))
-        for kind, step in (("short", 0.025), ("long", 0.1))
+        for kind in STEPS
         for count in (4, 8, 16, 32, 64)
     ]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, canvas {SIZE}")
     rows, single = [], {}
-    for device, kind, batch, count, points in cases:
+    for device, kind, batch, count in cases:
         print(".", end="", flush=True, file=sys.stderr)
+        points = strokes(batch, count, STEPS[kind], device)
         estimate = batch * single.get((device, kind, count), 0.0)
         measured = args.max_dense_s is None or estimate <= args.max_dense_s
         dense = timed(rasterize_dense, points, 2.0) if measured else (estimate, estimate)
@@ -119,23 +126,22 @@ def main(argv: list[str] | None = None) -> int:
             single[device, kind, count] = dense[0]
         rows.append((*timed(rasterize, points, 0.5), *dense, measured))
     print(file=sys.stderr)
-    if sys.platform == "linux":
-        # Measured after all timings: big blocks now come straight from mmap and go back on
-        # free, so the resident set follows the tensors (and allocation gets slower).
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD
-        libc.malloc_trim(0)  # and give back what the timings left in the heap
+    # Peak memory in a fresh process, whose allocator state the timings have not shaped.
+    todo = [[*case, row[-1]] for case, row in zip(cases, rows, strict=True)]
+    child = [sys.executable, __file__, "--memory-of", json.dumps(todo)]
+    if args.threads:
+        child += ["--threads", str(args.threads)]
+    memory = json.loads(subprocess.run(child, check=True, capture_output=True, text=True).stdout)
     header = (
         f"{'dev':4} {'strokes':7} {'batch':>5} {'N':>3} | {'culled ms':>15} {'MiB':>6} | "
         f"{'dense ms':>18} {'MiB':>7} | {'dense/culled':>12}"
     )
     print(header)
     print("-" * len(header))
-    for (device, kind, batch, count, points), (fast, fast_min, slow, slow_min, measured) in zip(
-        cases, rows, strict=True
+    for case, (fast, fast_min, slow, slow_min, measured), (fast_mem, slow_mem) in zip(
+        cases, rows, memory, strict=True
     ):
-        fast_mem = peak_mib(rasterize, points)
-        slow_mem = peak_mib(rasterize_dense, points) if measured else float("nan")
+        device, kind, batch, count = case
         mark = " " if measured else "~"
         print(
             f"{device:4} {kind:7} {batch:5} {count:3} | "
@@ -145,6 +151,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     print("ms: median (min) of forward+backward; MiB: peak memory growth during one step;")
     print("dense/culled: ratio of the medians; ~: estimated as batch x the batch-1 dense time")
+    return 0
+
+
+def memory_child(cases: list) -> int:
+    if sys.platform == "linux":
+        # Big blocks straight from mmap and back on free: the resident set follows the tensors.
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)  # M_MMAP_THRESHOLD
+    out = []
+    for device, kind, batch, count, measured in cases:
+        points = strokes(batch, count, STEPS[kind], device)
+        step_once(rasterize, points)  # one-time allocations are not the rasterizer's
+        dense = peak_mib(rasterize_dense, points) if measured else float("nan")
+        out.append([peak_mib(rasterize, points), dense])
+    print(json.dumps(out))
     return 0
 
 
