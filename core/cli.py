@@ -11,10 +11,12 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sketchify.core.errors import InputError
-from sketchify.core.optimize import Progress
-from sketchify.core.presets import PRESETS, preset
+
+if TYPE_CHECKING:
+    from sketchify.core.optimize import Progress
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
@@ -29,7 +31,7 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     )
     parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, WebP, ...)")
     parser.add_argument("--strokes", default="16", help="stroke counts, e.g. 4,8,16,32")
-    parser.add_argument("--preset", default="standard", help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--preset", default="standard", help="draft, standard or best")
     parser.add_argument("--steps", type=int, help="optimization steps (overrides the preset)")
     parser.add_argument("--seeds", type=int, help="independent starts to choose the best from")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same SVG on CPU)")
@@ -65,9 +67,10 @@ def output_paths(photo: Path, output: Path | None, counts: tuple[int, ...]) -> d
 
 
 def run_sketch(args: argparse.Namespace) -> int:
-    # Heavy imports (torch, open_clip) wait until the command actually runs.
+    # The engine (open_clip, models) loads only when the command actually runs.
     from sketchify.core.engine import Sketcher, stroke_counts
     from sketchify.core.image import load_image
+    from sketchify.core.presets import preset
 
     counts = stroke_counts(parse_counts(args.strokes))
     overrides = {
