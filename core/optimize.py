@@ -218,7 +218,9 @@ def optimize(
             current = list(best_loss)
             for b, value in zip(live, terms["total"][0].tolist(), strict=True):
                 current[b] = value
-                improved = value < best_loss[b] - config.min_delta * abs(best_loss[b])
+                improved = best[b] is None or (
+                    value < best_loss[b] - config.min_delta * abs(best_loss[b])
+                )
                 if value < best_loss[b]:
                     best_loss[b], best[b] = value, groups[b // seeds].strokes(b % seeds)
                 stalled[b] = 0 if improved else stalled[b] + 1
