@@ -20,7 +20,7 @@ from sketchify.core.optimize import SketchConfig, optimize
 from sketchify.core.presets import PRESETS, preset
 
 CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
-FAST = SketchConfig(steps=12, seeds=2, augmentations=2, eval_every=2, patience=100)
+FAST = SketchConfig(steps=4, seeds=2, augmentations=1, eval_every=2, patience=100)
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +40,29 @@ def target():
 
 
 def random_starts(counts, seeds, seed=0) -> dict[int, torch.Tensor]:
+    """Short strokes scattered over the middle of the canvas, like the saliency init."""
     g = torch.Generator().manual_seed(seed)
-    return {n: 40 + torch.rand(seeds, n, 4, 2, generator=g) * 144 for n in counts}
+    starts = {}
+    for n in counts:
+        first = 40 + torch.rand(seeds, n, 1, 2, generator=g) * 144
+        walk = (torch.rand(seeds, n, 3, 2, generator=g) * 2 - 1) * 5.6
+        starts[n] = torch.cat([first, first + walk.cumsum(2)], dim=2)
+    return starts
 
 
 def test_eval_loss_ends_lower_than_it_starts(sketcher, target):
-    config = replace(FAST, steps=30, seeds=1, eval_every=5)
+    config = replace(FAST, steps=12, seeds=1, eval_every=4)
     outcome = optimize(sketcher.loss_model, target, random_starts((8,), 1), config)
     first, last = outcome.history[0][1][8][0], outcome.history[-1][1][8][0]
-    assert outcome.history[0][0] == 0 and outcome.history[-1][0] == 30
+    assert outcome.history[0][0] == 0 and outcome.history[-1][0] == 12
     assert last < first
     assert outcome.sketches[8].loss <= last
 
 
 def test_best_seed_per_count_has_the_lowest_loss(sketcher, target):
     config = replace(FAST, seeds=3)
-    outcome = optimize(sketcher.loss_model, target, random_starts((4, 8), 3), config)
-    for n in (4, 8):
+    outcome = optimize(sketcher.loss_model, target, random_starts((4,), 3), config)
+    for n in (4,):
         losses = [run.loss for run in outcome.runs[n]]
         assert len(set(losses)) == 3  # the seeds really differ
         assert outcome.sketches[n].loss == min(losses)
@@ -75,7 +81,7 @@ def test_batched_counts_equal_separate_runs(sketcher, target):
 
 
 def test_same_seed_gives_the_same_svg(sketcher):
-    config = replace(FAST, steps=6, seed=7)
+    config = replace(FAST, seeds=1, seed=7)
     first = sketcher.sketch(CAT, (4, 8), config)
     second = sketcher.sketch(CAT, (4, 8), config)
     assert first.svg(8) == second.svg(8) and first.svg(4) == second.svg(4)
@@ -111,7 +117,7 @@ def test_cancel_before_start_returns_the_evaluated_start(sketcher):
 
 def test_progress_is_monotone_and_complete(sketcher):
     reports = []
-    result = sketcher.sketch(CAT, (4, 8), FAST, progress=reports.append)
+    result = sketcher.sketch(CAT, (4, 8), replace(FAST, seeds=1), progress=reports.append)
     assert not result.canceled and result.steps == FAST.steps
     assert [p.step for p in reports] == list(range(1, FAST.steps + 1))
     assert all(p.total == FAST.steps for p in reports)
@@ -132,15 +138,15 @@ def test_early_stop_ends_the_run(sketcher, target):
 
 def test_photo_is_encoded_once_per_augmentation_not_per_run(sketcher, target):
     rows = []
-    hook = sketcher.loss_model.visual.stem.register_forward_hook(
+    hook = sketcher.loss_model.visual.conv1.register_forward_hook(
         lambda module, args, out: rows.append(args[0].shape[0])
     )
     try:
         config = replace(FAST, steps=3, seeds=2, augmentations=2)
-        optimize(sketcher.loss_model, target, random_starts((4, 8), 2), config)
+        optimize(sketcher.loss_model, target, random_starts((4,), 2), config)
     finally:
         hook.remove()
-    runs, views = 4, 1 + 2
+    runs, views = 2, 1 + 2
     # the clean photo once; per step the sketches' views and 2 photo views; a last clean eval
     assert rows == [1] + [runs * views, 2] * 3 + [runs]
 
