@@ -92,6 +92,9 @@ def run_sketch(args: argparse.Namespace) -> int:
         saliency_model=args.saliency_model,
         saliency_weights=args.saliency_weights,
     )
+    if sketcher.device.type == "cpu" and args.preset != "draft" and sys.stderr.isatty():
+        print("sketchify: running on the CPU, where the CLIP loss is slow; "
+              "--preset draft finishes in minutes.", file=sys.stderr)
     cancel = threading.Event()
     with _progress_bar(config.steps) as show, _ctrl_c_sets(cancel):
         result = sketcher.sketch(photo, counts, config, progress=show, cancel=cancel)

@@ -28,6 +28,10 @@ class Features:
     def rows(self) -> int:
         return (self.stages or [self.embedding])[0].shape[0]
 
+    def select(self, index: torch.Tensor) -> Features:
+        embedding = None if self.embedding is None else self.embedding[index]
+        return Features([s[index] for s in self.stages], embedding)
+
 
 def input_size(model: torch.nn.Module) -> int:
     size = model.visual.image_size
@@ -102,23 +106,17 @@ class ClipLoss:
         return Features(stages, embedding)
 
     def terms(self, sketch: Features, photo: Features) -> dict[str, torch.Tensor]:
-        """Loss terms per view and batch member [V, B].
-
-        ``sketch`` holds V * B view-major rows, ``photo`` the V matching photo views.
-        """
-        views = photo.rows
-
+        """Loss terms per row [R]: sketch row r against photo row r (or the one photo row)."""
         out = {}
         if self.weighted:
             out["geometric"] = sum(
-                w * (s.unflatten(0, (views, -1)) - p[:, None]).square().flatten(2).mean(2)
+                w * (s - p).square().flatten(1).mean(1)
                 for (_, w), s, p in zip(self.weighted, sketch.stages, photo.stages, strict=True)
             )
         if self.needs_embedding:
-            emb = sketch.embedding.unflatten(0, (views, -1))
-            cos = (emb * photo.embedding[:, None]).sum(-1)
+            cos = (sketch.embedding * photo.embedding).sum(-1)
             out["semantic"] = self.semantic_weight * (1 - cos)
             if self.text is not None:
-                out["text"] = self.prompt_weight * (1 - (emb * self.text[0]).sum(-1))
+                out["text"] = self.prompt_weight * (1 - sketch.embedding @ self.text[0])
         out["total"] = sum(out.values())
         return out

@@ -147,8 +147,8 @@ def test_photo_is_encoded_once_per_augmentation_not_per_run(sketcher, target):
     finally:
         hook.remove()
     runs, views = 2, 1 + 2
-    # the clean photo once; per step the sketches' views and 2 photo views; a last clean eval
-    assert rows == [1] + [runs * views, 2] * 3 + [runs]
+    # the clean photo once; per step 2 photo views and the sketches' views; a last clean eval
+    assert rows == [1] + [2, runs * views] * 3 + [runs]
 
 
 def test_width_and_opacity_learn_within_range(sketcher, target):
@@ -206,3 +206,13 @@ def test_non_resnet_loss_model_is_refused(tiny_models, target):
     with pytest.raises(InputError) as err:
         optimize(vit, target, random_starts((4,), 1), replace(FAST, seeds=1))
     assert err.value.field == "loss_model"
+
+
+def test_chunked_clip_forwards_give_the_same_result(sketcher, target):
+    starts = random_starts((4,), 2)
+    config = replace(FAST, steps=3)
+    whole = optimize(sketcher.loss_model, target, starts, config)
+    chunked = optimize(sketcher.loss_model, target, starts, replace(config, max_batch=3))
+    for a, b in zip(whole.runs[4], chunked.runs[4], strict=True):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+        torch.testing.assert_close(a.strokes.points, b.strokes.points, atol=1e-4, rtol=0)
