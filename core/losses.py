@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from open_clip.modified_resnet import ModifiedResNet
 
-from sketchify.core.augment import clip_normalize, resize
+from sketchify.core.augment import resize
 from sketchify.core.errors import InputError
+from sketchify.core.models import normalize
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 
@@ -75,7 +76,7 @@ class ClipLoss:
         last_weighted = max((i for i, _ in self.weighted), default=-1)
         self.depth = len(STAGES) if self.needs_embedding else last_weighted + 1
         with torch.no_grad():
-            self.clean = self.encode(clip_normalize(resize(target, self.size))[None])
+            self.clean = self.encode(resize(target, self.size)[None])
             self.text = self._encode_text(prompt) if prompt else None
 
     def _encode_text(self, prompt: str) -> torch.Tensor:
@@ -84,9 +85,9 @@ class ClipLoss:
         return F.normalize(self.model.encode_text(tokens.to(device)), dim=-1)
 
     def encode(self, images: torch.Tensor) -> Features:
-        """CLIP-normalized images [M, 3, S, S] -> the features the loss compares."""
+        """Images [M, 1 or 3, S, S] in [0, 1] -> the features the loss compares."""
         visual = self.model.visual
-        x, stages = images, []
+        x, stages = normalize(images.expand(-1, 3, -1, -1), self.model), []
         for name in STAGES[: self.depth]:
             x = getattr(visual, name)(x)
             stages.append(x)
@@ -94,7 +95,7 @@ class ClipLoss:
         return Features([stages[i] for i, _ in self.weighted], embedding)
 
     def photo_views(self, views: torch.Tensor) -> Features:
-        """Features of the augmented photo views [K, 3, S, S] with the clean view in front."""
+        """Features of the augmented photo views [K, 3, S, S] with the clean one in front."""
         if not len(views):
             return self.clean
         with torch.no_grad():

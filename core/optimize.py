@@ -44,7 +44,6 @@ class SketchConfig:
     width_lr: float = 0.1
     optimize_opacity: bool = False
     opacity_lr: float = 0.01
-    saliency_temperature: float = 0.3
     walk: float = 0.025
     canvas: int = 224
     # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
@@ -78,8 +77,6 @@ class SketchConfig:
             raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
         if self.max_batch is not None and self.max_batch < 1:
             raise InputError("max_batch must be positive.", field="max_batch")
-        if not self.saliency_temperature > 0:
-            raise InputError("saliency_temperature must be positive.", field="saliency_temperature")
 
     @classmethod
     def knobs(cls) -> list[str]:
