@@ -6,6 +6,7 @@ is that of the real models, the sketches are meaningless.
 
     python benchmarks/step.py                 # per-step split + batched vs sequential
     python benchmarks/step.py --draft         # also: the draft preset end to end (~3 min CPU)
+    python benchmarks/step.py --draft-only --threads 1   # CPU time is robust to a busy machine
     python benchmarks/step.py --device cuda   # one device only (default: cpu, and cuda if any)
 """
 
@@ -140,14 +141,15 @@ def bench_draft(rn101: Path, vit: Path) -> None:
           f"({'x'.join(map(str, load_image(photo).size))}) ==")
     print(f"draft = steps {config.steps}, seeds {config.seeds}, "
           f"augmentations {config.augmentations}")
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     sketcher = Sketcher("cpu", "RN101", str(rn101), "ViT-B-32", str(vit))
     loaded = time.perf_counter()
     result = sketcher.sketch(photo, (16,), config)
     svg = result.svg(16)
-    done = time.perf_counter()
+    done, cpu = time.perf_counter(), time.process_time() - cpu_began
     print(f"load models {loaded - began:.1f} s, sketch {done - loaded:.1f} s "
-          f"({result.steps} steps), total {done - began:.1f} s; {svg.count('<path')} paths")
+          f"({result.steps} steps), total {done - began:.1f} s wall, {cpu:.1f} s CPU time; "
+          f"{svg.count('<path')} paths")
 
 
 def main() -> None:
@@ -155,8 +157,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="timed steps per measurement")
     parser.add_argument("--device", choices=("cpu", "cuda"), action="append")
     parser.add_argument("--draft", action="store_true", help="time the draft preset end to end")
+    parser.add_argument("--draft-only", action="store_true", help="only the draft timing")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
-    devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.draft_only:
+        args.draft, args.device = True, []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = devices if args.device is None else args.device
 
     print("RANDOM weights, REAL sizes (RN101 loss, ViT-B-32 saliency): timings only.")
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
@@ -171,6 +180,7 @@ def main() -> None:
             bench_device(torch.device(device), rn101, args.steps)
         if args.draft:
             bench_draft(rn101, vit)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -198,12 +198,16 @@ def optimize(
     active = [True] * runs
     warp_rng = torch.Generator().manual_seed(config.seed)
     history: list[tuple[int, dict[int, list[float]]]] = []
-    canceled = False
     started = time.perf_counter()
     step = 0
 
     while True:
-        final = step >= config.steps
+        # Checked before any work: a cancel waits at most for the step in flight. Before the
+        # first step it still evaluates the start, so there always is a best to return.
+        canceled = cancel is not None and cancel.is_set()
+        if canceled and step > 0:
+            break
+        final = canceled or step >= config.steps
         live = [b for b in range(runs) if active[b]]
         adam.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(not final):
@@ -236,9 +240,6 @@ def optimize(
             )
 
         if final or not any(active):
-            break
-        if cancel is not None and cancel.is_set():
-            canceled = True
             break
         adam.step()
         with torch.no_grad():

@@ -216,3 +216,13 @@ def test_chunked_clip_forwards_give_the_same_result(sketcher, target):
     for a, b in zip(whole.runs[4], chunked.runs[4], strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-5)
         torch.testing.assert_close(a.strokes.points, b.strokes.points, atol=1e-4, rtol=0)
+
+
+def test_public_api_is_reexported():
+    import sketchify.core as core
+
+    assert core.Sketcher is Sketcher and core.SketchConfig is SketchConfig
+    assert core.preset is preset and core.load_image is load_image
+    assert {"Sketcher", "SketchResult", "Progress", "Sketch"} <= set(core.__all__)
+    with pytest.raises(AttributeError):
+        _ = core.no_such_name
