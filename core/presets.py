@@ -8,9 +8,10 @@ from sketchify.core.errors import InputError
 from sketchify.core.optimize import SketchConfig
 
 PRESETS: dict[str, SketchConfig] = {
-    # Laptop CPU: one seed, one augmentation, a few hundred steps. Measured on a 2-core CPU
-    # with the real RN101 / ViT-B-32 sizes: a 16-stroke sketch of a 512 px photo in < 3 min.
-    "draft": SketchConfig(steps=250, seeds=1, augmentations=1, eval_every=5, patience=8),
+    # Laptop CPU: one seed, one augmentation, 150 steps (about 0.6 s each for 16 strokes with
+    # RN101 on 2 cores; benchmarks/step.py --draft): a 16-stroke sketch of a 512 px photo in
+    # well under 3 minutes, model loading included.
+    "draft": SketchConfig(steps=150, seeds=1, augmentations=1, eval_every=5, patience=8),
     # The published CLIPasso defaults.
     "standard": SketchConfig(),
     # More independent starts to choose from.
