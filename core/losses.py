@@ -61,11 +61,6 @@ class ClipLoss:
                 "The loss model must be a CLIP ResNet (for example RN101 or RN50).",
                 field="loss_model",
             )
-        if len(geometric_weights) != len(STAGES):
-            raise InputError(
-                f"geometric weights need {len(STAGES)} values ({', '.join(STAGES)}).",
-                field="geometric_weights",
-            )
         self.model = model
         self.size = input_size(model)
         self.weighted = [(i, w) for i, w in enumerate(geometric_weights) if w]

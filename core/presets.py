@@ -8,10 +8,10 @@ from sketchify.core.errors import InputError
 from sketchify.core.optimize import SketchConfig
 
 PRESETS: dict[str, SketchConfig] = {
-    # Laptop CPU: one seed, one augmentation, 150 steps (about 0.6 s each for 16 strokes with
+    # Laptop CPU: one seed, one augmentation, 200 steps (about 0.56 s each for 16 strokes with
     # RN101 on 2 cores; benchmarks/step.py --draft): a 16-stroke sketch of a 512 px photo in
-    # well under 3 minutes, model loading included.
-    "draft": SketchConfig(steps=150, seeds=1, augmentations=1, eval_every=5, patience=8),
+    # about 2 minutes, model loading included, leaving headroom under 3 minutes.
+    "draft": SketchConfig(steps=200, seeds=1, augmentations=1, eval_every=5, patience=8),
     # The published CLIPasso defaults.
     "standard": SketchConfig(),
     # More independent starts to choose from.
