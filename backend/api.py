@@ -8,10 +8,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
-
 from sketchify.backend.errors import ApiError
 from sketchify.backend.service import Service
-from sketchify.backend.store import CANCELED, DONE, FAILED, QUEUED, RUNNING, IdempotencyConflict, Job
+from sketchify.backend.store import (
+    CANCELED,
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    IdempotencyConflict,
+    Job,
+)
 from sketchify.backend.validation import parse_submission
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")

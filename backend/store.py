@@ -235,8 +235,8 @@ class JobStore:
         return ahead
 
     def count(self, status: str) -> int:
-        (n,) = self._db().execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()
-        return n
+        sql = "SELECT COUNT(*) FROM jobs WHERE status = ?"
+        return self._db().execute(sql, (status,)).fetchone()[0]
 
     # -- state changes -------------------------------------------------------------------------
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import PIL.Image
 from flask import Request
-
 from sketchify.backend.errors import ApiError
 from sketchify.core.errors import InputError
 from sketchify.core.image import load_image

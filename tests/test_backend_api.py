@@ -13,19 +13,12 @@ import zlib
 from typing import Any
 
 import pytest
-from backend_fixtures import (  # noqa: F401  (fixtures)
-    ControlledSketcher,
-    example_image,
-    png_bytes,
-    tiny_model_args,
-    tiny_sketcher,
-    wait_for,
-)
+from backend_helpers import ControlledSketcher, example_image, png_bytes, wait_for
 from lxml import etree
-
 from sketchify.backend.app import create_app
 from sketchify.backend.store import FINISHED
 
+pytest_plugins = ["backend_fixtures"]
 FAST = {"steps": "2", "seeds": "1"}
 
 
@@ -218,7 +211,8 @@ def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims huge dimensions: a decompression bomb as far as a decoder can tell."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0"))
@@ -434,6 +428,7 @@ def test_finished_jobs_are_removed_after_retention(make_app):
     job_id = submit(client).get_json()["id"]
     finished(client, job_id)
     folder = app.extensions["sketchify"].store.job_dir(job_id)
+    assert folder.exists()
     wait_for(lambda: client.get(f"/v1/sketches/{job_id}").status_code == 404, timeout=10)
-    assert not folder.exists()
+    wait_for(lambda: not folder.exists(), timeout=5)
 
