@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
 from sketchify.backend.errors import ApiError
 from sketchify.backend.service import Service
 from sketchify.backend.store import (

@@ -8,6 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
 from sketchify.backend.api import v1
 from sketchify.backend.errors import ApiError
 from sketchify.backend.runner import Executor, InProcessExecutor
@@ -15,7 +17,6 @@ from sketchify.backend.security import install_guards, is_loopback
 from sketchify.backend.service import Service
 from sketchify.backend.store import JobStore
 from sketchify.backend.validation import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
 

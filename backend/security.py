@@ -12,6 +12,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+
 from sketchify.backend.errors import ApiError
 
 _CORS_HEADERS = {

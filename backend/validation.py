@@ -18,6 +18,7 @@ from typing import Any
 
 import PIL.Image
 from flask import Request
+
 from sketchify.backend.errors import ApiError
 from sketchify.core.errors import InputError
 from sketchify.core.image import load_image

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from backend_helpers import ControlledSketcher, example_image, png_bytes, wait_for
 from lxml import etree
+
 from sketchify.backend.app import create_app
 from sketchify.backend.store import FINISHED
 
