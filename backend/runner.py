@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.store import Job, JobStore
+from sketchify.backend.validation import DEFAULT_MAX_PIXELS
 from sketchify.core.errors import SketchifyError
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class InProcessExecutor:
         *,
         models: dict[str, Any] | None = None,
         max_attempts: int = 3,
-        max_pixels: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         report_every_s: float = 0.5,
     ) -> None:
         if not sketchers:

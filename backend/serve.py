@@ -12,7 +12,6 @@ from typing import Any
 
 from sketchify.backend.security import is_loopback
 from sketchify.backend.validation import DEFAULT_MAX_PIXELS
-from sketchify.core.errors import SketchifyError
 
 
 def default_data_dir() -> Path:
@@ -54,7 +53,7 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--cors-origin", default=None,
                    help="one web origin allowed to call the API from a browser")
     p.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
-    p.set_defaults(func=serve)
+    p.set_defaults(run=serve)
 
 
 def _stop_on_sigterm(*_: Any) -> None:
@@ -63,7 +62,7 @@ def _stop_on_sigterm(*_: Any) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.token:
-        print(f"sketchify serve: refusing to listen on {args.host} without a token; pass "
+        print(f"sketchify serve: error: refusing to listen on {args.host} without a token; pass "
               "--token or set SKETCHIFY_TOKEN.", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -81,8 +80,8 @@ def serve(args: argparse.Namespace) -> int:
                      saliency_model=args.saliency_model, saliency_weights=args.saliency_weights)
             for device in args.device or ["auto"]
         ]
-    except (SketchifyError, OSError) as error:
-        print(f"sketchify serve: {error}", file=sys.stderr)
+    except OSError as error:  # e.g. an unwritable data dir; engine errors reach main()
+        print(f"sketchify serve: error: {error}", file=sys.stderr)
         return 2
     app = create_app({
         "DATA_DIR": args.data_dir, "HOST": args.host, "TOKEN": args.token,
@@ -104,7 +103,7 @@ def _run_waitress(app: Any, args: argparse.Namespace) -> int:
     try:
         server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads)
     except OSError as error:
-        print(f"sketchify serve: cannot listen on {args.host}:{args.port} ({error}).",
+        print(f"sketchify serve: error: cannot listen on {args.host}:{args.port} ({error}).",
               file=sys.stderr)
         return 2
     host = f"[{args.host}]" if ":" in args.host else args.host

@@ -24,7 +24,8 @@ from sketchify.core.errors import InputError
 from sketchify.core.image import load_image
 from sketchify.core.presets import PRESETS
 
-DEFAULT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+# Pillow's names; MPO is how Pillow reads many camera JPEGs (they carry a preview frame).
+DEFAULT_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")
 DEFAULT_MAX_PIXELS = 4096 * 4096  # well under Pillow's own bomb limit (~89 MP)
 MAX_COUNTS = 8
 _INT = re.compile(r"[+-]?\d+")

@@ -22,19 +22,19 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from backend_helpers import png_bytes  # noqa: E402
+from backend_helpers import png_bytes, sketcher_args  # noqa: E402
 from tiny_models import make_tiny_models  # noqa: E402
 
 TOKEN = "benchmark"
 
 
 def start_server(workdir: Path) -> tuple[subprocess.Popen, str]:
-    models = make_tiny_models(workdir / "models")
+    models = sketcher_args(make_tiny_models(workdir / "models"))
     cli = "from sketchify.backend.cli import main; raise SystemExit(main())"
     args = [sys.executable, "-c", cli, "serve", "--port", "0", "--device", "cpu", "--token", TOKEN,
             "--data-dir", str(workdir / "data"), "--threads", "16"]
     for name, value in models.items():
-        args += [f"--{name.replace('_', '-')}", str(value)]
+        args += [f"--{name.replace('_', '-')}", value]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     line = proc.stdout.readline().decode()
     if "serving on" not in line:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tiny_models import make_tiny_models
+from backend_helpers import sketcher_args
 
 
 @pytest.fixture(scope="session")
-def tiny_model_args(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def tiny_model_args(tiny_models: Any) -> dict[str, str]:
     """Sketcher keyword arguments that load the tiny random-weight models from files."""
-    return make_tiny_models(tmp_path_factory.mktemp("tiny_models"))
+    return sketcher_args(tiny_models)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,16 @@ import PIL.Image
 from PIL import ImageDraw
 
 
+def sketcher_args(tiny_models: Any) -> dict[str, str]:
+    """The Sketcher / `sketchify serve` model arguments for tests/tiny_models.py's models."""
+    return {
+        "loss_model": str(tiny_models.loss_config),
+        "loss_weights": str(tiny_models.loss_weights),
+        "saliency_model": str(tiny_models.saliency_config),
+        "saliency_weights": str(tiny_models.saliency_weights),
+    }
+
+
 def png_bytes(width: int = 64, height: int = 48, mode: str = "RGB", fmt: str = "PNG") -> bytes:
     """A small picture with some structure (a dark disc on white) in the given format."""
     image = PIL.Image.new(mode, (width, height), "white")
