@@ -345,4 +345,14 @@ class JobStore:
             )]
         for job_id in ids:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        self._purge_orphans()
         return len(ids)
+
+    def _purge_orphans(self, grace_s: float = 600.0) -> None:
+        """Input folders with no row: a crash hit between the file write and the INSERT.
+        The grace period keeps folders of submissions that are being stored right now."""
+        known = {r[0] for r in self._db().execute("SELECT id FROM jobs")}
+        cutoff = time.time() - grace_s
+        for folder in self.jobs_dir.iterdir():
+            if folder.name not in known and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import struct
+import threading
+import time
 import zlib
 from typing import Any
 
@@ -421,6 +424,33 @@ def test_health(client, controlled):
     job_id = submit(client).get_json()["id"]
     wait_for(controlled.entered.is_set)
     assert client.get("/v1/health").get_json()["running"] == [job_id]
+
+
+def test_clean_shutdown_puts_the_running_job_back_in_the_queue(make_app, controlled):
+    app = make_app()
+    client = app.test_client()
+    controlled.step_gate.clear()
+    job_id = submit(client, steps="50").get_json()["id"]
+    wait_for(controlled.reported.is_set)
+    service = app.extensions["sketchify"]
+    closing = threading.Thread(target=service.close)
+    closing.start()
+    controlled.open()
+    closing.join(30)
+    job = service.store.get(job_id)
+    assert (job.status, job.attempts, job.started_at) == ("queued", 0, None)
+
+
+def test_orphaned_input_folders_are_swept(make_app):
+    store = make_app().extensions["sketchify"].store
+    orphan = store.jobs_dir / ("a" * 32)
+    orphan.mkdir()
+    (orphan / "input").write_bytes(b"x")
+    store.purge_finished(3600)
+    assert orphan.exists()  # it may be a submission being stored right now
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    store.purge_finished(3600)
+    assert not orphan.exists()
 
 
 def test_finished_jobs_are_removed_after_retention(make_app):
