@@ -14,9 +14,9 @@ import logging
 import threading
 from typing import Any, Protocol
 
+from sketchify.backend import limits
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.store import Job, JobStore
-from sketchify.backend.validation import DEFAULT_MAX_PIXELS
 from sketchify.core.errors import SketchifyError
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,8 @@ class InProcessExecutor:
         sketchers: list[Any],
         *,
         models: dict[str, Any] | None = None,
-        max_attempts: int = 3,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_attempts: int = limits.MAX_ATTEMPTS,
+        max_pixels: int = limits.MAX_PIXELS,
         report_every_s: float = 0.5,
     ) -> None:
         if not sketchers:

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sketchify.backend import limits
 from sketchify.backend.security import is_loopback
-from sketchify.backend.validation import DEFAULT_MAX_PIXELS
 
 
 def default_data_dir() -> Path:
@@ -43,13 +43,14 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--loss-weights", default="openai")
     p.add_argument("--saliency-model", default="ViT-B-32")
     p.add_argument("--saliency-weights", default="openai")
-    p.add_argument("--max-upload-mb", type=float, default=25.0, help="largest request body")
-    p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
+    p.add_argument("--max-upload-mb", type=float, default=limits.MAX_UPLOAD_MB,
+                   help="largest request body (default %(default)g)")
+    p.add_argument("--max-megapixels", type=float, default=limits.MAX_PIXELS / 1e6,
                    help="largest image accepted (default %(default).1f)")
-    p.add_argument("--retention-hours", type=float, default=24 * 7,
+    p.add_argument("--retention-hours", type=float, default=limits.RETENTION_HOURS,
                    help="keep finished jobs this long (default %(default)g)")
-    p.add_argument("--max-attempts", type=int, default=3,
-                   help="runs of a job interrupted by crashes before it fails (default 3)")
+    p.add_argument("--max-attempts", type=int, default=limits.MAX_ATTEMPTS,
+                   help="runs a crashing job gets before it fails (default %(default)d)")
     p.add_argument("--cors-origin", default=None,
                    help="one web origin allowed to call the API from a browser")
     p.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sketchify.backend.validation import DEFAULT_MAX_PIXELS
+from sketchify.backend import limits
 from sketchify.core.geometry import Placement
 from sketchify.core.image import load_image
 from sketchify.core.presets import preset
@@ -50,7 +50,7 @@ def run_sketch_task(
     *,
     on_progress: Callable[[ProgressReport], None],
     cancel: Any,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = limits.MAX_PIXELS,
     report_every_s: float = 0.5,
 ) -> TaskResult:
     """Run one job on a loaded Sketcher; ``on_progress`` is called at most every

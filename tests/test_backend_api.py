@@ -23,7 +23,7 @@ from sketchify.backend.app import create_app
 from sketchify.backend.store import FINISHED
 
 pytest_plugins = ["backend_fixtures"]
-FAST = {"steps": "2", "seeds": "1"}
+FAST = {"preset": "draft", "steps": "2", "seeds": "1"}
 
 
 @pytest.fixture
@@ -65,7 +65,8 @@ def submit(client, image: bytes | None = None, headers: dict | None = None, **fi
 
 
 def submit_json(client, body: dict[str, Any], headers: dict | None = None):
-    body = {"image": base64.b64encode(png_bytes()).decode(), "steps": 2, "seeds": 1, **body}
+    body = {"image": base64.b64encode(png_bytes()).decode(), "preset": "draft", "steps": 2,
+            "seeds": 1, **body}
     return client.post("/v1/sketches", json=body, headers=headers or {})
 
 
@@ -138,7 +139,7 @@ def test_strokes_forms(client, controlled, strokes, expected):
 
 def test_defaults(client, controlled):
     controlled.start_gate.clear()
-    job = submit_json(client, {"steps": None, "seeds": None}).get_json()
+    job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "standard", "steps": None, "seeds": None, "seed": None,
                              "prompt": None, "width": 3.0}

@@ -59,7 +59,7 @@ class Server:
 
     def submit(self, headers: dict | None = None, image: bytes | None = None, **fields: Any):
         files = {"image": ("picture.png", png_bytes() if image is None else image)}
-        data = {"seeds": "1", **{k: str(v) for k, v in fields.items()}}
+        data = {"preset": "draft", "seeds": "1", **{k: str(v) for k, v in fields.items()}}
         return self.http.post(f"{self.url}/v1/sketches", files=files, data=data,
                               headers=headers, timeout=30)
 
@@ -112,7 +112,7 @@ def test_health_and_auth(server):
 
 
 def test_submit_poll_progress_and_fetch_each_svg(server):
-    response = server.submit(image=example_image(), strokes="4,8,16", steps=30)
+    response = server.submit(image=example_image(), strokes="4,8,16", steps=12)
     assert response.status_code == 202
     job_id = response.json()["id"]
     assert response.headers["Location"].endswith(f"/v1/sketches/{job_id}")
@@ -124,7 +124,8 @@ def test_submit_poll_progress_and_fetch_each_svg(server):
         return job if job["status"] == "done" else None
 
     job = wait_for(done, timeout=90, every=0.02)
-    assert job["progress"] == {"step": 30, "total": 30, "fraction": 1.0, "eta_s": 0.0}
+    assert job["progress"]["step"] == job["progress"]["total"] > 0
+    assert job["progress"]["fraction"] == 1.0
     assert len(seen_steps) >= 2  # progress moved while we polled
     for count in (4, 8, 16):
         assert svg_path_count(server, job["links"]["svg"][str(count)]) == count
@@ -155,7 +156,8 @@ def test_twenty_concurrent_submissions_all_complete_in_order(server):
                 response = http.post(
                     f"{server.url}/v1/sketches",
                     files={"image": ("p.png", png_bytes())},
-                    data={"strokes": "4", "steps": "1", "seeds": "1"}, timeout=30,
+                    data={"strokes": "4", "steps": "1", "seeds": "1", "preset": "draft"},
+                    timeout=30,
                 )
                 assert response.status_code == 202, response.text
                 with lock:
@@ -181,8 +183,8 @@ def test_sigkill_with_jobs_queued_and_running_loses_nothing(tmp_path, tiny_model
     data_dir = tmp_path / "data"
     first = Server(data_dir, tiny_model_args)
     try:
-        long_id = first.submit(strokes=4, steps=60).json()["id"]
-        queued = [first.submit(strokes="4,8", steps=3).json()["id"] for _ in range(3)]
+        long_id = first.submit(strokes=4, steps=40).json()["id"]
+        queued = [first.submit(strokes="4,8", steps=2).json()["id"] for _ in range(3)]
         wait_for(lambda: first.job(long_id)["progress"]["step"] >= 1, timeout=60)
         assert [first.job(i)["status"] for i in queued] == ["queued"] * 3
         os.kill(first.proc.pid, signal.SIGKILL)
