@@ -52,7 +52,7 @@ def _service() -> Service:
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
 
 
 def _job_json(job: Job) -> dict[str, Any]:

@@ -123,20 +123,27 @@ class InProcessExecutor:
 
     def _work(self, sketcher: Any) -> None:
         while not self._stopping.is_set():
-            with self._wake:
-                job = self.store.claim_next()
-                if job is None:
-                    # The timeout is only a safety net; notify() wakes us on submission.
-                    self._wake.wait(timeout=5.0)
-                    continue
-                cancel = threading.Event()
-                self._cancels[job.id] = cancel
             try:
-                self._run(sketcher, job, cancel)
-            finally:
-                with self._wake:
-                    del self._cancels[job.id]
+                self._take_one(sketcher)
+            except Exception:  # e.g. a full disk: keep the worker, retry shortly
+                log.exception("worker error")
+                self._stopping.wait(1.0)
         self.store.close()
+
+    def _take_one(self, sketcher: Any) -> None:
+        with self._wake:
+            job = self.store.claim_next()
+            if job is None:
+                # The timeout is only a safety net; notify() wakes us on submission.
+                self._wake.wait(timeout=5.0)
+                return
+            cancel = threading.Event()
+            self._cancels[job.id] = cancel
+        try:
+            self._run(sketcher, job, cancel)
+        finally:
+            with self._wake:
+                del self._cancels[job.id]
 
     def _run(self, sketcher: Any, job: Job, cancel: threading.Event) -> None:
         try:

@@ -8,6 +8,7 @@ a worker claiming the same job can race without corrupting anything.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -188,6 +189,7 @@ class JobStore:
         folder = self.job_dir(job_id)
         folder.mkdir()
         write_atomic(folder / "input", image)
+        _fsync_dir(self.jobs_dir)
         try:
             with self._write() as db:
                 row = db.execute(
@@ -291,6 +293,8 @@ class JobStore:
     ) -> None:
         if previews:
             self._write_svgs(job_id, previews, preview=True)
+        if eta_s is not None and not math.isfinite(eta_s):
+            eta_s = None  # no estimate yet; JSON has no Infinity
         with self._write() as db:
             db.execute(
                 "UPDATE jobs SET step = ?, total = ?, eta_s = ?,"

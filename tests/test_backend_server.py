@@ -73,7 +73,8 @@ class Server:
                                                                         "canceled") and j,
                         timeout=timeout, every=0.05)
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """SIGTERM (a clean shutdown), SIGKILL only if that hangs; returns the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -82,6 +83,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc.stdout.close()
+        return self.proc.returncode
 
 
 @pytest.fixture(scope="module")
@@ -205,6 +207,7 @@ def test_sigkill_with_jobs_queued_and_running_loses_nothing(tmp_path, tiny_model
         with sqlite3.connect(data_dir / "jobs.sqlite3") as db:
             rows = sorted(row[0] for row in db.execute("SELECT id FROM jobs"))
         assert rows == sorted([long_id, *queued])
+        assert second.stop() == 0  # SIGTERM: a clean exit
     finally:
         second.stop()
 
