@@ -188,7 +188,7 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
     if not hub:
         raise WeightsError(
             f"The {model_name} '{tag}' weights are not on the Hugging Face hub: download "
-            f"{tag_cfg.get('url', 'them')} and {_how_to_pass(role)}."
+            f"{tag_cfg.get('url', 'them')} and {_how_to_pass(role, model_name, tag_cfg)}."
         )
     # open_clip's convention: "org/repo/" means the repo's default file, "org/repo/file" a file.
     repo_id, _, filename = hub.rpartition("/")
@@ -207,8 +207,9 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
         "YES",
         "TRUE",
     )
+    url = hf_hub_url(repo_id, filename, endpoint=endpoint)
     manual = (
-        f"download {hf_hub_url(repo_id, filename, endpoint=endpoint)} and {_how_to_pass(role)}, "
+        f"download {url} and {_how_to_pass(role, model_name, tag_cfg)}, "
         f"or run once online to cache it in {constants.HF_HUB_CACHE}"
     )
     if offline:
@@ -241,10 +242,13 @@ def _is_missing_file(exc: Exception) -> bool:
     return isinstance(exc, EntryNotFoundError)
 
 
-def _how_to_pass(role: str | None) -> str:
-    if role:
-        return f"pass it with --{role}-weights FILE"
-    return "pass its path as the weights"
+def _how_to_pass(role: str | None, model_name: str, tag_cfg: dict) -> str:
+    how = f"pass it with --{role}-weights FILE" if role else "pass its path as the weights"
+    # A bare file carries no activation setting; these weights need the QuickGELU variant.
+    quick = f"{model_name}-quickgelu"
+    if tag_cfg.get("quick_gelu") and open_clip.get_model_config(quick) is not None:
+        how += f" and --{role}-model {quick}" if role else f" with the model {quick}"
+    return how
 
 
 def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
