@@ -115,7 +115,7 @@ class InProcessExecutor:
             running = sorted(self._cancels)
         return {
             "executor": "in-process",
-            "devices": [str(getattr(s, "device", "unknown")) for s in self.sketchers],
+            "devices": [str(s.device) for s in self.sketchers],
             "models": self.models,
             "models_loaded": True,
             "running": running,
