@@ -113,6 +113,13 @@ def test_health_and_auth(server):
     assert foreign.status_code == 403
 
 
+def test_body_over_the_limit_is_413_json_over_real_http(server):
+    response = server.submit(image=b"\0" * (26 * 2**20))  # default limit: 25 MB
+    assert response.status_code == 413
+    assert response.json() == {"error": "The request body is larger than the 25 MB limit.",
+                               "field": None}
+
+
 def test_submit_poll_progress_and_fetch_each_svg(server):
     response = server.submit(image=example_image(), strokes="4,8,16", steps=12)
     assert response.status_code == 202
