@@ -16,7 +16,7 @@ from lxml import etree
 from sketchify_client import FINISHED, Backend
 from sketchify_geometry import ImageFrame, stroke_scale
 from sketchify_progress import Waiting, progress_window
-from sketchify_source import ImageSource, document_folder
+from sketchify_source import ImageSource, link_folders
 
 IMAGE_TAG = inkex.addNS("image", "svg")
 PATH_TAG = inkex.addNS("path", "svg")
@@ -59,10 +59,10 @@ class SketchifyImage(inkex.EffectExtension):
 
     def effect(self):
         counts = stroke_counts(self.options)
-        folder = document_folder()
+        folders = link_folders(self.options.input_file)
         items = []
         for image in selected_images(self.svg):
-            source = ImageSource.read(image, folder)
+            source = ImageSource.read(image, folders)
             items.append(Item(image, source, ImageFrame.of(image, source.label)))
         self.sketch(items, counts)
         taken = set(self.svg.get_ids())

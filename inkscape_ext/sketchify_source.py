@@ -17,14 +17,20 @@ ABSREF = inkex.addNS("absref", "sodipodi")
 LABEL = inkex.addNS("label", "inkscape")
 
 
-def document_folder() -> str | None:
-    """The folder of the document the user has open.
+def link_folders(input_file: object) -> list[str]:
+    """Folders a relative link may be relative to, best first.
 
-    Inkscape runs extensions on a temporary copy and names the real file in ``DOCUMENT_PATH``
-    (inkex falls back to the input file when it is unset); an empty value means the document
-    was never saved."""
-    path = os.environ.get("DOCUMENT_PATH")
-    return os.path.dirname(os.path.abspath(path)) if path else None
+    Inkscape runs extensions on a temporary copy of the document and rewrites relative links
+    to be relative to that copy (Inkscape 1.2 does), so the input file's folder comes first;
+    the real document's folder (``DOCUMENT_PATH``; inkex sets it to the input file when
+    Inkscape does not) covers copies whose links were left as they were."""
+    folders = []
+    for path in (input_file, os.environ.get("DOCUMENT_PATH")):
+        if isinstance(path, str) and path:
+            folder = os.path.dirname(os.path.abspath(path))
+            if folder not in folders:
+                folders.append(folder)
+    return folders
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class ImageSource:
     label: str  # what the new layers are named after
 
     @classmethod
-    def read(cls, image: inkex.BaseElement, folder: str | None) -> ImageSource:
+    def read(cls, image: inkex.BaseElement, folders: list[str]) -> ImageSource:
         href = (image.get(XLINK_HREF) or image.get("href") or "").strip()
         ident = image.get("id") or "image"
         label = image.get(LABEL)
@@ -43,7 +49,7 @@ class ImageSource:
             return cls(data, f"{ident}.{_extension(href)}", label or ident)
         if not href:
             raise inkex.AbortExtension(f"The image {label or ident} has no pixels (empty href).")
-        path = _linked_path(href, image.get(ABSREF), folder, label or ident)
+        path = _linked_path(href, image.get(ABSREF), folders, label or ident)
         try:
             with open(path, "rb") as handle:
                 data = handle.read()
@@ -82,7 +88,7 @@ def _extension(href: str) -> str:
     return {"jpeg": "jpg", "svg+xml": "svg", "": "bin"}.get(subtype, subtype)
 
 
-def _linked_path(href: str, absref: str | None, folder: str | None, name: str) -> str:
+def _linked_path(href: str, absref: str | None, folders: list[str], name: str) -> str:
     if href.startswith("file:"):
         path = url2pathname(unquote(urlparse(href).path))
     elif "://" in href:
@@ -91,9 +97,11 @@ def _linked_path(href: str, absref: str | None, folder: str | None, name: str) -
         )
     else:
         path = os.path.expanduser(href)
-    candidates = [path] if os.path.isabs(path) else []
-    if not os.path.isabs(path) and folder:
-        candidates = [os.path.join(folder, path), os.path.join(folder, unquote(path))]
+    if os.path.isabs(path):
+        candidates = [path]
+    else:
+        candidates = [os.path.join(folder, relative) for folder in folders
+                      for relative in dict.fromkeys((path, unquote(path)))]
     # Inkscape keeps the absolute path it last saw in sodipodi:absref.
     if absref:
         candidates.append(absref)
