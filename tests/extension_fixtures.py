@@ -148,6 +148,9 @@ def _handler(backend: StandInBackend):
             if not self._authorized():
                 return
             url = urlparse(self.path)
+            if url.path == "/v1/health":
+                self._send(200, {"status": "ok", "version": "stand-in", "device": "cpu"})
+                return
             parts = url.path.strip("/").split("/")
             job = backend.jobs.get(parts[2]) if len(parts) >= 3 else None
             if job is None:
