@@ -8,6 +8,7 @@ is touched, so any failure leaves it exactly as it was."""
 from __future__ import annotations
 
 import re
+import signal
 import time
 from dataclasses import dataclass, field
 
@@ -93,6 +94,8 @@ class SketchifyImage(inkex.EffectExtension):
             fields["prompt"] = options.prompt.strip()
         backend = Backend(options.url, options.token)
         deadline = time.monotonic() + options.timeout
+        # Inkscape's own Cancel ends the script with SIGTERM: cancel the jobs on the way out.
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             with progress_window("Sketchify") as progress:
                 for number, item in enumerate(items, 1):
@@ -147,6 +150,10 @@ class SketchifyImage(inkex.EffectExtension):
                     "the Draft preset or fewer steps."
                 )
             progress.wait(min(POLL_S, left))
+
+
+def _terminated(*_args) -> None:
+    raise inkex.AbortExtension("Canceled by Inkscape; the jobs were canceled on the backend.")
 
 
 def stroke_counts(options) -> list[int]:

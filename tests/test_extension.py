@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import inkex
@@ -391,6 +392,26 @@ class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
         finally:
             sketchify_image.progress_window = original
         self.assertIn("Canceled", message)
+        (job,) = self.backend.jobs.values()
+        self.assertTrue(job.canceled)
+
+
+    def test_inkscape_ending_the_script_cancels_the_job(self):
+        # Inkscape's own Cancel button terminates the script (SIGTERM).
+        self.backend.behaviour.never_finishes = True
+        doc = self.photo_doc()
+        script = subprocess.Popen(
+            [sys.executable, str(EXT_DIR / "sketchify_image.py"), doc, *self.args()],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=EXT_DIR,
+        )
+        deadline = time.monotonic() + 30
+        while not self.backend.jobs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        script.terminate()
+        out, err = script.communicate(timeout=30)
+        self.assertNotEqual(script.returncode, 0)
+        self.assertEqual(out, b"")
+        self.assertIn(b"Canceled by Inkscape", err)
         (job,) = self.backend.jobs.values()
         self.assertTrue(job.canceled)
 
