@@ -42,6 +42,13 @@ class Job:
     svgs: dict[int, str] = field(default_factory=dict)
 
 
+def xvfb_run() -> list[str]:
+    """`xvfb-run` on a display number of its own: `-a` alone starts at :99 for everyone, and
+    two test runs starting X servers at the same moment can race for the same number."""
+    return ["xvfb-run", "-a", "-n", str(random.SystemRandom().randint(100, 30000)),
+            "-s", "-screen 0 1280x1024x24"]
+
+
 def sketch_svg(width: int, height: int, count: int, seed: int) -> str:
     """What the real backend returns: absolute cubic paths in image pixels."""
     rng = random.Random(seed)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import inkex
-from extension_fixtures import StandInBackend
+from extension_fixtures import StandInBackend, xvfb_run
 from inkex.tester import TestCase
 from inkex.tester.inx import InxMixin
 from inkex.tester.mock import Capture
@@ -452,7 +452,7 @@ class TestInxAndWindow(SketchifyCase):
             print("ok")
         """)
         result = subprocess.run(
-            ["timeout", "60", "xvfb-run", "-a", sys.executable, "-c", script],
+            ["timeout", "60", *xvfb_run(), sys.executable, "-c", script],
             capture_output=True, text=True, timeout=90,
         )
         self.assertEqual(result.stdout.strip(), "ok", result.stderr)
