@@ -130,5 +130,5 @@ def test_independent_renderer_agrees_with_rasterize(placement):
         (placement.height, placement.width),
     ).numpy()
     ink_cairo, ink_ours = (1 - cairo).sum(), (1 - ours).sum()
-    assert ink_ours == pytest.approx(ink_cairo, rel=0.05)
-    assert np.abs(cairo - ours).sum() <= 0.12 * ink_cairo
+    assert ink_ours == pytest.approx(ink_cairo, rel=0.03)
+    assert np.abs(cairo - ours).sum() <= 0.06 * ink_cairo
