@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import inkex
@@ -55,13 +56,15 @@ def backend_url(tmp_path_factory):
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in server.stdout],
                      daemon=True).start()
-    seen = []
+    seen, deadline = [], time.monotonic() + 180
     try:
         while True:
             try:
-                line = lines.get(timeout=120)
+                line = lines.get(timeout=1)
             except queue.Empty:
-                pytest.fail(f"sketchify serve did not start: {''.join(seen)}")
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"sketchify serve did not start: {''.join(seen)}")
+                continue
             seen.append(line)
             match = re.search(r"serving on (http://\S+)", line)
             if match:
