@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from typing import Any
@@ -173,7 +174,8 @@ def run_worker(args: argparse.Namespace, make_sketcher: Any) -> int:
     try:
         client = keys.check_broker(args.broker)
     except keys.BrokerError as error:
-        raise SystemExit(f"sketchify worker: {error}") from None
+        print(f"sketchify worker: {error}", file=sys.stderr)
+        return 2
     if args.threads:
         import torch
 
