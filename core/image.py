@@ -1,0 +1,157 @@
+"""Reading user images safely and turning them into the square target the engine optimizes for."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sketchify.core.errors import InputError
+from sketchify.core.geometry import Placement
+
+# Pillow's format names. MPO is what Pillow calls many camera JPEGs (they carry a preview frame).
+ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
+# Enough for a 50-megapixel camera; below Pillow's own bomb limit so ours speaks first.
+DEFAULT_MAX_PIXELS = 50_000_000
+
+WHITE = (255, 255, 255)
+
+
+def load_image(
+    source: str | os.PathLike | bytes | Image.Image,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    formats: frozenset[str] = ALLOWED_FORMATS,
+) -> Image.Image:
+    """Open a photo from a path, raw bytes or a Pillow image and return it as RGB.
+
+    The format and the pixel count are checked from the header, before any pixel is decoded.
+    EXIF orientation is applied; transparency (alpha, LA, palette transparency) is composited
+    on white; animated images give their first frame. Bad input raises ``InputError``.
+    """
+    if isinstance(source, Image.Image):
+        img = source
+        _check_size(img, max_pixels)
+    else:
+        img = _open(source, max_pixels, formats)
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return _to_rgb_on_white(img)
+    except InputError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many types for damaged data.
+        raise InputError(
+            f"The image could not be decoded; the file is truncated or damaged ({exc}).",
+            field="image",
+        ) from exc
+
+
+def _open(source: str | os.PathLike | bytes, max_pixels: int, formats: frozenset[str]):
+    if isinstance(source, bytes | bytearray | memoryview):
+        if not source:
+            raise InputError("The image is empty (0 bytes).", field="image")
+        fp = io.BytesIO(source)
+    else:
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise InputError(f"Image file not found: {path}.", field="image")
+        fp = path
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+    except UnidentifiedImageError as exc:
+        raise InputError(
+            "The data is not an image Sketchify can read "
+            f"(supported formats: {_format_list(formats)}).",
+            field="image",
+        ) from exc
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InputError(
+            f"The image is too large to process safely ({exc}).", field="image"
+        ) from exc
+    except OSError as exc:
+        raise InputError(f"The image could not be read ({exc}).", field="image") from exc
+    if img.format not in formats:
+        raise InputError(
+            f"Unsupported image format {img.format}; use one of {_format_list(formats)}.",
+            field="image",
+        )
+    _check_size(img, max_pixels)
+    return img
+
+
+def _check_size(img: Image.Image, max_pixels: int) -> None:
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise InputError(f"The image has no pixels ({width}x{height}).", field="image")
+    if width * height > max_pixels:
+        raise InputError(
+            f"The image is {width}x{height} pixels, more than the limit of "
+            f"{max_pixels / 1e6:g} megapixels.",
+            field="image",
+        )
+
+
+def _format_list(formats: frozenset[str]) -> str:
+    return ", ".join(sorted(formats))
+
+
+def _to_rgb_on_white(img: Image.Image) -> Image.Image:
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        # 16-bit grey: Pillow's RGB conversion would clip it instead of scaling it.
+        grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
+        img = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), mode="L")
+    has_alpha = "A" in img.getbands() or "a" in img.getbands() or "transparency" in img.info
+    if not has_alpha:
+        return img.convert("RGB")
+    rgba = img.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (*WHITE, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The photo as the optimizer sees it.
+
+    ``image`` is float32 [3, canvas, canvas] in [0, 1], RGB on white; ``placement`` maps canvas
+    pixels back to the photo's own pixels.
+    """
+
+    image: torch.Tensor
+    placement: Placement
+
+
+def make_target(img: Image.Image, canvas: int = 224) -> Target:
+    """Pad ``img`` (RGB, from ``load_image``) to a white centred square exactly as ``Placement``
+    defines it and resample it to ``canvas`` x ``canvas`` pixels with an antialiasing filter."""
+    placement = Placement(img.width, img.height, canvas)
+    side = placement.side
+    # Shrink huge photos by an integer factor first so the padded square stays small in memory.
+    # Shifting the photo by the remainder of its pad makes the reduction grid start at the padded
+    # square's corner, so reduced pixel i covers square pixels [i*f, (i+1)*f): an exact 1/f scale.
+    factor = max(1, side // (4 * canvas))
+    (left, shift_x), (top, shift_y) = (divmod(p, factor) for p in placement.pad)
+    shifted = Image.new(
+        "RGB",
+        (_round_up(shift_x + img.width, factor), _round_up(shift_y + img.height, factor)),
+        WHITE,
+    )
+    shifted.paste(img.convert("RGB"), (shift_x, shift_y))
+    square = Image.new("RGB", (math.ceil(side / factor),) * 2, WHITE)
+    square.paste(shifted.reduce(factor), (left, top))
+    box = (0.0, 0.0, side / factor, side / factor)
+    resized = square.resize((canvas, canvas), Image.Resampling.LANCZOS, box=box)
+    pixels = np.asarray(resized, dtype=np.float32) / 255.0
+    image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+    return Target(image=image, placement=placement)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple

@@ -1,0 +1,253 @@
+"""Devices and frozen CLIP models (open_clip), with clear errors when weights are missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import open_clip
+import torch
+from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+from sketchify.core.errors import InputError, WeightsError
+
+DEFAULT_WEIGHTS = "openai"
+# Seconds to wait for the model hub before telling the user how to get the file by hand.
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then MPS, then the CPU; an explicit device must be available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise InputError(
+            f"Unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps.", field="device"
+        ) from exc
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(
+                f"Device '{name}' is not available: no CUDA GPU found.", field="device"
+            )
+        if device.index is not None and device.index >= count:
+            raise InputError(
+                f"Device '{name}' is not available: only {count} CUDA GPU(s) found.",
+                field="device",
+            )
+    elif device.type == "mps" and not _mps_available():
+        raise InputError(f"Device '{name}' is not available on this machine.", field="device")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise InputError(
+            f"Unsupported device '{name}'; use auto, cpu, cuda, cuda:N or mps.", field="device"
+        )
+    return device
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+_cache: dict[tuple[str, str, str], torch.nn.Module] = {}
+_cache_lock = threading.Lock()
+
+
+def load_clip(
+    name: str,
+    weights: str = DEFAULT_WEIGHTS,
+    device: str | torch.device = "cpu",
+    *,
+    role: str | None = None,
+) -> torch.nn.Module:
+    """A frozen open_clip CLIP model in eval mode on ``device``.
+
+    ``name`` is an open_clip model name ("RN101", "ViT-B-32") or the path of an open_clip
+    model-config JSON. ``weights`` is a pretrained tag ("openai": taken from the Hugging Face
+    cache, or downloaded into it with a progress bar) or the path of a local checkpoint.
+    ``role`` ("loss" or "saliency") only words the errors: it names the CLI option and field.
+    The same (name, weights, device) loaded twice in one process returns the same object.
+    """
+    device = torch.device(device)
+    model_name = _register_config(name, role)
+    local = _is_path(weights) or (
+        os.path.isfile(weights) and not open_clip.get_pretrained_cfg(model_name, weights)
+    )
+    key_weights = str(Path(weights).resolve()) if local else weights
+    key = (
+        model_name if not _is_path(name) else str(Path(name).resolve()),
+        key_weights,
+        str(device),
+    )
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = _load(model_name, weights, local, device, role)
+        return _cache[key]
+
+
+def _is_path(value: str) -> bool:
+    """Tags and model names never contain a path separator or a file suffix."""
+    separators = (os.sep, os.altsep or os.sep)
+    suffixes = (".json", ".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+    return any(s in value for s in separators) or value.endswith(suffixes)
+
+
+def _register_config(name: str, role: str | None) -> str:
+    """Make a model-config JSON known to open_clip under its file stem; return the model name."""
+    field = f"{role}_model" if role else "model"
+    if not _is_path(name):
+        if open_clip.get_model_config(name) is None:
+            raise InputError(
+                f"Unknown CLIP model '{name}'; use an open_clip model name such as RN101 or "
+                "ViT-B-32, or the path of an open_clip model-config JSON file.",
+                field=field,
+            )
+        return name
+    path = Path(name)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"Cannot read the model config {path}: {exc}.", field=field) from exc
+    if not all(k in config for k in ("embed_dim", "vision_cfg", "text_cfg")):
+        raise InputError(
+            f"The model config {path} is not an open_clip config "
+            "(it needs embed_dim, vision_cfg and text_cfg).",
+            field=field,
+        )
+    if open_clip.get_model_config(path.stem) != config:
+        open_clip.add_model_config(path)
+    if open_clip.get_model_config(path.stem) != config:
+        raise InputError(
+            f"The model config {path} clashes with another config named '{path.stem}'.",
+            field=field,
+        )
+    return path.stem
+
+
+def _load(
+    model_name: str, weights: str, local: bool, device: torch.device, role: str | None
+) -> torch.nn.Module:
+    options: dict = {}
+    if local:
+        checkpoint = Path(weights)
+        if not checkpoint.is_file():
+            raise WeightsError(f"Weights file not found: {checkpoint}.")
+    else:
+        tag_cfg = open_clip.get_pretrained_cfg(model_name, weights)
+        if not tag_cfg:
+            tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
+            raise WeightsError(
+                f"'{weights}' is neither a weights file nor a pretrained tag of {model_name} "
+                f"(known tags: {tags})."
+            )
+        checkpoint = Path(_hub_checkpoint(model_name, weights, tag_cfg, role))
+        # The OpenAI weights were trained with QuickGELU, which the plain configs do not say.
+        options["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
+        options["force_preprocess_cfg"] = {
+            k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg
+        }
+    try:
+        model = open_clip.create_model(model_name, pretrained=str(checkpoint), **options)
+    except Exception as exc:  # torch.load / load_state_dict raise many types on a bad file.
+        raise WeightsError(
+            f"The weights file {checkpoint} could not be loaded as {model_name} "
+            f"({type(exc).__name__}: {_first_line(exc)})."
+        ) from exc
+    model.eval().requires_grad_(False)
+    return model.to(device)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no details"
+
+
+def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) -> str:
+    """The cached checkpoint of a pretrained tag, downloading it if the hub answers quickly."""
+    from huggingface_hub import constants, hf_hub_download, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub.file_download import get_hf_file_metadata
+
+    hub = tag_cfg.get("hf_hub", "")
+    if not hub:
+        raise WeightsError(
+            f"The {model_name} '{tag}' weights are not on the Hugging Face hub: download "
+            f"{tag_cfg.get('url', 'them')} and {_how_to_pass(role)}."
+        )
+    # open_clip's convention: "org/repo/" means the repo's default file, "org/repo/file" a file.
+    repo_id, _, filename = hub.rpartition("/")
+    filename = filename or HF_WEIGHTS_NAME
+    # open_clip prefers the safetensors twin of its default file; so do we.
+    candidates = [HF_SAFE_WEIGHTS_NAME, filename] if filename == HF_WEIGHTS_NAME else [filename]
+    for candidate in candidates:
+        cached = try_to_load_from_cache(repo_id, candidate)
+        if isinstance(cached, str):
+            return cached
+
+    endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/")
+    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in (
+        "1",
+        "ON",
+        "YES",
+        "TRUE",
+    )
+    manual = (
+        f"download {filename} from {endpoint}/{repo_id} and {_how_to_pass(role)}, "
+        "or put it in the Hugging Face cache"
+    )
+    if offline:
+        raise WeightsError(
+            f"The {model_name} '{tag}' weights are not cached and HF_HUB_OFFLINE is set: {manual}."
+        )
+    for candidate in candidates:
+        url = hf_hub_url(repo_id, candidate, endpoint=endpoint)
+        try:
+            get_hf_file_metadata(url, timeout=HUB_PROBE_TIMEOUT_S, endpoint=endpoint)
+        except Exception as exc:
+            if _is_missing_file(exc):
+                continue
+            raise WeightsError(
+                f"Cannot reach {endpoint} to download the {model_name} '{tag}' weights: {manual}."
+            ) from exc
+        try:
+            return hf_hub_download(repo_id, candidate, endpoint=endpoint)
+        except Exception as exc:
+            raise WeightsError(
+                f"Downloading the {model_name} '{tag}' weights failed ({_first_line(exc)}): "
+                f"{manual}."
+            ) from exc
+    raise WeightsError(f"The hub has no {model_name} '{tag}' weights file: {manual}.")
+
+
+def _is_missing_file(exc: Exception) -> bool:
+    from huggingface_hub.errors import EntryNotFoundError
+
+    return isinstance(exc, EntryNotFoundError)
+
+
+def _how_to_pass(role: str | None) -> str:
+    if role:
+        return f"pass it with --{role}-weights FILE"
+    return "pass its path as the weights"
+
+
+def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+    """CLIP input normalization of images [..., 3, H, W] in [0, 1] for ``model``."""
+    mean, std = clip_mean_std(model)
+    mean = images.new_tensor(mean).view(3, 1, 1)
+    std = images.new_tensor(std).view(3, 1, 1)
+    return (images - mean) / std
+
+
+def clip_mean_std(model: torch.nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel mean and std the model's weights were trained with."""
+    cfg = getattr(model.visual, "preprocess_cfg", None) or {}
+    mean = cfg.get("mean", open_clip.OPENAI_DATASET_MEAN)
+    std = cfg.get("std", open_clip.OPENAI_DATASET_STD)
+    return tuple(mean), tuple(std)
