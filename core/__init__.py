@@ -1,6 +1,43 @@
-"""Sketchify engine: photo in, CLIPasso strokes out. Knows nothing of HTTP or Inkscape."""
+"""Sketchify engine: photo in, CLIPasso strokes out. Knows nothing of HTTP or Inkscape.
 
-from sketchify.core.errors import InputError, SketchifyError, WeightsError
+    from sketchify.core import Sketcher, preset
+    result = Sketcher().sketch("cat.jpg", strokes=(8, 16), config=preset("draft"))
+    svg = result.svg(16)
+
+The names below load lazily: ``sketchify --help`` and the backend's light paths do not pay
+for importing open_clip.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from sketchify.core.errors import Canceled, InputError, SketchifyError, WeightsError
 from sketchify.core.geometry import Placement
 
-__all__ = ["InputError", "Placement", "SketchifyError", "WeightsError"]
+_LAZY = {
+    "Sketcher": "engine",
+    "SketchResult": "engine",
+    "SketchConfig": "optimize",
+    "Sketch": "optimize",
+    "Progress": "optimize",
+    "optimize": "optimize",
+    "PRESETS": "presets",
+    "preset": "presets",
+    "Strokes": "strokes",
+    "load_image": "image",
+    "make_target": "image",
+    "Target": "image",
+    "load_clip": "models",
+    "resolve_device": "models",
+    "to_svg": "svg",
+    "parse_svg": "svg",
+}
+
+__all__ = ["Canceled", "InputError", "Placement", "SketchifyError", "WeightsError", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

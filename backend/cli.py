@@ -1,0 +1,41 @@
+"""The `sketchify` command: a small dispatcher over subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sketchify.core.cli import CANCELED_EXIT, add_sketch_command
+from sketchify.core.errors import SketchifyError
+
+USAGE_ERROR = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other bad input."""
+
+    def error(self, message: str) -> None:
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="sketchify", description="Photos to editable line sketches.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_sketch_command(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SketchifyError as exc:
+        print(f"sketchify: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("sketchify: interrupted; nothing written.", file=sys.stderr)
+        return CANCELED_EXIT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The engine's front door: load the models once, then photo in, sketches out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from PIL import Image
+
+from sketchify.core.errors import InputError
+from sketchify.core.geometry import Placement
+from sketchify.core.image import load_image, make_target
+from sketchify.core.models import load_clip, resolve_device
+from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
+from sketchify.core.saliency import init_strokes, saliency_map
+from sketchify.core.svg import to_svg
+
+MAX_STROKES = 256
+
+
+@dataclass
+class SketchResult:
+    """The best sketch per stroke count; ``canceled`` when it stopped early on request."""
+
+    sketches: dict[int, Sketch]
+    placement: Placement
+    canceled: bool
+    steps: int
+
+    def svg(self, count: int) -> str:
+        """The SVG of the ``count``-stroke sketch, in the photo's own pixel coordinates."""
+        return to_svg(self.sketches[count].strokes, self.placement)
+
+
+def stroke_counts(strokes: int | Iterable[int]) -> tuple[int, ...]:
+    """Validated, de-duplicated, sorted stroke counts."""
+    counts = (strokes,) if isinstance(strokes, int) else tuple(strokes)
+    if not counts:
+        raise InputError("Give at least one stroke count.", field="strokes")
+    for n in counts:
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STROKES:
+            raise InputError(
+                f"Stroke counts must be whole numbers from 1 to {MAX_STROKES}, got {n!r}.",
+                field="strokes",
+            )
+    return tuple(sorted(set(counts)))
+
+
+class Sketcher:
+    """Holds the loss model and the saliency model; ``sketch`` may be called many times."""
+
+    def __init__(
+        self,
+        device: str = "auto",
+        loss_model: str = "RN101",
+        loss_weights: str = "openai",
+        saliency_model: str = "ViT-B-32",
+        saliency_weights: str = "openai",
+    ) -> None:
+        self.device = resolve_device(device)
+        self.loss_model = load_clip(loss_model, loss_weights, self.device, role="loss")
+        self.saliency_model = load_clip(
+            saliency_model, saliency_weights, self.device, role="saliency"
+        )
+
+    def sketch(
+        self,
+        image: str | os.PathLike | bytes | Image.Image,
+        strokes: int | Iterable[int] = (16,),
+        config: SketchConfig | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> SketchResult:
+        counts = stroke_counts(strokes)
+        config = config or SketchConfig()
+        target = make_target(load_image(image), canvas=config.canvas)
+        saliency = saliency_map(target, self.saliency_model)
+        starts = {
+            n: torch.stack([
+                init_strokes(saliency, n, _generator(config.seed + s, n), config.canvas,
+                             walk=config.walk)
+                for s in range(config.seeds)
+            ])
+            for n in counts
+        }
+        outcome = optimize(
+            self.loss_model,
+            target.image.to(self.device),
+            starts,
+            config,
+            progress=progress,
+            cancel=cancel,
+        )
+        return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps)
+
+
+def _generator(seed: int, count: int) -> torch.Generator:
+    # Each (seed, stroke count) run starts from its own reproducible draw.
+    return torch.Generator().manual_seed(seed * 1_000_003 + count)

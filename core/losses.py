@@ -1,0 +1,124 @@
+"""CLIPasso's loss: the sketch must look like the photo to a CLIP ResNet, layer by layer
+(geometric) and as a whole (semantic), optionally also like a text prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.modified_resnet import ModifiedResNet
+
+from sketchify.core.augment import clip_normalize, resize
+from sketchify.core.errors import InputError
+
+STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
+
+
+@dataclass
+class Features:
+    """What the loss compares: activations of the weighted ResNet stages and the embedding."""
+
+    stages: list[torch.Tensor]
+    embedding: torch.Tensor | None
+
+    @property
+    def rows(self) -> int:
+        return (self.stages or [self.embedding])[0].shape[0]
+
+
+def input_size(model: torch.nn.Module) -> int:
+    size = model.visual.image_size
+    return size if isinstance(size, int) else size[0]
+
+
+class ClipLoss:
+    """The loss against one fixed target. Everything that does not depend on the strokes (the
+    clean photo's activations and embedding, the prompt's text embedding) is computed here once.
+
+    ``geometric_weights`` holds one weight per ResNet stage (stem, layer1 .. layer4).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        target: torch.Tensor,
+        *,
+        geometric_weights: Sequence[float] = (0.0, 0.0, 1.0, 1.0, 0.0),
+        semantic_weight: float = 0.1,
+        prompt: str | None = None,
+        prompt_weight: float = 0.1,
+    ) -> None:
+        if not isinstance(model.visual, ModifiedResNet):
+            raise InputError(
+                "The loss model must be a CLIP ResNet (for example RN101 or RN50).",
+                field="loss_model",
+            )
+        if len(geometric_weights) != len(STAGES):
+            raise InputError(
+                f"geometric weights need {len(STAGES)} values ({', '.join(STAGES)}).",
+                field="geometric_weights",
+            )
+        self.model = model
+        self.size = input_size(model)
+        self.weighted = [(i, w) for i, w in enumerate(geometric_weights) if w]
+        self.semantic_weight = semantic_weight
+        self.prompt_weight = prompt_weight if prompt else 0.0
+        self.needs_embedding = bool(semantic_weight or self.prompt_weight)
+        # Stages past the last one needed are skipped unless the embedding is wanted.
+        last_weighted = max((i for i, _ in self.weighted), default=-1)
+        self.depth = len(STAGES) if self.needs_embedding else last_weighted + 1
+        with torch.no_grad():
+            self.clean = self.encode(clip_normalize(resize(target, self.size))[None])
+            self.text = self._encode_text(prompt) if prompt else None
+
+    def _encode_text(self, prompt: str) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        tokens = open_clip.tokenize([prompt], context_length=self.model.context_length)
+        return F.normalize(self.model.encode_text(tokens.to(device)), dim=-1)
+
+    def encode(self, images: torch.Tensor) -> Features:
+        """CLIP-normalized images [M, 3, S, S] -> the features the loss compares."""
+        visual = self.model.visual
+        x, stages = images, []
+        for name in STAGES[: self.depth]:
+            x = getattr(visual, name)(x)
+            stages.append(x)
+        embedding = F.normalize(visual.attnpool(x), dim=-1) if self.needs_embedding else None
+        return Features([stages[i] for i, _ in self.weighted], embedding)
+
+    def photo_views(self, views: torch.Tensor) -> Features:
+        """Features of the augmented photo views [K, 3, S, S] with the clean view in front."""
+        if not len(views):
+            return self.clean
+        with torch.no_grad():
+            aug = self.encode(views)
+        stages = [torch.cat([c, a]) for c, a in zip(self.clean.stages, aug.stages, strict=True)]
+        embedding = (
+            torch.cat([self.clean.embedding, aug.embedding]) if self.needs_embedding else None
+        )
+        return Features(stages, embedding)
+
+    def terms(self, sketch: Features, photo: Features) -> dict[str, torch.Tensor]:
+        """Loss terms per view and batch member [V, B].
+
+        ``sketch`` holds V * B view-major rows, ``photo`` the V matching photo views.
+        """
+        views = photo.rows
+
+        out = {}
+        if self.weighted:
+            out["geometric"] = sum(
+                w * (s.unflatten(0, (views, -1)) - p[:, None]).square().flatten(2).mean(2)
+                for (_, w), s, p in zip(self.weighted, sketch.stages, photo.stages, strict=True)
+            )
+        if self.needs_embedding:
+            emb = sketch.embedding.unflatten(0, (views, -1))
+            cos = (emb * photo.embedding[:, None]).sum(-1)
+            out["semantic"] = self.semantic_weight * (1 - cos)
+            if self.text is not None:
+                out["text"] = self.prompt_weight * (1 - (emb * self.text[0]).sum(-1))
+        out["total"] = sum(out.values())
+        return out

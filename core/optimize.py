@@ -1,0 +1,281 @@
+"""The CLIPasso optimization: every seed and every stroke count as one batch on the device."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Protocol
+
+import torch
+
+from sketchify.core.augment import augment_pair, sample_warps
+from sketchify.core.errors import InputError
+from sketchify.core.losses import STAGES, ClipLoss
+from sketchify.core.render import rasterize
+from sketchify.core.strokes import Strokes
+
+# Stroke radius and opacity stay in ranges that still draw a visible, sane line.
+HALF_WIDTH_RANGE = (0.25, 8.0)
+OPACITY_RANGE = (0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class SketchConfig:
+    """Every knob of one sketch run. Defaults are the published CLIPasso settings."""
+
+    steps: int = 2000
+    seeds: int = 3
+    seed: int = 0
+    lr: float = 1.0
+    augmentations: int = 4
+    eval_every: int = 10
+    # A run stops once `patience` evaluations in a row improved its best loss by less than
+    # `min_delta` (relative); the whole batch stops when every run has.
+    patience: int = 10
+    min_delta: float = 1e-3
+    half_width: float = 1.5
+    semantic_weight: float = 0.1
+    geometric_weights: tuple[float, ...] = (0.0, 0.0, 1.0, 1.0, 0.0)
+    prompt: str | None = None
+    prompt_weight: float = 0.1
+    optimize_width: bool = False
+    width_lr: float = 0.1
+    optimize_opacity: bool = False
+    opacity_lr: float = 0.01
+    saliency_temperature: float = 0.3
+    walk: float = 0.025
+    canvas: int = 224
+    distortion: float = 0.5
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "seeds", "lr", "eval_every", "patience", "half_width", "canvas")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}.", field=name)
+        for name in ("augmentations", "min_delta", "semantic_weight", "prompt_weight",
+                     "width_lr", "opacity_lr", "walk"):
+            if not getattr(self, name) >= 0:
+                raise InputError(f"{name} must not be negative, got {getattr(self, name)}.",
+                                 field=name)
+        if len(self.geometric_weights) != len(STAGES) or min(self.geometric_weights) < 0:
+            raise InputError(
+                f"geometric_weights needs {len(STAGES)} non-negative values ({', '.join(STAGES)}).",
+                field="geometric_weights",
+            )
+        if not any(self.geometric_weights) and not self.semantic_weight and not self.prompt:
+            raise InputError("At least one loss term needs a positive weight.",
+                             field="geometric_weights")
+        if not 0 <= self.distortion <= 1:
+            raise InputError("distortion must be between 0 and 1.", field="distortion")
+        low, high = self.crop_scale
+        if not 0 < low <= high <= 1:
+            raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
+        if not self.saliency_temperature > 0:
+            raise InputError("saliency_temperature must be positive.", field="saliency_temperature")
+
+    @classmethod
+    def knobs(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class Sketch:
+    """The best strokes of one run and its evaluation loss (lower is better)."""
+
+    strokes: Strokes
+    loss: float
+    seed: int
+
+
+@dataclass
+class Progress:
+    step: int
+    total: int
+    fraction: float
+    losses: dict[str, float]
+    elapsed_s: float
+    eta_s: float
+    best: dict[int, Strokes]
+
+
+@dataclass
+class Outcome:
+    """``sketches``: the best seed per stroke count; ``runs``: every seed, in seed order;
+    ``history``: (step, {count: [eval loss per seed]}) at each evaluation."""
+
+    sketches: dict[int, Sketch]
+    runs: dict[int, list[Sketch]]
+    canceled: bool
+    steps: int
+    history: list[tuple[int, dict[int, list[float]]]] = field(default_factory=list)
+
+
+class CancelToken(Protocol):
+    def is_set(self) -> bool: ...
+
+
+@dataclass
+class _Group:
+    """All seeds of one stroke count: the parameters Adam moves, [S, n, 4, 2] and [S, n]."""
+
+    count: int
+    points: torch.Tensor
+    half_width: torch.Tensor
+    opacity: torch.Tensor
+
+    def strokes(self, s: int) -> Strokes:
+        return Strokes(self.points[s], self.half_width[s], self.opacity[s]).detached()
+
+
+def _groups(starts: dict[int, torch.Tensor], config: SketchConfig, device) -> list[_Group]:
+    groups = []
+    for count in sorted(starts):
+        points = starts[count].to(device=device, dtype=torch.float32).clone()
+        if points.shape[1:] != (count, 4, 2) or points.shape[0] != config.seeds:
+            raise ValueError(f"starts[{count}] must be [{config.seeds}, {count}, 4, 2]")
+        shape = points.shape[:2]
+        groups.append(
+            _Group(
+                count,
+                points.requires_grad_(),
+                torch.full(shape, config.half_width, device=device)
+                .requires_grad_(config.optimize_width),
+                torch.ones(shape, device=device).requires_grad_(config.optimize_opacity),
+            )
+        )
+    return groups
+
+
+def _adam(groups: list[_Group], config: SketchConfig) -> torch.optim.Adam:
+    # Adam is elementwise, so one optimizer over the batched tensors moves every run exactly
+    # as its own optimizer would.
+    params = [{"params": [g.points for g in groups], "lr": config.lr}]
+    if config.optimize_width:
+        params.append({"params": [g.half_width for g in groups], "lr": config.width_lr})
+    if config.optimize_opacity:
+        params.append({"params": [g.opacity for g in groups], "lr": config.opacity_lr})
+    return torch.optim.Adam(params)
+
+
+def optimize(
+    model: torch.nn.Module,
+    target: torch.Tensor,
+    starts: dict[int, torch.Tensor],
+    config: SketchConfig,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Outcome:
+    """Optimize strokes so that ``model`` (a CLIP ResNet) sees ``target`` ([3, canvas, canvas]
+    in [0, 1], on the model's device) in them.
+
+    ``starts`` maps each stroke count to its initial control points, one row per seed
+    ([config.seeds, count, 4, 2], canvas px); seed row i is reported as ``config.seed + i``.
+    """
+    device = target.device
+    loss_fn = ClipLoss(
+        model,
+        target,
+        geometric_weights=config.geometric_weights,
+        semantic_weight=config.semantic_weight,
+        prompt=config.prompt,
+        prompt_weight=config.prompt_weight,
+    )
+    groups = _groups(starts, config, device)
+    adam = _adam(groups, config)
+    seeds = config.seeds
+    # Run b is seed b % seeds of groups[b // seeds].
+    runs = len(groups) * seeds
+    best_loss = [math.inf] * runs
+    best: list[Strokes | None] = [None] * runs
+    stalled = [0] * runs
+    active = [True] * runs
+    warp_rng = torch.Generator().manual_seed(config.seed)
+    history: list[tuple[int, dict[int, list[float]]]] = []
+    canceled = False
+    started = time.perf_counter()
+    step = 0
+
+    while True:
+        final = step >= config.steps
+        live = [b for b in range(runs) if active[b]]
+        with torch.set_grad_enabled(not final):
+            sketches = torch.cat([
+                rasterize(g.points[rows], g.half_width[rows], g.opacity[rows], config.canvas)
+                for g, rows in _live_rows(groups, live, seeds)
+            ])
+            warps = [] if final else sample_warps(
+                config.augmentations, config.canvas, warp_rng, config.distortion, config.crop_scale
+            )
+            sketch_views, photo_views = augment_pair(sketches, target, warps, loss_fn.size)
+            terms = loss_fn.terms(loss_fn.encode(sketch_views), loss_fn.photo_views(photo_views))
+
+        if final or step % config.eval_every == 0:
+            # The clean view (row 0) is the evaluation: no extra forward needed.
+            current = list(best_loss)
+            for b, value in zip(live, terms["total"][0].tolist(), strict=True):
+                current[b] = value
+                improved = value < best_loss[b] - config.min_delta * abs(best_loss[b])
+                if value < best_loss[b]:
+                    best_loss[b], best[b] = value, groups[b // seeds].strokes(b % seeds)
+                stalled[b] = 0 if improved else stalled[b] + 1
+                active[b] = stalled[b] < config.patience
+            history.append(
+                (step, {g.count: current[i * seeds:(i + 1) * seeds] for i, g in enumerate(groups)})
+            )
+
+        if final or not any(active):
+            break
+        if cancel is not None and cancel.is_set():
+            canceled = True
+            break
+        adam.zero_grad(set_to_none=True)
+        terms["total"].mean(0).sum().backward()
+        adam.step()
+        with torch.no_grad():
+            for g in groups:
+                g.half_width.clamp_(*HALF_WIDTH_RANGE)
+                g.opacity.clamp_(*OPACITY_RANGE)
+        step += 1
+
+        if progress is not None:
+            elapsed = time.perf_counter() - started
+            progress(
+                Progress(
+                    step=step,
+                    total=config.steps,
+                    fraction=step / config.steps,
+                    losses={k: v.detach().mean().item() for k, v in terms.items()},
+                    elapsed_s=elapsed,
+                    eta_s=elapsed / step * (config.steps - step),
+                    best={g.count: best[b] for g, b in _best_runs(groups, best_loss, seeds)},
+                )
+            )
+
+    per_seed = {
+        g.count: [
+            Sketch(best[i * seeds + s], best_loss[i * seeds + s], config.seed + s)
+            for s in range(seeds)
+        ]
+        for i, g in enumerate(groups)
+    }
+    chosen = _best_runs(groups, best_loss, seeds)
+    sketches = {g.count: per_seed[g.count][b % seeds] for g, b in chosen}
+    return Outcome(sketches, per_seed, canceled, step, history)
+
+
+def _live_rows(groups: list[_Group], live: list[int], seeds: int):
+    """Split live run indices into (group, seed rows) for one batched rasterize per group."""
+    for i, g in enumerate(groups):
+        rows = [b - i * seeds for b in live if b // seeds == i]
+        if rows:
+            yield g, torch.tensor(rows, device=g.points.device)
+
+
+def _best_runs(groups: list[_Group], best_loss: list[float], seeds: int):
+    """(group, run index) of the lowest-loss seed of every stroke count."""
+    for i, g in enumerate(groups):
+        yield g, min(range(i * seeds, (i + 1) * seeds), key=best_loss.__getitem__)
