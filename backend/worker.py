@@ -44,13 +44,14 @@ def run_worker(args: argparse.Namespace) -> int:
         print(CELERY_MISSING, file=sys.stderr)
         return 2
     from sketchify.backend import celery_app as keys
-    from sketchify.backend.celery_jobs import JobRunner
 
     try:
         client = keys.check_broker(args.broker)
     except keys.BrokerError as error:
         print(f"sketchify worker: {error}", file=sys.stderr)
         return 2
+    from sketchify.backend.celery_jobs import JobRunner  # the engine: slow to import
+
     if args.threads:
         import torch
 

@@ -12,10 +12,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import redis
 
 HOST = "127.0.0.1"
@@ -89,22 +88,6 @@ class RedisServer:
         if self.proc is not None:
             stop_process(self.proc)
             self.proc = None
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def redis_server_with_password(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path, password="s3cret-Pa55")
-    server.start()
-    yield server
-    server.stop()
 
 
 def sketchify_cmd(*args: str) -> list[str]:
