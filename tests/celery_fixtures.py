@@ -5,6 +5,7 @@ Everything binds 127.0.0.1 and is stopped by the fixture that started it.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
@@ -15,7 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import PIL.Image
+import PIL.ImageDraw
 import redis
+from tiny_models import TinyModels
 
 HOST = "127.0.0.1"
 
@@ -101,3 +105,18 @@ def single_thread_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     return env
+
+
+def image_bytes() -> bytes:
+    picture = PIL.Image.new("RGB", (64, 48), "white")
+    PIL.ImageDraw.Draw(picture).ellipse((16, 12, 48, 36), fill="black")
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+def model_flags(tiny_models: TinyModels) -> list[str]:
+    return ["--loss-model", str(tiny_models.loss_config),
+            "--loss-weights", str(tiny_models.loss_weights),
+            "--saliency-model", str(tiny_models.saliency_config),
+            "--saliency-weights", str(tiny_models.saliency_weights)]

@@ -8,7 +8,6 @@ replaced before the Redis restart test.
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import threading
@@ -18,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import PIL.Image
-import PIL.ImageDraw
 import pytest
 import requests
 import waitress
@@ -27,6 +24,8 @@ from celery_fixtures import (
     HOST,
     RedisServer,
     free_port,
+    image_bytes,
+    model_flags,
     single_thread_env,
     sketchify_cmd,
     stop_process,
@@ -44,21 +43,6 @@ VISIBILITY_TIMEOUT_S = 12
 JOB_TIMEOUT_S = 120
 SHORT = {"strokes": "4", "preset": "draft", "steps": "25", "seeds": "1"}
 LONG = {**SHORT, "steps": "2000"}  # stopped by cancel / outlived by the test; never finishes
-
-
-def image_bytes() -> bytes:
-    picture = PIL.Image.new("RGB", (64, 48), "white")
-    PIL.ImageDraw.Draw(picture).ellipse((16, 12, 48, 36), fill="black")
-    out = io.BytesIO()
-    picture.save(out, format="PNG")
-    return out.getvalue()
-
-
-def model_flags(tiny_models: TinyModels) -> list[str]:
-    return ["--loss-model", str(tiny_models.loss_config),
-            "--loss-weights", str(tiny_models.loss_weights),
-            "--saliency-model", str(tiny_models.saliency_config),
-            "--saliency-weights", str(tiny_models.saliency_weights)]
 
 
 @pytest.fixture
