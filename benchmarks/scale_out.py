@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import requests
@@ -42,8 +43,9 @@ from sketchify.backend.app import create_app
 from sketchify.backend.celery_executor import CeleryExecutor
 
 
-def run_batch(base: str, count: int, steps: int) -> float:
-    """Submit ``count`` jobs at once and return the seconds until the last one is done."""
+def run_batch(base: str, count: int, steps: int) -> tuple[float, Counter[str]]:
+    """Submit ``count`` jobs at once; the seconds until the last one is done, and how many
+    jobs each worker ran."""
     fields = {"strokes": "4", "preset": "draft", "steps": str(steps), "seeds": "1"}
     start = time.perf_counter()
     ids = []
@@ -61,7 +63,9 @@ def run_batch(base: str, count: int, steps: int) -> float:
         return all(s == "done" for s in states)
 
     wait_until(all_done, 1800, f"{count} jobs", every_s=0.05)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return seconds, Counter(requests.get(f"{base}/v1/sketches/{i}", timeout=30).json()["worker"]
+                            for i in ids)
 
 
 def main() -> None:
@@ -92,10 +96,11 @@ def main() -> None:
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                         env=single_thread_env()))
                 run_batch(base, n, args.steps)  # warm-up: every worker loaded and has run once
-                seconds = run_batch(base, args.jobs, args.steps)
+                seconds, shares = run_batch(base, args.jobs, args.steps)
                 rates.append(args.jobs / seconds)
                 print(f"{n} worker(s): {args.jobs} jobs of {args.steps} steps in {seconds:.1f} s"
-                      f" = {rates[-1]:.3f} jobs/s")
+                      f" = {rates[-1]:.3f} jobs/s (jobs per worker: {dict(shares)}; "
+                      f"load average {os.getloadavg()[0]:.1f})")
             print(f"scale-out ratio (2 workers / 1 worker): {rates[1] / rates[0]:.2f}x "
                   f"(target >= 1.6x; this machine has {os.cpu_count()} cores)")
         finally:
