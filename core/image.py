@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
 from sketchify.core.errors import InputError
 from sketchify.core.geometry import Placement
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import open_clip
 import torch
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
 from sketchify.core.errors import InputError, WeightsError
 
 DEFAULT_WEIGHTS = "openai"
@@ -158,10 +159,19 @@ def _load(
     except Exception as exc:  # torch.load / load_state_dict raise many types on a bad file.
         raise WeightsError(
             f"The weights file {checkpoint} could not be loaded as {model_name} "
-            f"({type(exc).__name__}: {_first_line(exc)})."
+            f"({_load_problem(exc)})."
         ) from exc
     model.eval().requires_grad_(False)
     return model.to(device)
+
+
+def _load_problem(exc: Exception) -> str:
+    if isinstance(exc, RuntimeError) and "state_dict" in str(exc):
+        return "its tensors do not match this model's architecture"
+    if isinstance(exc, OSError):
+        return _first_line(exc)
+    # Unpickling garbage fails in many ways; the details would only confuse.
+    return "it is not a readable PyTorch or safetensors checkpoint"
 
 
 def _first_line(exc: Exception) -> str:
@@ -178,7 +188,7 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
     if not hub:
         raise WeightsError(
             f"The {model_name} '{tag}' weights are not on the Hugging Face hub: download "
-            f"{tag_cfg.get('url', 'them')} and {_how_to_pass(role)}."
+            f"{tag_cfg.get('url', 'them')} and {_how_to_pass(role, model_name, tag_cfg)}."
         )
     # open_clip's convention: "org/repo/" means the repo's default file, "org/repo/file" a file.
     repo_id, _, filename = hub.rpartition("/")
@@ -197,9 +207,10 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
         "YES",
         "TRUE",
     )
+    url = hf_hub_url(repo_id, filename, endpoint=endpoint)
     manual = (
-        f"download {filename} from {endpoint}/{repo_id} and {_how_to_pass(role)}, "
-        "or put it in the Hugging Face cache"
+        f"download {url} and {_how_to_pass(role, model_name, tag_cfg)}, "
+        f"or run once online to cache it in {constants.HF_HUB_CACHE}"
     )
     if offline:
         raise WeightsError(
@@ -231,10 +242,13 @@ def _is_missing_file(exc: Exception) -> bool:
     return isinstance(exc, EntryNotFoundError)
 
 
-def _how_to_pass(role: str | None) -> str:
-    if role:
-        return f"pass it with --{role}-weights FILE"
-    return "pass its path as the weights"
+def _how_to_pass(role: str | None, model_name: str, tag_cfg: dict) -> str:
+    how = f"pass it with --{role}-weights FILE" if role else "pass its path as the weights"
+    # A bare file carries no activation setting; these weights need the QuickGELU variant.
+    quick = f"{model_name}-quickgelu"
+    if tag_cfg.get("quick_gelu") and open_clip.get_model_config(quick) is not None:
+        how += f" and --{role}-model {quick}" if role else f" with the model {quick}"
+    return how
 
 
 def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:

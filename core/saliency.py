@@ -8,10 +8,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sketchify.core.image import Target
-from sketchify.core.models import normalize
 from skimage.color import rgb2gray
 from skimage.filters import gaussian, threshold_otsu
+
+from sketchify.core.image import Target
+from sketchify.core.models import normalize
 
 XDOG_GAMMA = 0.98
 XDOG_PHI = 200.0
@@ -23,12 +24,14 @@ WALK = 0.025
 
 
 def xdog(gray: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """Binary XDoG line map of a grey image [H, W] in [0, 1]: **1 = edge (ink), 0 = paper**.
+    """Binary XDoG line map of a grey image [H, W] in [0, 1]: **1 = ink (edge), 0 = paper**.
 
     Difference of Gaussians (sigma and k*sigma, the wide one weighted by gamma), soft-thresholded
     with eps and phi, rescaled to [0, 1] and binarized with Otsu's threshold; the dark class is
-    the edge. (The published code keeps the inverse, white-is-1 image and uses ``1 - xdog``.)
-    A featureless image has no edges.
+    ink. With phi = 200 that class is, in effect, the pixels darker than their wide surround:
+    the dark side of every edge and the inside of small dark shapes. (The published code keeps
+    the inverse, white-is-1 image and multiplies by ``1 - xdog``.) A featureless image has no ink.
+    Returns float32 [H, W] on the CPU.
     """
     g = gray.detach().cpu().double().numpy() if isinstance(gray, torch.Tensor) else gray
     g = np.asarray(g, dtype=np.float64)

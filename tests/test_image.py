@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
 from sketchify.core.errors import InputError
 from sketchify.core.image import Target, load_image, make_target
 
