@@ -1,5 +1,23 @@
 """The /v1 HTTP API. Views only validate, store, read state or flag a cancel: never wait on
-the engine. The service state lives in ``current_app.extensions["sketchify"]`` (a Service)."""
+the engine. The service state lives in ``current_app.extensions["sketchify"]`` (a Service).
+
+Status codes (every error body is ``{"error": "<one sentence>", "field": name|null}``):
+- POST /v1/sketches: 202 + Location for a new job; 200 with the same job when an
+  Idempotency-Key (scoped to this server, hence to its token) is reused with the same body;
+  422 (field "Idempotency-Key") when it is reused with a different body; 422 for a bad or
+  unknown field; 415 for a body that is neither multipart nor JSON, or an image that is not an
+  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit.
+- GET /v1/sketches/<id>: 200, or 404.
+- GET /v1/sketches/<id>/svg?strokes=N[&preview=1]: 200 image/svg+xml; 404 for a count the job
+  does not have; 422 for a missing or non-numeric count (it may be left out when the job has
+  one); 409 while there is nothing to show (queued, failed, or running/canceled without
+  preview=1 or before the first progress report).
+- DELETE /v1/sketches/<id>: 200 + canceled job when it was queued (it never runs) or already
+  canceled (so retries are harmless); 202 while a running job is asked to stop at the engine's
+  next step; 409 when it already finished (done or failed).
+- 401 + WWW-Authenticate: Bearer without the right token; 403 for a foreign Origin, or a
+  non-loopback Host on a loopback server; 404/405 JSON for unknown routes and methods.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +29,15 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from sketchify.backend.errors import ApiError
 from sketchify.backend.service import Service
-from sketchify.backend.store import CANCELED, DONE, FAILED, QUEUED, RUNNING, IdempotencyConflict, Job
+from sketchify.backend.store import (
+    CANCELED,
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    IdempotencyConflict,
+    Job,
+)
 from sketchify.backend.validation import parse_submission
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -26,7 +52,7 @@ def _service() -> Service:
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
 
 
 def _job_json(job: Job) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from sketchify.backend import limits
 from sketchify.backend.api import v1
 from sketchify.backend.errors import ApiError
 from sketchify.backend.runner import Executor, InProcessExecutor
 from sketchify.backend.security import install_guards, is_loopback
 from sketchify.backend.service import Service
 from sketchify.backend.store import JobStore
-from sketchify.backend.validation import DEFAULT_FORMATS, DEFAULT_MAX_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,11 @@ DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",  # the address the server is bound to (decides the Host check)
     "TOKEN": None,
     "CORS_ORIGIN": None,
-    "MAX_CONTENT_LENGTH": 25 * 1024 * 1024,
-    "MAX_PIXELS": DEFAULT_MAX_PIXELS,
-    "IMAGE_FORMATS": DEFAULT_FORMATS,
-    "RETENTION_HOURS": 24 * 7,
-    "MAX_ATTEMPTS": 3,
+    "MAX_CONTENT_LENGTH": int(limits.MAX_UPLOAD_MB * 2**20),
+    "MAX_PIXELS": limits.MAX_PIXELS,
+    "IMAGE_FORMATS": limits.IMAGE_FORMATS,
+    "RETENTION_HOURS": limits.RETENTION_HOURS,
+    "MAX_ATTEMPTS": limits.MAX_ATTEMPTS,
     "PROGRESS_EVERY_S": 0.5,
     # How jobs run: EXECUTOR_FACTORY(store) -> Executor wins; otherwise the in-process
     # executor with one thread per Sketcher in SKETCHERS (default: one Sketcher(**ENGINE)).

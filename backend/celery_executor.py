@@ -23,6 +23,7 @@ import kombu.exceptions
 import redis
 
 from sketchify.backend import celery_app as keys
+from sketchify.backend import limits
 from sketchify.backend.errors import ApiError
 from sketchify.backend.store import FINISHED, QUEUED, RUNNING, Job, JobStore
 
@@ -41,7 +42,7 @@ class CeleryExecutor:
         broker: str,
         *,
         max_attempts: int = 3,
-        max_pixels: int | None = None,
+        max_pixels: int = limits.MAX_PIXELS,
         visibility_timeout_s: float = keys.DEFAULT_VISIBILITY_TIMEOUT_S,
         block_ms: int = 500,
     ) -> None:

@@ -82,7 +82,7 @@ class JobRunner:
                 payload["params"],
                 on_progress=lambda report: self._progress(job_id, report),
                 cancel=token,
-                max_pixels=payload.get("max_pixels"),
+                max_pixels=payload["max_pixels"],
             )
         except Exception as error:  # one bad job must not take the worker down
             log.exception("job %s failed", job_id)

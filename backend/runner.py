@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any, Protocol
 
+from sketchify.backend import limits
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.store import Job, JobStore
 from sketchify.core.errors import SketchifyError
@@ -60,8 +61,8 @@ class InProcessExecutor:
         sketchers: list[Any],
         *,
         models: dict[str, Any] | None = None,
-        max_attempts: int = 3,
-        max_pixels: int | None = None,
+        max_attempts: int = limits.MAX_ATTEMPTS,
+        max_pixels: int = limits.MAX_PIXELS,
         report_every_s: float = 0.5,
     ) -> None:
         if not sketchers:
@@ -128,20 +129,27 @@ class InProcessExecutor:
 
     def _work(self, sketcher: Any) -> None:
         while not self._stopping.is_set():
-            with self._wake:
-                job = self.store.claim_next()
-                if job is None:
-                    # The timeout is only a safety net; notify() wakes us on submission.
-                    self._wake.wait(timeout=5.0)
-                    continue
-                cancel = threading.Event()
-                self._cancels[job.id] = cancel
             try:
-                self._run(sketcher, job, cancel)
-            finally:
-                with self._wake:
-                    del self._cancels[job.id]
+                self._take_one(sketcher)
+            except Exception:  # e.g. a full disk: keep the worker, retry shortly
+                log.exception("worker error")
+                self._stopping.wait(1.0)
         self.store.close()
+
+    def _take_one(self, sketcher: Any) -> None:
+        with self._wake:
+            job = self.store.claim_next()
+            if job is None:
+                # The timeout is only a safety net; notify() wakes us on submission.
+                self._wake.wait(timeout=5.0)
+                return
+            cancel = threading.Event()
+            self._cancels[job.id] = cancel
+        try:
+            self._run(sketcher, job, cancel)
+        finally:
+            with self._wake:
+                del self._cancels[job.id]
 
     def _run(self, sketcher: Any, job: Job, cancel: threading.Event) -> None:
         try:

@@ -6,19 +6,19 @@ another machine) runs a job the same way and only moves the results differently.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sketchify.backend import limits
 from sketchify.core.geometry import Placement
 from sketchify.core.image import load_image
 from sketchify.core.presets import preset
 from sketchify.core.svg import to_svg
 
-# Request field -> SketchConfig field, for the fields that override the preset.
-_CONFIG_FIELDS = {"steps": "steps", "seeds": "seeds", "seed": "seed", "prompt": "prompt"}
+# Request fields that override the preset's SketchConfig field of the same name.
+_OVERRIDES = ("steps", "seeds", "seed", "prompt")
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,9 @@ class TaskResult:
 
 def sketch_config(params: dict[str, Any]) -> Any:
     """The engine's SketchConfig for validated request params: the preset, then overrides."""
-    overrides = {
-        field: params[name] for name, field in _CONFIG_FIELDS.items()
-        if params.get(name) is not None
-    }
+    overrides = {name: params[name] for name in _OVERRIDES if params.get(name) is not None}
     # The HTTP `width` is the SVG stroke width at the canvas; the engine keeps a half-width.
-    overrides["half_width"] = params["width"] / 2
-    return dataclasses.replace(preset(params["preset"]), **overrides)
+    return preset(params["preset"], half_width=params["width"] / 2, **overrides)
 
 
 def run_sketch_task(
@@ -54,14 +50,14 @@ def run_sketch_task(
     *,
     on_progress: Callable[[ProgressReport], None],
     cancel: Any,
-    max_pixels: int | None = None,
+    max_pixels: int = limits.MAX_PIXELS,
     report_every_s: float = 0.5,
 ) -> TaskResult:
     """Run one job on a loaded Sketcher; ``on_progress`` is called at most every
     ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled)."""
-    picture = load_image(image, max_pixels=max_pixels) if max_pixels else load_image(image)
+    picture = load_image(image, max_pixels=max_pixels)
     config = sketch_config(params)
-    placement = Placement(picture.width, picture.height)
+    placement = Placement(picture.width, picture.height, config.canvas)
     last_report = float("-inf")
 
     def progress(p: Any) -> None:

@@ -8,6 +8,7 @@ a worker claiming the same job can race without corrupting anything.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -190,6 +191,7 @@ class JobStore:
         folder = self.job_dir(job_id)
         folder.mkdir()
         write_atomic(folder / "input", image)
+        _fsync_dir(self.jobs_dir)
         try:
             with self._write() as db:
                 row = db.execute(
@@ -237,8 +239,8 @@ class JobStore:
         return ahead
 
     def count(self, status: str) -> int:
-        (n,) = self._db().execute("SELECT COUNT(*) FROM jobs WHERE status = ?", (status,)).fetchone()
-        return n
+        sql = "SELECT COUNT(*) FROM jobs WHERE status = ?"
+        return self._db().execute(sql, (status,)).fetchone()[0]
 
     # -- state changes -------------------------------------------------------------------------
 
@@ -305,6 +307,8 @@ class JobStore:
     ) -> None:
         if previews:
             self._write_svgs(job_id, previews, preview=True)
+        if eta_s is not None and not math.isfinite(eta_s):
+            eta_s = None  # no estimate yet; JSON has no Infinity
         with self._write() as db:
             db.execute(
                 "UPDATE jobs SET step = ?, total = ?, eta_s = ?,"
@@ -359,4 +363,14 @@ class JobStore:
             )]
         for job_id in ids:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        self._purge_orphans()
         return len(ids)
+
+    def _purge_orphans(self, grace_s: float = 600.0) -> None:
+        """Input folders with no row: a crash hit between the file write and the INSERT.
+        The grace period keeps folders of submissions that are being stored right now."""
+        known = {r[0] for r in self._db().execute("SELECT id FROM jobs")}
+        cutoff = time.time() - grace_s
+        for folder in self.jobs_dir.iterdir():
+            if folder.name not in known and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)

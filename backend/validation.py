@@ -19,14 +19,12 @@ from typing import Any
 import PIL.Image
 from flask import Request
 
+from sketchify.backend import limits
 from sketchify.backend.errors import ApiError
 from sketchify.core.errors import InputError
 from sketchify.core.image import load_image
 from sketchify.core.presets import PRESETS
 
-DEFAULT_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
-DEFAULT_MAX_PIXELS = 4096 * 4096  # well under Pillow's own bomb limit (~89 MP)
-MAX_COUNTS = 8
 _INT = re.compile(r"[+-]?\d+")
 
 
@@ -64,8 +62,8 @@ def _strokes(value: Any) -> list[int]:
     counts = sorted({_int(item, "strokes", 1, 256) for item in items})
     if not counts:
         raise ApiError(422, "strokes must name at least one stroke count.", "strokes")
-    if len(counts) > MAX_COUNTS:
-        raise ApiError(422, f"strokes may list at most {MAX_COUNTS} counts.", "strokes")
+    if len(counts) > limits.MAX_COUNTS:
+        raise ApiError(422, f"strokes may list at most {limits.MAX_COUNTS} counts.", "strokes")
     return counts
 
 
@@ -172,8 +170,8 @@ def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
 def parse_submission(
     request: Request,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    formats: tuple[str, ...] = DEFAULT_FORMATS,
+    max_pixels: int = limits.MAX_PIXELS,
+    formats: tuple[str, ...] = limits.IMAGE_FORMATS,
 ) -> Submission:
     fields, image = _raw_fields(request)
     for name in fields:

@@ -11,11 +11,26 @@ import argparse
 import os
 import socket
 import sys
+from typing import Any
 
 from sketchify.core.cli import add_model_arguments, sketcher_from_args
 
-CELERY_MISSING = ("sketchify worker: Celery is not installed; "
-                  "run: pip install 'sketchify-clipasso[celery]'")
+
+
+def connect_broker(prog: str, url: str) -> Any:
+    """Import the optional Celery extra and ping the broker: the redis client, or None after
+    one clear line on stderr (no traceback, no hang)."""
+    try:
+        from sketchify.backend import celery_app as keys
+    except ImportError:
+        print(f"{prog}: error: Celery is not installed; "
+              "run: pip install 'sketchify-clipasso[celery]'", file=sys.stderr)
+        return None
+    try:
+        return keys.check_broker(url)
+    except keys.BrokerError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return None
 
 
 def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
@@ -38,18 +53,12 @@ def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
 
 def run_worker(args: argparse.Namespace) -> int:
     """Check the broker, load the models, then serve jobs until told to stop."""
-    try:
-        from celery.signals import worker_shutting_down
-    except ImportError:
-        print(CELERY_MISSING, file=sys.stderr)
+    client = connect_broker("sketchify worker", args.broker)
+    if client is None:
         return 2
-    from sketchify.backend import celery_app as keys
+    from celery.signals import worker_shutting_down
 
-    try:
-        client = keys.check_broker(args.broker)
-    except keys.BrokerError as error:
-        print(f"sketchify worker: {error}", file=sys.stderr)
-        return 2
+    from sketchify.backend import celery_app as keys
     from sketchify.backend.celery_jobs import JobRunner  # the engine: slow to import
 
     if args.threads:

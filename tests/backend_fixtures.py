@@ -1,23 +1,17 @@
-"""Shared pieces of the backend tests: the real engine on tiny models, test images, polling."""
+"""Backend test fixtures (loaded with ``pytest_plugins``): the real engine on tiny models."""
 
 from __future__ import annotations
 
-import io
-import threading
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import PIL.Image
 import pytest
-from tiny_models import make_tiny_models
+from backend_helpers import sketcher_args
 
 
 @pytest.fixture(scope="session")
-def tiny_model_args(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def tiny_model_args(tiny_models: Any) -> dict[str, str]:
     """Sketcher keyword arguments that load the tiny random-weight models from files."""
-    return make_tiny_models(tmp_path_factory.mktemp("tiny_models"))
+    return sketcher_args(tiny_models)
 
 
 @pytest.fixture(scope="session")
@@ -25,68 +19,3 @@ def tiny_sketcher(tiny_model_args: dict[str, str]) -> Any:
     from sketchify.core.engine import Sketcher
 
     return Sketcher(device="cpu", **tiny_model_args)
-
-
-def png_bytes(width: int = 64, height: int = 48, mode: str = "RGB", fmt: str = "PNG") -> bytes:
-    """A small picture with some structure (a dark disc on white) in the given format."""
-    image = PIL.Image.new(mode, (width, height), "white")
-    from PIL import ImageDraw
-
-    ImageDraw.Draw(image).ellipse(
-        (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill="black"
-    )
-    out = io.BytesIO()
-    image.save(out, format=fmt)
-    return out.getvalue()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, every: float = 0.02) -> Any:
-    """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
-class ControlledSketcher:
-    """Wraps the real Sketcher so a test decides when a job starts and when it moves on.
-
-    ``start_gate`` closed: sketch() waits before running. ``step_gate`` closed: each progress
-    report waits after it has been delivered (the job stays 'running' with a preview).
-    ``fail_with`` set: sketch() raises it (an engine failure, e.g. out of memory).
-    """
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.device = inner.device
-        self.start_gate = threading.Event()
-        self.step_gate = threading.Event()
-        self.start_gate.set()
-        self.step_gate.set()
-        self.entered = threading.Event()
-        self.reported = threading.Event()
-        self.fail_with: BaseException | None = None
-
-    def open(self) -> None:
-        self.start_gate.set()
-        self.step_gate.set()
-
-    def sketch(self, image: Any, *, progress: Callable[[Any], None], **kwargs: Any) -> Any:
-        self.entered.set()
-        assert self.start_gate.wait(30)
-        if self.fail_with is not None:
-            raise self.fail_with
-
-        def report(p: Any) -> None:
-            progress(p)
-            self.reported.set()
-            assert self.step_gate.wait(30)
-
-        return self.inner.sketch(image, progress=report, **kwargs)
-
-
-def example_image() -> bytes:
-    return (Path(__file__).parent.parent / "examples" / "cat.jpg").read_bytes()

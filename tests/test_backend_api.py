@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import struct
+import threading
+import time
 import zlib
 from typing import Any
 
 import pytest
-from backend_fixtures import (  # noqa: F401  (fixtures)
-    ControlledSketcher,
-    example_image,
-    png_bytes,
-    tiny_model_args,
-    tiny_sketcher,
-    wait_for,
-)
+from backend_helpers import ControlledSketcher, example_image, png_bytes, wait_for
 from lxml import etree
 
 from sketchify.backend.app import create_app
 from sketchify.backend.store import FINISHED
 
-FAST = {"steps": "2", "seeds": "1"}
+pytest_plugins = ["backend_fixtures"]
+FAST = {"preset": "draft", "steps": "2", "seeds": "1"}
 
 
 @pytest.fixture
@@ -68,7 +65,8 @@ def submit(client, image: bytes | None = None, headers: dict | None = None, **fi
 
 
 def submit_json(client, body: dict[str, Any], headers: dict | None = None):
-    body = {"image": base64.b64encode(png_bytes()).decode(), "steps": 2, "seeds": 1, **body}
+    body = {"image": base64.b64encode(png_bytes()).decode(), "preset": "draft", "steps": 2,
+            "seeds": 1, **body}
     return client.post("/v1/sketches", json=body, headers=headers or {})
 
 
@@ -141,7 +139,7 @@ def test_strokes_forms(client, controlled, strokes, expected):
 
 def test_defaults(client, controlled):
     controlled.start_gate.clear()
-    job = submit_json(client, {"steps": None, "seeds": None}).get_json()
+    job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "standard", "steps": None, "seeds": None, "seed": None,
                              "prompt": None, "width": 3.0}
@@ -218,7 +216,8 @@ def _png_header_only(width: int, height: int) -> bytes:
     """A PNG that claims huge dimensions: a decompression bomb as far as a decoder can tell."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0"))
@@ -428,12 +427,40 @@ def test_health(client, controlled):
     assert client.get("/v1/health").get_json()["running"] == [job_id]
 
 
+def test_clean_shutdown_puts_the_running_job_back_in_the_queue(make_app, controlled):
+    app = make_app()
+    client = app.test_client()
+    controlled.step_gate.clear()
+    job_id = submit(client, steps="50").get_json()["id"]
+    wait_for(controlled.reported.is_set)
+    service = app.extensions["sketchify"]
+    closing = threading.Thread(target=service.close)
+    closing.start()
+    controlled.open()
+    closing.join(30)
+    job = service.store.get(job_id)
+    assert (job.status, job.attempts, job.started_at) == ("queued", 0, None)
+
+
+def test_orphaned_input_folders_are_swept(make_app):
+    store = make_app().extensions["sketchify"].store
+    orphan = store.jobs_dir / ("a" * 32)
+    orphan.mkdir()
+    (orphan / "input").write_bytes(b"x")
+    store.purge_finished(3600)
+    assert orphan.exists()  # it may be a submission being stored right now
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    store.purge_finished(3600)
+    assert not orphan.exists()
+
+
 def test_finished_jobs_are_removed_after_retention(make_app):
     app = make_app(RETENTION_HOURS=1 / 3600)  # one second
     client = app.test_client()
     job_id = submit(client).get_json()["id"]
     finished(client, job_id)
     folder = app.extensions["sketchify"].store.job_dir(job_id)
+    assert folder.exists()
     wait_for(lambda: client.get(f"/v1/sketches/{job_id}").status_code == 404, timeout=10)
-    assert not folder.exists()
+    wait_for(lambda: not folder.exists(), timeout=5)
 
