@@ -1,6 +1,6 @@
 """The Celery executor with real parts: redis-server (with a password) on a loopback port, two
-`sketchify worker` processes on the CPU with tiny models, and the API front served by waitress
-on 127.0.0.1, all spoken to over real HTTP.
+`sketchify worker` processes on the CPU with tiny models, and a `sketchify serve --executor
+celery` front on 127.0.0.1, all spoken to over real HTTP.
 
 The tests share one cluster and run in file order: the worker killed in the SIGKILL test is
 replaced before the Redis restart test.
@@ -9,8 +9,8 @@ replaced before the Redis restart test.
 from __future__ import annotations
 
 import json
+import select
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import requests
-import waitress
 from celery_fixtures import (
     HOST,
     RedisServer,
@@ -35,8 +34,6 @@ from lxml import etree
 from tiny_models import TinyModels
 
 from sketchify.backend import celery_app as keys
-from sketchify.backend.app import create_app
-from sketchify.backend.celery_executor import CeleryExecutor
 
 # Longer than any job here (a few seconds each), short enough to see a redelivery in the test.
 VISIBILITY_TIMEOUT_S = 12
@@ -100,31 +97,38 @@ class Cluster:
                           f"job {job_id} to make progress", every_s=0.1)
 
 
+def start_front(redis: RedisServer, data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """A real `sketchify serve --executor celery` on a free port; returns it and its base URL."""
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            sketchify_cmd("serve", "--executor", "celery", "--broker", redis.url, "--port", "0",
+                          "--data-dir", str(data_dir), "--visibility-timeout",
+                          str(VISIBILITY_TIMEOUT_S)),
+            stdout=subprocess.PIPE, stderr=err, env=single_thread_env())
+    ready, _, _ = select.select([proc.stdout], [], [], 90)
+    line = proc.stdout.readline().decode() if ready else ""
+    if "serving on" not in line:
+        stop_process(proc)
+        raise AssertionError(f"the API front did not start: {line!r} {log.read_text()[-2000:]}")
+    return proc, line.split("serving on ")[1].split()[0]
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels,
             ) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("celery")
-    flags = model_flags(tiny_models)
     server = RedisServer(root, password="team-s3cret")
     server.start()
-    app = create_app({
-        "DATA_DIR": root / "data",
-        "PROGRESS_EVERY_S": 0.2,
-        "EXECUTOR_FACTORY": lambda store: CeleryExecutor(
-            store, server.url, visibility_timeout_s=VISIBILITY_TIMEOUT_S),
-    })
-    http = waitress.create_server(app, host=HOST, port=free_port(), threads=8)
-    threading.Thread(target=http.run, daemon=True).start()
-    cluster = Cluster(server, f"http://{HOST}:{http.effective_port}", flags, root)
+    front, base = start_front(server, root / "data", root / "front.log")
+    cluster = Cluster(server, base, model_flags(tiny_models), root)
     try:
         for name in ("w1", "w2"):
             cluster.start_worker(name)
         yield cluster
     finally:
-        for proc in cluster.workers.values():
+        for proc in [*cluster.workers.values(), front]:
             stop_process(proc)
-        http.close()
-        app.extensions["sketchify"].close()
+        front.stdout.close()
         server.stop()
 
 
@@ -239,13 +243,18 @@ def test_worker_start_up_errors_are_one_clear_line(redis_server_with_password: R
         f"redis://:wrong@{HOST}:{redis_server_with_password.port}/0": "refused the password",
         "http://example.invalid/": "must start with redis://",
     }
-    runs = {url: subprocess.Popen(sketchify_cmd("worker", "--broker", url), text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for url in cases}  # in parallel: each one imports the engine
-    for url, words in cases.items():
-        _, stderr = runs[url].communicate(timeout=90)
-        assert runs[url].returncode == 2, stderr
+    commands = {("worker", url): words for url, words in cases.items()}
+    commands[("serve", f"redis://{HOST}:{free_port()}/0")] = "cannot reach the Redis broker"
+    runs = {(command, url): subprocess.Popen(
+        sketchify_cmd(command, "--broker", url, *(["--executor", "celery"]
+                                                  if command == "serve" else [])),
+        text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for command, url in commands}  # in parallel: each one imports the engine
+    for key, words in commands.items():
+        _, stderr = runs[key].communicate(timeout=90)
+        assert runs[key].returncode == 2, stderr
         assert words in stderr and len(stderr.strip().splitlines()) == 1, stderr
+        assert stderr.startswith(f"sketchify {key[0]}: error: ")
         assert "wrong" not in stderr  # the password is never echoed
 
 
