@@ -208,6 +208,17 @@ def test_a_killed_worker_s_job_finishes_on_the_other_once(cluster: Cluster) -> N
     cluster.start_worker(victim)  # back to two workers for the next test
 
 
+def test_a_stopped_worker_gives_its_job_back_at_once(cluster: Cluster) -> None:
+    job_id = cluster.submit(LONG | {"steps": "80"})["id"]
+    leaver = cluster.wait_running(job_id)["worker"]
+    cluster.workers[leaver].terminate()  # SIGTERM: a clean stop
+    assert cluster.workers[leaver].wait(30) == 0
+    job = cluster.wait_status(job_id, ("done", "failed"), timeout_s=2 * JOB_TIMEOUT_S)
+    assert job["status"] == "done" and job["worker"] != leaver
+    assert job["attempts"] == 1  # an interrupted run that was handed back does not count
+    cluster.start_worker(leaver)
+
+
 def test_redis_restart_keeps_the_api_up_and_queued_jobs_run(cluster: Cluster) -> None:
     busy = [cluster.submit(LONG | {"steps": "60"})["id"] for _ in range(2)]
     queued = [cluster.submit()["id"] for _ in range(3)]
