@@ -1,8 +1,8 @@
 """The worker side of the Celery executor: one sketch job, run on this process's loaded models.
 
 A job reports everything back on the events stream (it never writes job state or results
-anywhere else). Cancel is a Redis key the
-job's cancel token looks at every optimization step, at most every ``CANCEL_POLL_S``.
+anywhere else). Cancel is a Redis key that the job's cancel token looks at every optimization
+step, but at most every ``CANCEL_POLL_S`` seconds.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ class CancelToken:
 
     def __init__(self, client: redis.Redis, job_id: str, stopping: threading.Event,
                  poll_s: float = CANCEL_POLL_S) -> None:
-        self.client, self.key, self.stopping, self.poll_s = client, keys.cancel_key(job_id), \
-            stopping, poll_s
+        self.client = client
+        self.key = keys.cancel_key(job_id)
+        self.stopping = stopping
+        self.poll_s = poll_s
         self.requested = False
         self._checked = float("-inf")
 

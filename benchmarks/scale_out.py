@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import requests
@@ -43,9 +45,10 @@ from sketchify.backend.app import create_app
 from sketchify.backend.celery_executor import CeleryExecutor
 
 
-def run_batch(base: str, count: int, steps: int) -> tuple[float, Counter[str]]:
-    """Submit ``count`` jobs at once; the seconds until the last one is done, and how many
-    jobs each worker ran."""
+def run_batch(base: str, count: int, steps: int) -> tuple[float, Counter[str], float]:
+    """Submit ``count`` jobs at once; the seconds until the last one is done, how many jobs
+    each worker ran, and the mean seconds one job ran on its worker (the per-job speed: if it
+    grows with more workers, they are fighting over CPU cores)."""
     fields = {"strokes": "4", "preset": "draft", "steps": str(steps), "seeds": "1"}
     start = time.perf_counter()
     ids = []
@@ -64,8 +67,11 @@ def run_batch(base: str, count: int, steps: int) -> tuple[float, Counter[str]]:
 
     wait_until(all_done, 1800, f"{count} jobs", every_s=0.05)
     seconds = time.perf_counter() - start
-    return seconds, Counter(requests.get(f"{base}/v1/sketches/{i}", timeout=30).json()["worker"]
-                            for i in ids)
+    jobs = [requests.get(f"{base}/v1/sketches/{i}", timeout=30).json() for i in ids]
+    runs = [datetime.fromisoformat(j["finished_at"]) - datetime.fromisoformat(j["started_at"])
+            for j in jobs]
+    return (seconds, Counter(j["worker"] for j in jobs),
+            statistics.mean(r.total_seconds() for r in runs))
 
 
 def main() -> None:
@@ -96,11 +102,11 @@ def main() -> None:
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                         env=single_thread_env()))
                 run_batch(base, n, args.steps)  # warm-up: every worker loaded and has run once
-                seconds, shares = run_batch(base, args.jobs, args.steps)
+                seconds, shares, per_job = run_batch(base, args.jobs, args.steps)
                 rates.append(args.jobs / seconds)
                 print(f"{n} worker(s): {args.jobs} jobs of {args.steps} steps in {seconds:.1f} s"
-                      f" = {rates[-1]:.3f} jobs/s (jobs per worker: {dict(shares)}; "
-                      f"load average {os.getloadavg()[0]:.1f})")
+                      f" = {rates[-1]:.3f} jobs/s; jobs per worker {dict(shares)}; one job "
+                      f"runs {per_job:.2f} s; load average {os.getloadavg()[0]:.1f}")
             print(f"scale-out ratio (2 workers / 1 worker): {rates[1] / rates[0]:.2f}x "
                   f"(target >= 1.6x; this machine has {os.cpu_count()} cores)")
         finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import select
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from lxml import etree
 from tiny_models import TinyModels
 
 from sketchify.backend import celery_app as keys
+from sketchify.backend.celery_jobs import CancelToken
 
 # Longer than any job here (a few seconds each), short enough to see a redelivery in the test.
 VISIBILITY_TIMEOUT_S = 12
@@ -282,3 +284,25 @@ def test_worker_connects_without_password_and_stops_cleanly(
     finally:
         stop_process(proc)
     assert proc.returncode == 0, log.read_text()
+
+
+def test_cancel_token_asks_redis_at_most_every_poll(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    token = CancelToken(client, "job1", threading.Event(), poll_s=0.2)
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:  # the optimizer asks every step: here, thousands
+        assert not token.is_set()
+    asked = client.info("commandstats")["cmdstat_exists"]["calls"]
+    assert 2 <= asked <= 4
+    client.set(keys.cancel_key("job1"), "1")
+    wait_until(token.is_set, 2, "the cancel flag to be seen")
+    stopping = threading.Event()
+    other = CancelToken(client, "job2", stopping)
+    stopping.set()  # the worker shutting down stops the job too, without a cancel request
+    assert other.is_set() and not other.requested
+
+
+def test_broker_password_is_never_shown() -> None:
+    assert keys.redact("redis://:hunter2@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert keys.redact("redis://ops:hunter2@h/1") == "redis://ops:***@h/1"
+    assert keys.redact("redis://h:6379/0") == "redis://h:6379/0"
