@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from sketchify.core.render import rasterize, rasterize_dense
 
 SIZE = 224

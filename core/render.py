@@ -20,8 +20,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-from sketchify.core.errors import InputError
 from torch import Tensor
+
+from sketchify.core.errors import InputError
 
 TILE = 8  # px; tile side of the culled path
 FLATNESS = 0.05  # px; largest allowed gap between a cubic and its polyline

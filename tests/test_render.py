@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+
 from sketchify.core.errors import InputError
 from sketchify.core.render import FLATNESS, rasterize, rasterize_dense
 

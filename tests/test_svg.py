@@ -1,6 +1,10 @@
+import io
+
+import numpy as np
 import pytest
 import torch
 from lxml import etree
+from PIL import Image
 
 from sketchify.core.errors import InputError
 from sketchify.core.geometry import Placement
@@ -100,3 +104,31 @@ def test_empty_sketch_round_trips():
 def test_parse_rejects_what_it_did_not_write(text):
     with pytest.raises(InputError):
         parse_svg(text)
+
+
+@pytest.mark.parametrize("placement", [Placement(224, 224), Placement(300, 200)], ids=str)
+def test_independent_renderer_agrees_with_rasterize(placement):
+    """cairosvg draws our SVG text; rasterize draws the same strokes: the pictures must match."""
+    cairosvg = pytest.importorskip("cairosvg")
+    from sketchify.core.render import rasterize
+
+    g = torch.Generator().manual_seed(7)
+    start = torch.rand(12, 1, 2, generator=g) * 180 + 22
+    points = start + torch.cumsum(torch.rand(12, 4, 2, generator=g) * 30 - 15, dim=1) * (
+        torch.arange(4).view(1, 4, 1) > 0
+    )
+    strokes = Strokes(points, torch.full((12,), 1.5), torch.ones(12))
+
+    png = cairosvg.svg2png(bytestring=to_svg(strokes, placement).encode(), background_color="white")
+    cairo = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float64) / 255
+    assert cairo.shape == (placement.height, placement.width)
+
+    ours = rasterize(
+        placement.to_image(points.double()),
+        strokes.half_width.double() / placement.scale,
+        strokes.opacity.double(),
+        (placement.height, placement.width),
+    ).numpy()
+    ink_cairo, ink_ours = (1 - cairo).sum(), (1 - ours).sum()
+    assert ink_ours == pytest.approx(ink_cairo, rel=0.03)
+    assert np.abs(cairo - ours).sum() <= 0.06 * ink_cairo
