@@ -119,7 +119,7 @@ def submit() -> Response:
         raise ApiError(422, "This Idempotency-Key was already used for a different request.",
                        "Idempotency-Key") from None
     if created:
-        service.executor.notify()
+        service.executor.submit(job)
     response = _job_response(job, 202 if created else 200)
     response.headers["Location"] = url_for("v1.job", job_id=job.id)
     return response

@@ -1,11 +1,12 @@
 """The seam between the HTTP layer and whatever runs jobs.
 
 The HTTP layer only ever writes a queued job into the JobStore and then talks to an
-``Executor``: ``notify()`` after a submission, ``cancel(id)`` after a cancel request on a running
-job, ``describe()`` for /v1/health, ``start()``/``stop()`` around the server's life. Executors
-move jobs through their states with the store's methods (claim_next, set_progress, finish,
-mark_canceled, fail, requeue, recover_interrupted). ``InProcessExecutor`` is the default: one
-worker thread per device in this process.
+``Executor``: ``submit(job)`` once the job is durable, ``cancel(id)`` after a cancel request
+on a running job, ``describe()`` for /v1/health, ``start()``/``stop()`` around the server's
+life. Executors move jobs through their states with the store's methods (claim_next,
+set_progress, finish, mark_canceled, fail, requeue, recover_interrupted), so the store stays
+the single source of truth. ``InProcessExecutor`` is the default: one worker thread per
+device in this process; ``sketch_task.run_sketch_task`` is how any executor runs one job.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class Executor(Protocol):
     def stop(self, timeout: float | None = None) -> None:
         """Stop taking jobs; a job interrupted by the stop goes back to the queue."""
 
-    def notify(self) -> None:
-        """A job was queued in the store (called after it is durable)."""
+    def submit(self, job: Job) -> None:
+        """This job was just queued in the store (its row and input are durable)."""
 
     def cancel(self, job_id: str) -> None:
         """The store flagged this running job for cancelation; stop it cooperatively."""
@@ -101,7 +102,8 @@ class InProcessExecutor:
             thread.join(timeout)
         self._threads.clear()
 
-    def notify(self) -> None:
+    def submit(self, job: Job) -> None:
+        # Workers take jobs from the store in queue order; this only wakes one up.
         with self._wake:
             self._wake.notify()
 
@@ -140,7 +142,7 @@ class InProcessExecutor:
         with self._wake:
             job = self.store.claim_next()
             if job is None:
-                # The timeout is only a safety net; notify() wakes us on submission.
+                # The timeout is only a safety net; submit() wakes us.
                 self._wake.wait(timeout=5.0)
                 return
             cancel = threading.Event()

@@ -173,6 +173,8 @@ def parse_submission(
     max_pixels: int = limits.MAX_PIXELS,
     formats: tuple[str, ...] = limits.IMAGE_FORMATS,
 ) -> Submission:
+    for name in request.args:  # a field in the URL would otherwise be silently ignored
+        raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.", name)
     fields, image = _raw_fields(request)
     for name in fields:
         if name not in _FIELDS:

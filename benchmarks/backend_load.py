@@ -70,6 +70,7 @@ def poll_status(
     def client() -> None:
         mine = []
         with session() as http:
+            http.get(f"{url}/v1/sketches/{job_id}", timeout=10)  # warm-up: connect first
             while time.monotonic() < deadline:
                 t0 = time.perf_counter()
                 http.get(f"{url}/v1/sketches/{job_id}", timeout=10).raise_for_status()

@@ -180,6 +180,11 @@ def test_field_given_twice_and_extra_file_part(client):
     assert_error(client.post("/v1/sketches", data=data), 422, "mask")
 
 
+def test_fields_in_the_query_string_are_refused(client):
+    data = {"image": (io.BytesIO(png_bytes()), "a.png")}
+    assert_error(client.post("/v1/sketches?strokes=4", data=data), 422, "strokes")
+
+
 def test_missing_or_malformed_image(client):
     multipart = "multipart/form-data"
     assert_error(client.post("/v1/sketches", data={"steps": "2"}, content_type=multipart),

@@ -185,7 +185,7 @@ def test_sigkill_with_jobs_queued_and_running_loses_nothing(tmp_path, tiny_model
     data_dir = tmp_path / "data"
     first = Server(data_dir, tiny_model_args)
     try:
-        long_id = first.submit(strokes=4, steps=40).json()["id"]
+        long_id = first.submit(strokes=4, steps=15).json()["id"]
         queued = [first.submit(strokes="4,8", steps=2).json()["id"] for _ in range(3)]
         wait_for(lambda: first.job(long_id)["progress"]["step"] >= 1, timeout=60)
         assert [first.job(i)["status"] for i in queued] == ["queued"] * 3
