@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors and --help: report the code, don't exit
+        return exc.code
     try:
         return args.run(args)
     except SketchifyError as exc:

@@ -16,7 +16,6 @@ from typing import Any
 from sketchify.core.cli import add_model_arguments, sketcher_from_args
 
 
-
 def connect_broker(prog: str, url: str) -> Any:
     """Import the optional Celery extra and ping the broker: the redis client, or None after
     one clear line on stderr (no traceback, no hang)."""

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 import torchvision.transforms.v2.functional as TF
-from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
 
 @dataclass(frozen=True)
@@ -69,14 +68,6 @@ def apply_warp(images: torch.Tensor, warp: Warp, out_size: int) -> torch.Tensor:
     )
 
 
-def clip_normalize(images: torch.Tensor) -> torch.Tensor:
-    """[..., 1 or 3, H, W] images in [0, 1] -> RGB normalized as CLIP expects."""
-    images = images.expand(*images.shape[:-3], 3, *images.shape[-2:])
-    mean = images.new_tensor(OPENAI_DATASET_MEAN)[:, None, None]
-    std = images.new_tensor(OPENAI_DATASET_STD)[:, None, None]
-    return (images - mean) / std
-
-
 def resize(images: torch.Tensor, out_size: int) -> torch.Tensor:
     """Canvas -> model input size (a no-op when they agree, as for the real models)."""
     if images.shape[-1] == out_size:
@@ -93,13 +84,11 @@ def augment_pair(
     """Views for one step: the clean pair first, then one pair per warp.
 
     ``sketches`` [B, H, W] (grayscale canvases), ``image`` [3, H, W], both in [0, 1].
-    Returns CLIP-normalized sketch views [(1 + K) * B, 3, S, S] (view-major) and photo views
-    [K, 3, S, S] for the warps only (the clean photo view does not change between steps).
+    Returns sketch views [(1 + K) * B, 1, S, S] (view-major) and photo views [K, 3, S, S] for
+    the warps only (the clean photo view does not change between steps), still in [0, 1].
     """
     gray = sketches[:, None]
     sketch_views = [resize(gray, out_size)] + [apply_warp(gray, w, out_size) for w in warps]
-    sketch_batch = clip_normalize(torch.cat(sketch_views))
     if not warps:
-        return sketch_batch, image.new_empty(0, 3, out_size, out_size)
-    image_views = torch.stack([apply_warp(image, w, out_size) for w in warps])
-    return sketch_batch, clip_normalize(image_views)
+        return torch.cat(sketch_views), image.new_empty(0, 3, out_size, out_size)
+    return torch.cat(sketch_views), torch.stack([apply_warp(image, w, out_size) for w in warps])

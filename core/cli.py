@@ -104,6 +104,9 @@ def run_sketch(args: argparse.Namespace) -> int:
             raise InputError(f"The output folder {path.parent} does not exist.", field="output")
 
     sketcher = sketcher_from_args(args)
+    if sketcher.device.type == "cpu" and args.preset != "draft" and sys.stderr.isatty():
+        print("sketchify: running on the CPU, where the CLIP loss is slow; "
+              "--preset draft finishes in minutes.", file=sys.stderr)
     cancel = threading.Event()
     with _progress_bar(config.steps) as show, _ctrl_c_sets(cancel):
         result = sketcher.sketch(photo, counts, config, progress=show, cancel=cancel)

@@ -11,8 +11,9 @@ import torch
 import torch.nn.functional as F
 from open_clip.modified_resnet import ModifiedResNet
 
-from sketchify.core.augment import clip_normalize, resize
+from sketchify.core.augment import resize
 from sketchify.core.errors import InputError
+from sketchify.core.models import normalize
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 
@@ -27,6 +28,10 @@ class Features:
     @property
     def rows(self) -> int:
         return (self.stages or [self.embedding])[0].shape[0]
+
+    def select(self, index: torch.Tensor) -> Features:
+        embedding = None if self.embedding is None else self.embedding[index]
+        return Features([s[index] for s in self.stages], embedding)
 
 
 def input_size(model: torch.nn.Module) -> int:
@@ -71,7 +76,7 @@ class ClipLoss:
         last_weighted = max((i for i, _ in self.weighted), default=-1)
         self.depth = len(STAGES) if self.needs_embedding else last_weighted + 1
         with torch.no_grad():
-            self.clean = self.encode(clip_normalize(resize(target, self.size))[None])
+            self.clean = self.encode(resize(target, self.size)[None])
             self.text = self._encode_text(prompt) if prompt else None
 
     def _encode_text(self, prompt: str) -> torch.Tensor:
@@ -80,9 +85,9 @@ class ClipLoss:
         return F.normalize(self.model.encode_text(tokens.to(device)), dim=-1)
 
     def encode(self, images: torch.Tensor) -> Features:
-        """CLIP-normalized images [M, 3, S, S] -> the features the loss compares."""
+        """Images [M, 1 or 3, S, S] in [0, 1] -> the features the loss compares."""
         visual = self.model.visual
-        x, stages = images, []
+        x, stages = normalize(images.expand(-1, 3, -1, -1), self.model), []
         for name in STAGES[: self.depth]:
             x = getattr(visual, name)(x)
             stages.append(x)
@@ -90,7 +95,7 @@ class ClipLoss:
         return Features([stages[i] for i, _ in self.weighted], embedding)
 
     def photo_views(self, views: torch.Tensor) -> Features:
-        """Features of the augmented photo views [K, 3, S, S] with the clean view in front."""
+        """Features of the augmented photo views [K, 3, S, S] with the clean one in front."""
         if not len(views):
             return self.clean
         with torch.no_grad():
@@ -102,23 +107,17 @@ class ClipLoss:
         return Features(stages, embedding)
 
     def terms(self, sketch: Features, photo: Features) -> dict[str, torch.Tensor]:
-        """Loss terms per view and batch member [V, B].
-
-        ``sketch`` holds V * B view-major rows, ``photo`` the V matching photo views.
-        """
-        views = photo.rows
-
+        """Loss terms per row [R]: sketch row r against photo row r (or the one photo row)."""
         out = {}
         if self.weighted:
             out["geometric"] = sum(
-                w * (s.unflatten(0, (views, -1)) - p[:, None]).square().flatten(2).mean(2)
+                w * (s - p).square().flatten(1).mean(1)
                 for (_, w), s, p in zip(self.weighted, sketch.stages, photo.stages, strict=True)
             )
         if self.needs_embedding:
-            emb = sketch.embedding.unflatten(0, (views, -1))
-            cos = (emb * photo.embedding[:, None]).sum(-1)
+            cos = (sketch.embedding * photo.embedding).sum(-1)
             out["semantic"] = self.semantic_weight * (1 - cos)
             if self.text is not None:
-                out["text"] = self.prompt_weight * (1 - (emb * self.text[0]).sum(-1))
+                out["text"] = self.prompt_weight * (1 - sketch.embedding @ self.text[0])
         out["total"] = sum(out.values())
         return out

@@ -12,7 +12,7 @@ import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.errors import InputError
-from sketchify.core.losses import STAGES, ClipLoss
+from sketchify.core.losses import STAGES, ClipLoss, Features
 from sketchify.core.render import rasterize
 from sketchify.core.strokes import Strokes
 
@@ -44,9 +44,11 @@ class SketchConfig:
     width_lr: float = 0.1
     optimize_opacity: bool = False
     opacity_lr: float = 0.01
-    saliency_temperature: float = 0.3
     walk: float = 0.025
     canvas: int = 224
+    # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
+    # image for the backward pass). None: 16 on CPU and MPS, 64 on CUDA.
+    max_batch: int | None = None
     distortion: float = 0.5
     crop_scale: tuple[float, float] = (0.8, 1.0)
 
@@ -73,8 +75,8 @@ class SketchConfig:
         low, high = self.crop_scale
         if not 0 < low <= high <= 1:
             raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
-        if not self.saliency_temperature > 0:
-            raise InputError("saliency_temperature must be positive.", field="saliency_temperature")
+        if self.max_batch is not None and self.max_batch < 1:
+            raise InputError("max_batch must be positive.", field="max_batch")
 
     @classmethod
     def knobs(cls) -> list[str]:
@@ -186,6 +188,7 @@ def optimize(
     )
     groups = _groups(starts, config, device)
     adam = _adam(groups, config)
+    chunk = config.max_batch or (64 if device.type == "cuda" else 16)
     seeds = config.seeds
     # Run b is seed b % seeds of groups[b // seeds].
     runs = len(groups) * seeds
@@ -202,6 +205,7 @@ def optimize(
     while True:
         final = step >= config.steps
         live = [b for b in range(runs) if active[b]]
+        adam.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(not final):
             sketches = torch.cat([
                 rasterize(g.points[rows], g.half_width[rows], g.opacity[rows], config.canvas)
@@ -211,14 +215,18 @@ def optimize(
                 config.augmentations, config.canvas, warp_rng, config.distortion, config.crop_scale
             )
             sketch_views, photo_views = augment_pair(sketches, target, warps, loss_fn.size)
-            terms = loss_fn.terms(loss_fn.encode(sketch_views), loss_fn.photo_views(photo_views))
+        terms = _view_terms(
+            loss_fn, sketch_views, loss_fn.photo_views(photo_views), chunk, train=not final
+        )
 
         if final or step % config.eval_every == 0:
             # The clean view (row 0) is the evaluation: no extra forward needed.
             current = list(best_loss)
             for b, value in zip(live, terms["total"][0].tolist(), strict=True):
                 current[b] = value
-                improved = value < best_loss[b] - config.min_delta * abs(best_loss[b])
+                improved = best[b] is None or (
+                    value < best_loss[b] - config.min_delta * abs(best_loss[b])
+                )
                 if value < best_loss[b]:
                     best_loss[b], best[b] = value, groups[b // seeds].strokes(b % seeds)
                 stalled[b] = 0 if improved else stalled[b] + 1
@@ -232,8 +240,6 @@ def optimize(
         if cancel is not None and cancel.is_set():
             canceled = True
             break
-        adam.zero_grad(set_to_none=True)
-        terms["total"].mean(0).sum().backward()
         adam.step()
         with torch.no_grad():
             for g in groups:
@@ -248,7 +254,7 @@ def optimize(
                     step=step,
                     total=config.steps,
                     fraction=step / config.steps,
-                    losses={k: v.detach().mean().item() for k, v in terms.items()},
+                    losses={k: v.mean().item() for k, v in terms.items()},
                     elapsed_s=elapsed,
                     eta_s=elapsed / step * (config.steps - step),
                     best={g.count: best[b] for g, b in _best_runs(groups, best_loss, seeds)},
@@ -265,6 +271,31 @@ def optimize(
     chosen = _best_runs(groups, best_loss, seeds)
     sketches = {g.count: per_seed[g.count][b % seeds] for g, b in chosen}
     return Outcome(sketches, per_seed, canceled, step, history)
+
+
+def _view_terms(
+    loss_fn: ClipLoss, views: torch.Tensor, photo: Features, chunk: int, train: bool
+) -> dict[str, torch.Tensor]:
+    """Loss terms [V, B] of the V * B view-major sketch views against the V photo views.
+
+    With ``train``, also backpropagates sum over runs of the mean over views into whatever
+    ``views`` came from. CLIP sees ``chunk`` images at a time and keeps only that chunk's
+    activations: the gradients reach ``views`` through a detached copy, then flow on in one go.
+    """
+    total_views = photo.rows
+    runs = views.shape[0] // total_views
+    leaf = views.detach().requires_grad_(train)
+    parts = []
+    for start in range(0, views.shape[0], chunk):
+        index = torch.arange(start, min(start + chunk, views.shape[0]), device=views.device)
+        with torch.set_grad_enabled(train):
+            terms = loss_fn.terms(loss_fn.encode(leaf[index]), photo.select(index // runs))
+        if train:
+            (terms["total"].sum() / total_views).backward()
+        parts.append({k: v.detach() for k, v in terms.items()})
+    if train:
+        views.backward(leaf.grad)
+    return {k: torch.cat([p[k] for p in parts]).reshape(total_views, runs) for k in parts[0]}
 
 
 def _live_rows(groups: list[_Group], live: list[int], seeds: int):

@@ -1,0 +1,218 @@
+"""The batched CLIPasso optimization, with tiny random-weight models (fast, but they see nothing:
+these tests check the mechanics, never the look of a sketch)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from sketchify.core.engine import Sketcher, stroke_counts
+from sketchify.core.errors import InputError
+from sketchify.core.image import load_image, make_target
+from sketchify.core.models import load_clip
+from sketchify.core.optimize import SketchConfig, optimize
+from sketchify.core.presets import PRESETS, preset
+
+CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
+FAST = SketchConfig(steps=4, seeds=2, augmentations=1, eval_every=2, patience=100)
+
+
+@pytest.fixture(scope="module")
+def sketcher(tiny_models) -> Sketcher:
+    return Sketcher(
+        device="cpu",
+        loss_model=str(tiny_models.loss_config),
+        loss_weights=str(tiny_models.loss_weights),
+        saliency_model=str(tiny_models.saliency_config),
+        saliency_weights=str(tiny_models.saliency_weights),
+    )
+
+
+@pytest.fixture(scope="module")
+def target():
+    return make_target(load_image(CAT)).image
+
+
+def random_starts(counts, seeds, seed=0) -> dict[int, torch.Tensor]:
+    """Short strokes scattered over the middle of the canvas, like the saliency init."""
+    g = torch.Generator().manual_seed(seed)
+    starts = {}
+    for n in counts:
+        first = 40 + torch.rand(seeds, n, 1, 2, generator=g) * 144
+        walk = (torch.rand(seeds, n, 3, 2, generator=g) * 2 - 1) * 5.6
+        starts[n] = torch.cat([first, first + walk.cumsum(2)], dim=2)
+    return starts
+
+
+def test_eval_loss_ends_lower_than_it_starts(sketcher, target):
+    config = replace(FAST, steps=12, seeds=1, eval_every=4)
+    outcome = optimize(sketcher.loss_model, target, random_starts((8,), 1), config)
+    first, last = outcome.history[0][1][8][0], outcome.history[-1][1][8][0]
+    assert outcome.history[0][0] == 0 and outcome.history[-1][0] == 12
+    assert last < first
+    assert outcome.sketches[8].loss <= last
+
+
+def test_best_seed_per_count_has_the_lowest_loss(sketcher, target):
+    config = replace(FAST, seeds=3)
+    outcome = optimize(sketcher.loss_model, target, random_starts((4,), 3), config)
+    for n in (4,):
+        losses = [run.loss for run in outcome.runs[n]]
+        assert len(set(losses)) == 3  # the seeds really differ
+        assert outcome.sketches[n].loss == min(losses)
+        assert outcome.sketches[n].seed == losses.index(min(losses))  # config.seed is 0
+        assert all(len(run.strokes) == n for run in outcome.runs[n])
+
+
+def test_batched_counts_equal_separate_runs(sketcher, target):
+    starts = random_starts((4, 8), 2)
+    together = optimize(sketcher.loss_model, target, starts, FAST)
+    for n in (4, 8):
+        alone = optimize(sketcher.loss_model, target, {n: starts[n]}, FAST)
+        for a, b in zip(together.runs[n], alone.runs[n], strict=True):
+            assert a.loss == pytest.approx(b.loss, rel=1e-4)
+            torch.testing.assert_close(a.strokes.points, b.strokes.points, atol=1e-3, rtol=0)
+
+
+def test_same_seed_gives_the_same_svg(sketcher):
+    config = replace(FAST, seeds=1, seed=7)
+    first = sketcher.sketch(CAT, (4, 8), config)
+    second = sketcher.sketch(CAT, (4, 8), config)
+    assert first.svg(8) == second.svg(8) and first.svg(4) == second.svg(4)
+    other = sketcher.sketch(CAT, (8,), replace(config, seed=8))
+    assert other.svg(8) != first.svg(8)
+
+
+def test_cancel_stops_within_one_step_with_the_best_so_far(sketcher):
+    cancel = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p.step)
+        if p.step == 3:
+            cancel.set()
+
+    result = sketcher.sketch(CAT, (4, 8), replace(FAST, steps=500), progress, cancel)
+    assert result.canceled
+    assert result.steps == 3 and seen == [1, 2, 3]
+    for n in (4, 8):
+        assert len(result.sketches[n].strokes) == n
+        assert math.isfinite(result.sketches[n].loss)
+    assert result.svg(4).count("<path") == 4
+
+
+def test_cancel_before_start_returns_the_evaluated_start(sketcher):
+    cancel = threading.Event()
+    cancel.set()
+    result = sketcher.sketch(CAT, (4,), FAST, cancel=cancel)
+    assert result.canceled and result.steps == 0
+    assert math.isfinite(result.sketches[4].loss)
+
+
+def test_progress_is_monotone_and_complete(sketcher):
+    reports = []
+    result = sketcher.sketch(CAT, (4, 8), replace(FAST, seeds=1), progress=reports.append)
+    assert not result.canceled and result.steps == FAST.steps
+    assert [p.step for p in reports] == list(range(1, FAST.steps + 1))
+    assert all(p.total == FAST.steps for p in reports)
+    fractions = [p.fraction for p in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(b.elapsed_s >= a.elapsed_s for a, b in itertools.pairwise(reports))
+    assert reports[-1].eta_s == 0 and all(p.eta_s >= 0 for p in reports)
+    assert {n: len(s) for n, s in reports[-1].best.items()} == {4: 4, 8: 8}
+    assert set(reports[0].losses) >= {"total", "geometric", "semantic"}
+
+
+def test_early_stop_ends_the_run(sketcher, target):
+    # A huge min_delta means no evaluation ever counts as an improvement.
+    config = replace(FAST, steps=200, seeds=1, eval_every=1, patience=3, min_delta=10.0)
+    outcome = optimize(sketcher.loss_model, target, random_starts((4,), 1), config)
+    assert outcome.steps == 3 and not outcome.canceled
+
+
+def test_photo_is_encoded_once_per_augmentation_not_per_run(sketcher, target):
+    rows = []
+    hook = sketcher.loss_model.visual.conv1.register_forward_hook(
+        lambda module, args, out: rows.append(args[0].shape[0])
+    )
+    try:
+        config = replace(FAST, steps=3, seeds=2, augmentations=2)
+        optimize(sketcher.loss_model, target, random_starts((4,), 2), config)
+    finally:
+        hook.remove()
+    runs, views = 2, 1 + 2
+    # the clean photo once; per step 2 photo views and the sketches' views; a last clean eval
+    assert rows == [1] + [2, runs * views] * 3 + [runs]
+
+
+def test_width_and_opacity_learn_within_range(sketcher, target):
+    config = replace(FAST, seeds=1, optimize_width=True, optimize_opacity=True, width_lr=0.5,
+                     opacity_lr=0.2)
+    outcome = optimize(sketcher.loss_model, target, random_starts((8,), 1), config)
+    strokes = outcome.sketches[8].strokes
+    assert not torch.all(strokes.half_width == config.half_width)
+    assert strokes.half_width.min() >= 0.25 and strokes.opacity.max() <= 1
+    assert strokes.opacity.min() >= 0
+
+
+def test_prompt_adds_a_text_term(sketcher):
+    reports = []
+    sketcher.sketch(CAT, (4,), replace(FAST, steps=2, prompt="a cat"), reports.append)
+    assert reports[0].losses["text"] > 0
+
+
+@pytest.mark.parametrize("counts", [0, 1000, (), (4, -1), (2.5,), ("8",)])
+def test_bad_stroke_counts(counts):
+    with pytest.raises(InputError) as err:
+        stroke_counts(counts)
+    assert err.value.field == "strokes"
+
+
+def test_stroke_counts_are_sorted_and_unique():
+    assert stroke_counts((16, 4, 16)) == (4, 16)
+    assert stroke_counts(8) == (8,)
+
+
+@pytest.mark.parametrize(
+    ("knob", "value"),
+    [("steps", 0), ("seeds", 0), ("lr", -1.0), ("augmentations", -1), ("half_width", 0.0),
+     ("geometric_weights", (1.0, 1.0)), ("crop_scale", (0.9, 0.5)), ("distortion", 2.0)],
+)
+def test_bad_config_names_the_knob(knob, value):
+    with pytest.raises(InputError) as err:
+        SketchConfig(**{knob: value})
+    assert err.value.field == knob
+
+
+def test_presets():
+    assert preset("standard") == SketchConfig()
+    assert preset("standard").steps == 2000 and preset("standard").augmentations == 4
+    assert preset("best").seeds > preset("standard").seeds
+    assert preset("draft").steps < preset("standard").steps
+    assert preset("draft", seed=5).seed == 5 and set(PRESETS) == {"draft", "standard", "best"}
+    with pytest.raises(InputError) as err:
+        preset("fast")
+    assert err.value.field == "preset"
+
+
+def test_non_resnet_loss_model_is_refused(tiny_models, target):
+    vit = load_clip(str(tiny_models.saliency_config), str(tiny_models.saliency_weights), "cpu")
+    with pytest.raises(InputError) as err:
+        optimize(vit, target, random_starts((4,), 1), replace(FAST, seeds=1))
+    assert err.value.field == "loss_model"
+
+
+def test_chunked_clip_forwards_give_the_same_result(sketcher, target):
+    starts = random_starts((4,), 2)
+    config = replace(FAST, steps=3)
+    whole = optimize(sketcher.loss_model, target, starts, config)
+    chunked = optimize(sketcher.loss_model, target, starts, replace(config, max_batch=3))
+    for a, b in zip(whole.runs[4], chunked.runs[4], strict=True):
+        assert a.loss == pytest.approx(b.loss, rel=1e-5)
+        torch.testing.assert_close(a.strokes.points, b.strokes.points, atol=1e-4, rtol=0)
