@@ -79,9 +79,10 @@ class CeleryExecutor:
             self._thread = None
         self.client.close()
 
-    def notify(self) -> None:
+    def submit(self, job: Job) -> None:
         try:
-            self._dispatch()
+            with self._lock:
+                self._hand_over(job)
         except BROKER_ERRORS as error:  # the collector hands it over once the broker is back
             self._lost(error)
 
@@ -152,15 +153,16 @@ class CeleryExecutor:
         self._epoch = epoch
 
     def _dispatch(self) -> None:
+        """Hand over every queued job the broker does not hold yet."""
         with self._lock:
             for job in self.store.jobs(QUEUED):
-                if job.id in self._handed:
-                    continue
-                if not self.client.exists(keys.handed_key(job.id)):
+                if job.id not in self._handed:
                     self._hand_over(job)
-                self._handed.add(job.id)
 
     def _hand_over(self, job: Job) -> None:
+        if self.client.exists(keys.handed_key(job.id)):  # e.g. by our previous run
+            self._handed.add(job.id)
+            return
         payload = {
             "job": job.id,
             "params": job.params,
@@ -172,6 +174,7 @@ class CeleryExecutor:
         # Marked after sending: a crash in between sends it twice, and the worker that finishes
         # second is ignored, rather than never.
         self.client.set(keys.handed_key(job.id), "1", ex=keys.FINISHED_TTL_S)
+        self._handed.add(job.id)
 
     def _flag(self, job_id: str) -> None:
         self.client.set(keys.cancel_key(job_id), "1", ex=keys.FINISHED_TTL_S)
