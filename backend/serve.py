@@ -58,8 +58,9 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--executor", choices=("in-process", "celery"), default="in-process",
                    help="in-process: run jobs here (default); celery: hand them to "
                    "`sketchify worker` processes through --broker (no models load here)")
-    p.add_argument("--broker", metavar="URL",
-                   help="Redis URL for --executor celery, e.g. redis://:PASSWORD@host:6379/0")
+    p.add_argument("--broker", metavar="URL", default=os.environ.get("SKETCHIFY_BROKER") or None,
+                   help="Redis URL for --executor celery, e.g. redis://:PASSWORD@host:6379/0 "
+                   "(default: $SKETCHIFY_BROKER)")
     p.add_argument("--visibility-timeout", type=float, default=None, metavar="S",
                    help="with --executor celery: seconds before the job of a worker that died "
                    "goes to another worker; must exceed the longest job (default 4 hours)")

@@ -37,8 +37,10 @@ def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
         "worker", help="run sketch jobs from a shared Redis queue (one per GPU)",
         description="Take sketch jobs from the queue of a `sketchify serve --executor celery` "
                     "front, one at a time, on one device.")
-    p.add_argument("--broker", required=True, metavar="URL",
-                   help="the front's Redis URL, e.g. redis://:PASSWORD@host:6379/0")
+    broker = os.environ.get("SKETCHIFY_BROKER") or None  # keeps the password out of `ps`
+    p.add_argument("--broker", required=broker is None, default=broker, metavar="URL",
+                   help="the front's Redis URL, e.g. redis://:PASSWORD@host:6379/0 "
+                   "(default: $SKETCHIFY_BROKER)")
     p.add_argument("--name", default=None,
                    help="worker name recorded on its jobs (default sketchify-<pid>@<host>)")
     p.add_argument("--threads", type=int, default=None, metavar="N",

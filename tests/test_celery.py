@@ -9,6 +9,7 @@ replaced before the Redis restart test.
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import threading
@@ -258,11 +259,14 @@ def test_worker_start_up_errors_are_one_clear_line(redis_server_with_password: R
     }
     commands = {("worker", url): words for url, words in cases.items()}
     commands[("serve", f"redis://{HOST}:{free_port()}/0")] = "cannot reach the Redis broker"
-    runs = {(command, url): subprocess.Popen(
-        sketchify_cmd(command, "--broker", url, *(["--executor", "celery"]
-                                                  if command == "serve" else [])),
-        text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        for command, url in commands}  # in parallel: each one imports the engine
+    runs = {}
+    for command, url in commands:  # in parallel: each one imports the engine
+        if command == "serve":  # the URL from the environment (keeps the password out of ps)
+            argv, env = ["--executor", "celery"], {**os.environ, "SKETCHIFY_BROKER": url}
+        else:
+            argv, env = ["--broker", url], None
+        runs[command, url] = subprocess.Popen(sketchify_cmd(command, *argv), env=env, text=True,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for key, words in commands.items():
         _, stderr = runs[key].communicate(timeout=90)
         assert runs[key].returncode == 2, stderr
