@@ -127,6 +127,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels,
     try:
         for name in ("w1", "w2"):
             cluster.start_worker(name)
+        for name in ("w1", "w2"):  # both ready before any job: each must get a fair share
+            wait_until(lambda n=name: b" ready" in (root / f"{n}.log").read_bytes(), 120,
+                       f"worker {name} to be ready", every_s=0.2)
         yield cluster
     finally:
         for proc in [*cluster.workers.values(), front]:
