@@ -76,6 +76,7 @@ def _job_json(job: Job) -> dict[str, Any]:
         },
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
+        "worker": job.worker,
         "error": job.error,
         "created_at": _iso(job.created_at),
         "started_at": _iso(job.started_at),
@@ -108,6 +109,7 @@ def submit() -> Response:
     submission = parse_submission(
         request, max_pixels=service.max_pixels, formats=service.formats
     )
+    service.executor.check_accepting()
     try:
         job, created = service.store.add(
             submission.params, submission.image,

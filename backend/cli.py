@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sketchify.backend.serve import add_serve_command
+from sketchify.backend.worker import add_worker_command
 from sketchify.core.cli import CANCELED_EXIT, add_sketch_command
 from sketchify.core.errors import SketchifyError
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_sketch_command(subparsers)
     add_serve_command(subparsers)
+    add_worker_command(subparsers)
     return parser
 
 

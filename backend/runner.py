@@ -36,6 +36,9 @@ class Executor(Protocol):
     def cancel(self, job_id: str) -> None:
         """The store flagged this running job for cancelation; stop it cooperatively."""
 
+    def check_accepting(self) -> None:
+        """Raise ApiError (503) when new jobs cannot be taken now; called before storing one."""
+
     def describe(self) -> dict[str, Any]:
         """What /v1/health shows about the workers: kind, devices, models, running job ids."""
 
@@ -109,6 +112,9 @@ class InProcessExecutor:
             event = self._cancels.get(job_id)
         if event is not None:
             event.set()
+
+    def check_accepting(self) -> None:
+        """Always: jobs wait in the store until a worker thread takes them."""
 
     def describe(self) -> dict[str, Any]:
         with self._wake:

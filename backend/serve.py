@@ -12,6 +12,7 @@ from typing import Any
 
 from sketchify.backend import limits
 from sketchify.backend.security import is_loopback
+from sketchify.backend.worker import connect_broker
 
 
 def default_data_dir() -> Path:
@@ -54,6 +55,15 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--cors-origin", default=None,
                    help="one web origin allowed to call the API from a browser")
     p.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
+    p.add_argument("--executor", choices=("in-process", "celery"), default="in-process",
+                   help="in-process: run jobs here (default); celery: hand them to "
+                   "`sketchify worker` processes through --broker (no models load here)")
+    p.add_argument("--broker", metavar="URL", default=os.environ.get("SKETCHIFY_BROKER") or None,
+                   help="Redis URL for --executor celery, e.g. redis://:PASSWORD@host:6379/0 "
+                   "(default: $SKETCHIFY_BROKER)")
+    p.add_argument("--visibility-timeout", type=float, default=None, metavar="S",
+                   help="with --executor celery: seconds before the job of a worker that died "
+                   "goes to another worker; must exceed the longest job (default 4 hours)")
     p.set_defaults(run=serve)
 
 
@@ -67,26 +77,20 @@ def serve(args: argparse.Namespace) -> int:
               "--token or set SKETCHIFY_TOKEN.", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    runs_jobs = _celery_executor(args) if args.executor == "celery" else {}
+    if runs_jobs is None:
+        return 2
     from sketchify.backend.app import create_app  # imports torch: after the cheap checks
-    from sketchify.core.engine import Sketcher
 
-    models = {
-        "loss": {"name": args.loss_model, "weights": args.loss_weights},
-        "saliency": {"name": args.saliency_model, "weights": args.saliency_weights},
-    }
     try:
         args.data_dir.mkdir(parents=True, exist_ok=True)
-        sketchers = [
-            Sketcher(device=device, loss_model=args.loss_model, loss_weights=args.loss_weights,
-                     saliency_model=args.saliency_model, saliency_weights=args.saliency_weights)
-            for device in args.device or ["auto"]
-        ]
+        runs_jobs = runs_jobs or _load_sketchers(args)
     except OSError as error:  # e.g. an unwritable data dir; engine errors reach main()
         print(f"sketchify serve: error: {error}", file=sys.stderr)
         return 2
     app = create_app({
         "DATA_DIR": args.data_dir, "HOST": args.host, "TOKEN": args.token,
-        "CORS_ORIGIN": args.cors_origin, "SKETCHERS": sketchers, "MODELS": models,
+        "CORS_ORIGIN": args.cors_origin, **runs_jobs,
         "MAX_CONTENT_LENGTH": int(args.max_upload_mb * 2**20),
         "MAX_PIXELS": int(args.max_megapixels * 1e6), "RETENTION_HOURS": args.retention_hours,
         "MAX_ATTEMPTS": args.max_attempts,
@@ -96,6 +100,43 @@ def serve(args: argparse.Namespace) -> int:
         return _run_waitress(app, args)
     finally:
         service.close()
+
+
+def _load_sketchers(args: argparse.Namespace) -> dict[str, Any]:
+    """The in-process executor's config: one loaded Sketcher per --device."""
+    from sketchify.core.engine import Sketcher
+
+    models = {
+        "loss": {"name": args.loss_model, "weights": args.loss_weights},
+        "saliency": {"name": args.saliency_model, "weights": args.saliency_weights},
+    }
+    sketchers = [
+        Sketcher(device=device, loss_model=args.loss_model, loss_weights=args.loss_weights,
+                 saliency_model=args.saliency_model, saliency_weights=args.saliency_weights)
+        for device in args.device or ["auto"]
+    ]
+    return {"SKETCHERS": sketchers, "MODELS": models}
+
+
+def _celery_executor(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The Celery executor's config (no models here: the workers hold them); None after one
+    clear line on stderr when the broker is missing or unreachable."""
+    if not args.broker:
+        print("sketchify serve: error: --executor celery needs --broker redis://HOST:6379/0.",
+              file=sys.stderr)
+        return None
+    if connect_broker("sketchify serve", args.broker) is None:
+        return None
+    from sketchify.backend.celery_app import DEFAULT_VISIBILITY_TIMEOUT_S
+    from sketchify.backend.celery_executor import CeleryExecutor
+
+    def build(store: Any) -> CeleryExecutor:
+        return CeleryExecutor(
+            store, args.broker, max_attempts=args.max_attempts,
+            max_pixels=int(args.max_megapixels * 1e6),
+            visibility_timeout_s=args.visibility_timeout or DEFAULT_VISIBILITY_TIMEOUT_S)
+
+    return {"EXECUTOR_FACTORY": build}
 
 
 def _run_waitress(app: Any, args: argparse.Namespace) -> int:

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     idempotency_key TEXT UNIQUE,
-    fingerprint TEXT
+    fingerprint TEXT,
+    worker TEXT  -- who runs/ran it (remote executors)
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
@@ -67,6 +68,7 @@ class Job:
     error: str | None
     idempotency_key: str | None
     fingerprint: str | None
+    worker: str | None = None
 
     @property
     def strokes(self) -> list[int]:
@@ -250,6 +252,18 @@ class JobStore:
                 " step = 0, total = NULL, eta_s = NULL"
                 " WHERE seq = (SELECT MIN(seq) FROM jobs WHERE status = ?) RETURNING *",
                 (RUNNING, time.time(), QUEUED),
+            ).fetchone()
+        return None if row is None else Job.from_row(row)
+
+    def mark_started(self, job_id: str, attempt: int, worker: str | None) -> Job | None:
+        """A remote worker started (or restarted) this job; None if the job is no longer
+        queued or running (canceled or finished meanwhile)."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, attempts = ?, worker = ?,"
+                " step = 0, total = NULL, eta_s = NULL"
+                " WHERE id = ? AND status IN (?, ?) RETURNING *",
+                (RUNNING, time.time(), attempt, worker, job_id, QUEUED, RUNNING),
             ).fetchone()
         return None if row is None else Job.from_row(row)
 
