@@ -18,7 +18,6 @@ from sketchify.core.errors import InputError
 if TYPE_CHECKING:
     from sketchify.core.optimize import Progress
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 
 
@@ -36,17 +35,36 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--seeds", type=int, help="independent starts to choose the best from")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same SVG on CPU)")
     parser.add_argument("--prompt", help="optional text the sketch should also match")
-    parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--loss-model", default="RN101", help="open_clip name or config JSON")
-    parser.add_argument("--loss-weights", default="openai", help="pretrained tag or file")
-    parser.add_argument("--saliency-model", default="ViT-B-32", help="open_clip name or JSON")
-    parser.add_argument("--saliency-weights", default="openai", help="pretrained tag or file")
+    add_model_arguments(parser)
     parser.add_argument(
         "-o", "--output", type=Path,
         help="SVG path; with several counts the count goes before the suffix (out.16.svg)",
     )
     parser.set_defaults(run=run_sketch)
     return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The device and model flags every command that loads a Sketcher shares."""
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    parser.add_argument("--loss-model", default="RN101", help="open_clip name or config JSON")
+    parser.add_argument("--loss-weights", default="openai", help="pretrained tag or file")
+    parser.add_argument("--saliency-model", default="ViT-B-32", help="open_clip name or JSON")
+    parser.add_argument("--saliency-weights", default="openai", help="pretrained tag or file")
+
+
+def sketcher_from_args(args: argparse.Namespace):  # -> Sketcher, imported lazily
+    """Load the models named by ``add_model_arguments`` flags (once, for many sketches)."""
+    from sketchify.core.engine import Sketcher
+
+    return Sketcher(
+        device=args.device,
+        loss_model=args.loss_model,
+        loss_weights=args.loss_weights,
+        saliency_model=args.saliency_model,
+        saliency_weights=args.saliency_weights,
+    )
 
 
 def parse_counts(text: str) -> tuple[int, ...]:
@@ -68,7 +86,7 @@ def output_paths(photo: Path, output: Path | None, counts: tuple[int, ...]) -> d
 
 def run_sketch(args: argparse.Namespace) -> int:
     # The engine (open_clip, models) loads only when the command actually runs.
-    from sketchify.core.engine import Sketcher, stroke_counts
+    from sketchify.core.engine import stroke_counts
     from sketchify.core.image import load_image
     from sketchify.core.presets import preset
 
@@ -85,13 +103,7 @@ def run_sketch(args: argparse.Namespace) -> int:
         if not path.parent.is_dir():
             raise InputError(f"The output folder {path.parent} does not exist.", field="output")
 
-    sketcher = Sketcher(
-        device=args.device,
-        loss_model=args.loss_model,
-        loss_weights=args.loss_weights,
-        saliency_model=args.saliency_model,
-        saliency_weights=args.saliency_weights,
-    )
+    sketcher = sketcher_from_args(args)
     if sketcher.device.type == "cpu" and args.preset != "draft" and sys.stderr.isatty():
         print("sketchify: running on the CPU, where the CLIP loss is slow; "
               "--preset draft finishes in minutes.", file=sys.stderr)

@@ -70,7 +70,7 @@ def _render(points, half_width, opacity, size, cull: bool) -> Tensor:
         centre = torch.stack([tx * tile[1], ty * tile[0]], -1).to(ctrl) + _half(tile, ctrl)
         offsets = _pixel_offsets(tile, ctrl)  # [M, 2]
         local = ctrl.detach()[stroke] - centre[:, None]
-        seg, t = _nearest(offsets, basis @ local)
+        seg, t, _ = _nearest(offsets, basis @ local)
         weights = torch.lerp(basis[seg], basis[seg + 1], t[..., None])  # [P, M, 4]
         rows = (ty * tile[0])[:, None] + torch.arange(tile[0], device=ctrl.device)  # [P, th]
         cols = (tx * tile[1])[:, None] + torch.arange(tile[1], device=ctrl.device)  # [P, tw]
@@ -123,34 +123,40 @@ def _pixel_offsets(tile: tuple[int, int], like: Tensor) -> Tensor:
     return grid - _half(tile, like)
 
 
-def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor]:
+def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """For points ``offsets`` [M, 2] and polylines ``poly`` [P, K + 1, 2]: the index of the
-    nearest segment [P, M] and the position on it in [0, 1] [P, M]."""
-    a, e = poly[:, :-1], poly.diff(dim=1)  # segment starts and directions, [P, K, 2]
+    nearest segment, the position on it in [0, 1] and the squared distance, each [P, M]."""
+    poly = poly.transpose(0, 1)  # segments first: reductions over them run along whole rows
+    a, e = poly[:-1], poly.diff(dim=0)  # segment starts and directions, [K, P, 2]
     ee = e.square().sum(-1)
     inv_ee = 1 / ee.clamp_min(1e-20)  # a zero-length segment is its start point
-    # |p - a|^2 and (p - a).e for all pairs as one matmul: [x, y, 1, x^2 + y^2] @ coefficients.
+    # |p - a|^2 and the unclamped position (p - a).e / |e|^2 for all pairs as one matmul:
+    # coefficients @ [x, y, 1, x^2 + y^2].
     one, zero = torch.ones_like(ee), torch.zeros_like(ee)
     coef = torch.cat(
         [
-            torch.stack([-2 * a[..., 0], -2 * a[..., 1], a.square().sum(-1), one], 1),
-            torch.stack([e[..., 0], e[..., 1], -(a * e).sum(-1), zero], 1),
-        ],
-        -1,
-    )  # [P, 4, 2K]
+            torch.stack([-2 * a[..., 0], -2 * a[..., 1], a.square().sum(-1), one], -1),
+            torch.stack([e[..., 0], e[..., 1], -(a * e).sum(-1), zero], -1) * inv_ee[..., None],
+        ]
+    )  # [2K, P, 4]
     feats = torch.cat([offsets, torch.ones_like(offsets[:, :1]), offsets.square().sum(-1, True)], 1)
-    k = ee.shape[1]
+    k, pairs = ee.shape
     step = max(1, SEARCH_CHUNK // max(1, offsets.shape[0] * k))
-    segs, ts = [], []
-    for lo in range(0, max(1, poly.shape[0]), step):
-        vv, ve = (feats @ coef[lo : lo + step]).split(k, -1)  # [p, M, K] each
-        t = (ve * inv_ee[lo : lo + step, None]).clamp_(0, 1)
-        # |p - a - t e|^2 = |p - a|^2 - t (2 (p - a).e - t |e|^2)
-        d2 = vv.sub_(t * (2 * ve - t * ee[lo : lo + step, None]))
-        seg = d2.argmin(-1, keepdim=True)
-        segs.append(seg[..., 0])
-        ts.append(t.gather(-1, seg)[..., 0])
-    return torch.cat(segs), torch.cat(ts)
+    found, nearest = [], []
+    for lo in range(0, max(1, pairs), step):
+        part = coef[:, lo : lo + step]
+        vv, tau = (part.reshape(-1, 4) @ feats.T).view(2 * k, part.shape[1], len(feats)).split(k)
+        t = tau.clamp(0, 1)  # [K, p, M]
+        # |p - a - t e|^2 = |p - a|^2 + |e|^2 t (t - 2 tau)
+        d2 = vv.addcmul_(tau.mul_(-2).add_(t).mul_(t), ee[:, lo : lo + step, None])
+        # The polyline parameter (segment + t) of the nearest point; amin/amax over the
+        # leading dimension are far faster than argmin.
+        at = t.add_(torch.arange(k, dtype=t.dtype, device=t.device)[:, None, None])
+        nearest.append(d2.amin(0))
+        found.append(at.masked_fill_(d2 != nearest[-1], -1).amax(0))
+    at = torch.cat(found)
+    seg = at.long().clamp_(max=k - 1)
+    return seg, at - seg, torch.cat(nearest)
 
 
 def _pairs(ctrl, radius, basis, tile, tiles) -> tuple[Tensor, Tensor, Tensor]:
@@ -173,14 +179,9 @@ def _pairs(ctrl, radius, basis, tile, tiles) -> tuple[Tensor, Tensor, Tensor]:
     stroke, ty, tx = hit.nonzero(as_tuple=True)
     # Keep the tiles whose centre is near the polyline, not merely near the bounding box.
     centre = torch.stack([tx * tw, ty * th], -1).to(ctrl) + _half(tile, ctrl)
-    poly = basis @ (ctrl[stroke] - centre[:, None])
-    seg, t = _nearest(centre.new_zeros(1, 2), poly)
-    gap = torch.lerp(
-        poly.gather(1, seg[..., None].expand(-1, -1, 2)),
-        poly.gather(1, seg[..., None].expand(-1, -1, 2) + 1),
-        t[..., None],
-    )
-    near = gap.norm(dim=-1)[:, 0] <= reach[stroke] + math.hypot(th - 1, tw - 1) / 2
+    *_, gap = _nearest(centre.new_zeros(1, 2), basis @ (ctrl[stroke] - centre[:, None]))
+    # (reach has half a pixel to spare for the rounding of the expanded-square search)
+    near = gap[:, 0].clamp(min=0).sqrt() <= reach[stroke] + math.hypot(th - 1, tw - 1) / 2
     return stroke[near], ty[near], tx[near]
 
 
@@ -192,8 +193,8 @@ class _Product(torch.autograd.Function):
     def forward(ctx, factors: Tensor, index: Tensor, numel: int) -> Tensor:
         zero = factors == 0
         logs = torch.where(zero, 1, factors).log()
-        log_sum = factors.new_zeros(numel).index_add_(0, index, logs)
-        zeros = factors.new_zeros(numel).index_add_(0, index, zero.to(factors.dtype))
+        log_sum = _sum_at(index, logs, numel)
+        zeros = _sum_at(index, zero.to(factors.dtype), numel)
         ctx.save_for_backward(index, logs, zero, log_sum, zeros)
         return log_sum.exp() * (zeros == 0)
 
@@ -203,6 +204,14 @@ class _Product(torch.autograd.Function):
         # d out / d factor_i = product of the other factors at the same pixel
         others = (log_sum[index] - logs).exp() * (zeros[index] == zero)
         return grad[index] * others, None, None
+
+
+def _sum_at(index: Tensor, values: Tensor, numel: int) -> Tensor:
+    """``out[j] = sum of values[i] over index[i] == j``, in the same order on every run."""
+    out = values.new_zeros(numel)
+    if values.is_cuda:  # CUDA's index_add_ adds in a racy order; this path sorts first
+        return out.index_put_((index,), values, accumulate=True)
+    return out.index_add_(0, index, values)
 
 
 def _checked(points, half_width, opacity, size):

@@ -49,12 +49,15 @@ def supersampled(points, half_width, opacity, size, samples=16, segments=64):
     image = torch.ones(size * size, samples * samples, dtype=torch.float64)
     curves = bezier(points.double(), torch.linspace(0, 1, segments + 1, dtype=torch.float64))
     for curve, radius, alpha in zip(curves, half_width.tolist(), opacity.tolist(), strict=True):
-        d = distance(centres, curve)
-        inked = (d <= radius - 0.5**0.5)[:, None].expand(-1, samples * samples).clone()
-        edge = ((d - radius).abs() <= 0.5**0.5).nonzero()[:, 0]
+        lo, hi = curve.amin(0) - radius - 1, curve.amax(0) + radius + 1
+        near = ((centres > lo) & (centres < hi)).all(-1).nonzero()[:, 0]
+        d = distance(centres[near], curve)
+        inside = near[d <= radius - 0.5**0.5]
+        edge = near[(d - radius).abs() < 0.5**0.5]
         spots = (centres[edge, None] + sub).reshape(-1, 2)
-        inked[edge] = (distance(spots, curve) <= radius).reshape(len(edge), -1)
-        image *= 1 - alpha * inked.double()
+        inked = (distance(spots, curve) <= radius).reshape(len(edge), -1)
+        image[inside] *= 1 - alpha
+        image[edge] *= 1 - alpha * inked.double()
     return image.mean(-1).reshape(size, size)
 
 

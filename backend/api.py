@@ -1,0 +1,197 @@
+"""The /v1 HTTP API. Views only validate, store, read state or flag a cancel: never wait on
+the engine. The service state lives in ``current_app.extensions["sketchify"]`` (a Service).
+
+Status codes (every error body is ``{"error": "<one sentence>", "field": name|null}``):
+- POST /v1/sketches: 202 + Location for a new job; 200 with the same job when an
+  Idempotency-Key (scoped to this server, hence to its token) is reused with the same body;
+  422 (field "Idempotency-Key") when it is reused with a different body; 422 for a bad or
+  unknown field; 415 for a body that is neither multipart nor JSON, or an image that is not an
+  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit.
+- GET /v1/sketches/<id>: 200, or 404.
+- GET /v1/sketches/<id>/svg?strokes=N[&preview=1]: 200 image/svg+xml; 404 for a count the job
+  does not have; 422 for a missing or non-numeric count (it may be left out when the job has
+  one); 409 while there is nothing to show (queued, failed, or running/canceled without
+  preview=1 or before the first progress report).
+- DELETE /v1/sketches/<id>: 200 + canceled job when it was queued (it never runs) or already
+  canceled (so retries are harmless); 202 while a running job is asked to stop at the engine's
+  next step; 409 when it already finished (done or failed).
+- 401 + WWW-Authenticate: Bearer without the right token; 403 for a foreign Origin, or a
+  non-loopback Host on a loopback server; 404/405 JSON for unknown routes and methods.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+
+from sketchify.backend.errors import ApiError
+from sketchify.backend.service import Service
+from sketchify.backend.store import (
+    CANCELED,
+    DONE,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    IdempotencyConflict,
+    Job,
+)
+from sketchify.backend.validation import parse_submission
+
+v1 = Blueprint("v1", __name__, url_prefix="/v1")
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as a header value should be
+
+
+def _service() -> Service:
+    return current_app.extensions["sketchify"]
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    fraction = job.step / job.total if job.total else 0.0
+    links: dict[str, Any] = {"self": url_for("v1.job", job_id=job.id)}
+    if job.status == DONE:
+        links["svg"] = {str(n): url_for("v1.svg", job_id=job.id, strokes=n) for n in job.strokes}
+    elif job.has_preview:
+        links["preview"] = {
+            str(n): url_for("v1.svg", job_id=job.id, strokes=n, preview=1) for n in job.strokes
+        }
+    return {
+        "id": job.id,
+        "status": job.status,
+        "strokes": job.strokes,
+        "params": {k: v for k, v in job.params.items() if k != "strokes"},
+        "queue_position": _service().store.queue_position(job),
+        "progress": {
+            "step": job.step, "total": job.total, "fraction": round(fraction, 4),
+            "eta_s": job.eta_s,
+        },
+        "cancel_requested": job.cancel_requested,
+        "attempts": job.attempts,
+        "worker": job.worker,
+        "error": job.error,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(job.finished_at),
+        "links": links,
+    }
+
+
+def _job_response(job: Job, status: int) -> Response:
+    response = jsonify(_job_json(job))
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _find(job_id: str) -> Job:
+    job = _service().store.get(job_id) if _JOB_ID.fullmatch(job_id) else None
+    if job is None:
+        raise ApiError(404, f"No sketch job {job_id!r}.", None)
+    return job
+
+
+@v1.post("/sketches")
+def submit() -> Response:
+    service = _service()
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _KEY.fullmatch(key):
+        raise ApiError(422, "Idempotency-Key must be 1-255 visible ASCII characters.",
+                       "Idempotency-Key")
+    submission = parse_submission(
+        request, max_pixels=service.max_pixels, formats=service.formats
+    )
+    service.executor.check_accepting()
+    try:
+        job, created = service.store.add(
+            submission.params, submission.image,
+            idempotency_key=key, fingerprint=submission.fingerprint,
+        )
+    except IdempotencyConflict:
+        raise ApiError(422, "This Idempotency-Key was already used for a different request.",
+                       "Idempotency-Key") from None
+    if created:
+        service.executor.submit(job)
+    response = _job_response(job, 202 if created else 200)
+    response.headers["Location"] = url_for("v1.job", job_id=job.id)
+    return response
+
+
+@v1.get("/sketches/<job_id>")
+def job(job_id: str) -> Response:
+    return _job_response(_find(job_id), 200)
+
+
+@v1.delete("/sketches/<job_id>")
+def cancel(job_id: str) -> Response:
+    service = _service()
+    _find(job_id)
+    job = service.store.cancel(job_id)
+    if job.status == RUNNING:
+        service.executor.cancel(job_id)
+        return _job_response(job, 202)  # cooperative: it stops at the engine's next step
+    if job.status in (DONE, FAILED):
+        raise ApiError(409, f"The job already finished ({job.status}); nothing to cancel.", None)
+    return _job_response(job, 200)
+
+
+_NOT_READY = {
+    QUEUED: "The job is still queued.",
+    RUNNING: "The job is still running; add preview=1 for the best strokes so far.",
+    FAILED: "The job failed, so it has no SVG.",
+    CANCELED: "The job was canceled before it finished; add preview=1 for its last strokes.",
+}
+
+
+@v1.get("/sketches/<job_id>/svg")
+def svg(job_id: str) -> Response:
+    job = _find(job_id)
+    raw = request.args.get("strokes")
+    if raw is None and len(job.strokes) == 1:
+        count = job.strokes[0]
+    elif raw is None or not raw.isdigit():
+        raise ApiError(422, f"strokes must be one of {job.strokes}.", "strokes")
+    else:
+        count = int(raw)
+    if count not in job.strokes:
+        raise ApiError(404, f"This job has no {count}-stroke sketch (it has {job.strokes}).",
+                       "strokes")
+    preview = request.args.get("preview", "0").lower() in ("1", "true", "yes")
+    if job.status != DONE and not (preview and job.has_preview):
+        message = _NOT_READY[job.status]
+        if preview and job.status == RUNNING:
+            message = "The job has no preview yet; try again in a moment."
+        raise ApiError(409, message, None)
+    path = _service().store.svg_path(job.id, count, preview=job.status != DONE)
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        raise ApiError(404, "The SVG is gone (the job was removed).", None) from None
+    response = Response(body, mimetype="image/svg+xml")
+    if job.status != DONE:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@v1.get("/health")
+def health() -> Response:
+    service = _service()
+    return jsonify({
+        "status": "ok",
+        "version": service.version,
+        **service.executor.describe(),
+        "queue_length": service.store.count(QUEUED),
+        "limits": {
+            "max_upload_bytes": current_app.config["MAX_CONTENT_LENGTH"],
+            "max_pixels": service.max_pixels,
+            "formats": list(service.formats),
+        },
+    })

@@ -1,0 +1,234 @@
+"""`sketchify serve --executor celery`: hand jobs to Celery workers, collect what they report.
+
+The job store stays the single source of truth. One collector thread in the API process:
+- hands every queued job that is not on the broker yet to Celery (image inside the task); a job
+  the broker could not take stays queued in SQLite and is handed over when the broker is back,
+  also when Redis lost its data in a restart (the ``EPOCH`` key is gone then);
+- reads the workers' events stream and moves jobs through the store (started -> progress ->
+  done / canceled / failed), ignoring anything for a job that is already over, so a job that
+  two workers both finished is written once;
+- keeps cancel flags in Redis in step with the store's cancel requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import uuid
+from typing import Any
+
+import kombu.exceptions
+import redis
+
+from sketchify.backend import celery_app as keys
+from sketchify.backend import limits
+from sketchify.backend.errors import ApiError
+from sketchify.backend.store import FINISHED, QUEUED, RUNNING, Job, JobStore
+
+log = logging.getLogger(__name__)
+
+BROKER_ERRORS = (redis.RedisError, kombu.exceptions.OperationalError, OSError)
+_CONSUMER = "api"
+
+
+class CeleryExecutor:
+    """The Executor seam (see runner.py) over a Celery + Redis queue shared by many workers."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        broker: str,
+        *,
+        max_attempts: int = 3,
+        max_pixels: int = limits.MAX_PIXELS,
+        visibility_timeout_s: float = keys.DEFAULT_VISIBILITY_TIMEOUT_S,
+        block_ms: int = 500,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.max_attempts = max_attempts
+        self.max_pixels = max_pixels
+        self.block_ms = block_ms
+        self.celery = keys.make_celery(broker, visibility_timeout_s=visibility_timeout_s)
+        self.client = keys.redis_client(broker)
+        self._lock = threading.Lock()  # one hand-over at a time (request threads + collector)
+        self._handed: set[str] = set()  # jobs known to be on the broker in this Redis epoch
+        self._flagged: set[str] = set()  # running jobs whose cancel flag is in Redis
+        self._workers: set[str] = set()
+        self._epoch: bytes | None = None
+        self._read_from = "0"  # our own unacknowledged events first, then new ones (">")
+        self._reachable = False
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- Executor ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        # Jobs left 'running' are not recovered here: their workers may still be on them, and a
+        # worker that died leaves its task on the broker to be redelivered.
+        self._thread = threading.Thread(target=self._collect, name="sketchify-collector",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.client.close()
+
+    def submit(self, job: Job) -> None:
+        try:
+            with self._lock:
+                self._hand_over(job)
+        except BROKER_ERRORS as error:  # the collector hands it over once the broker is back
+            self._lost(error)
+
+    def cancel(self, job_id: str) -> None:
+        try:
+            self._flag(job_id)
+        except BROKER_ERRORS as error:  # the collector flags it from the store later
+            self._lost(error)
+
+    def check_accepting(self) -> None:
+        """Called before a submission is stored: no new work while the queue is unreachable."""
+        if not self._reachable:
+            raise ApiError(503, "The job queue (Redis broker) is unreachable; "
+                                "try again in a minute.", headers={"Retry-After": "10"})
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "executor": "celery",
+            "broker": keys.redact(self.broker),
+            "broker_reachable": self._reachable,
+            "workers_seen": sorted(self._workers),
+            "running": [job.id for job in self.store.jobs(RUNNING)],
+        }
+
+    # -- collector -----------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._sync_epoch()
+                self._dispatch()
+                self._flag_requested_cancels()
+                self._reachable = True
+                self._consume()
+            except BROKER_ERRORS as error:
+                self._lost(error)
+                self._stopping.wait(1.0)
+            except Exception:  # a bug in one event must not stop the collector for good
+                log.exception("collector error")
+                self._stopping.wait(1.0)
+        self.store.close()
+
+    def _lost(self, error: BaseException) -> None:
+        if self._reachable:
+            log.warning("Redis broker %s unreachable: %s", keys.redact(self.broker), error)
+        self._reachable = False
+
+    def _sync_epoch(self) -> None:
+        """After a Redis restart without persistence the queue is empty: hand everything over
+        again. The events group is (re)created reading from the start, so no event is missed."""
+        epoch = self.client.get(keys.EPOCH)
+        if epoch is not None and epoch == self._epoch:
+            return
+        if epoch is None:
+            self.client.set(keys.EPOCH, uuid.uuid4().hex, nx=True)
+            epoch = self.client.get(keys.EPOCH)
+        try:
+            self.client.xgroup_create(keys.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        if self._epoch is not None:
+            log.warning("Redis lost its data (restart?); handing queued jobs over again")
+        with self._lock:
+            self._handed.clear()
+            self._flagged.clear()
+        self._read_from = "0"
+        self._epoch = epoch
+
+    def _dispatch(self) -> None:
+        """Hand over every queued job the broker does not hold yet."""
+        with self._lock:
+            for job in self.store.jobs(QUEUED):
+                if job.id not in self._handed:
+                    self._hand_over(job)
+
+    def _hand_over(self, job: Job) -> None:
+        if self.client.exists(keys.handed_key(job.id)):  # e.g. by our previous run
+            self._handed.add(job.id)
+            return
+        payload = {
+            "job": job.id,
+            "params": job.params,
+            "image": base64.b64encode(self.store.read_input(job.id)).decode("ascii"),
+            "max_attempts": self.max_attempts,
+            "max_pixels": self.max_pixels,
+        }
+        self.celery.send_task(keys.TASK_NAME, args=[payload], queue=keys.QUEUE, retry=False)
+        # Marked after sending: a crash in between sends it twice, and the worker that finishes
+        # second is ignored, rather than never.
+        self.client.set(keys.handed_key(job.id), "1", ex=keys.FINISHED_TTL_S)
+        self._handed.add(job.id)
+
+    def _flag(self, job_id: str) -> None:
+        self.client.set(keys.cancel_key(job_id), "1", ex=keys.FINISHED_TTL_S)
+        self._flagged.add(job_id)
+
+    def _flag_requested_cancels(self) -> None:
+        for job in self.store.jobs(RUNNING):
+            if job.cancel_requested and job.id not in self._flagged:
+                self._flag(job.id)
+
+    def _consume(self) -> None:
+        reply = self.client.xreadgroup(keys.EVENTS_GROUP, _CONSUMER, {keys.EVENTS: self._read_from},
+                                       count=100, block=self.block_ms)
+        entries = reply[0][1] if reply else []
+        if self._read_from == "0" and not entries:
+            self._read_from = ">"  # the backlog of our own unacknowledged events is done
+        for entry_id, fields in entries:
+            self._apply({k.decode(): v.decode() for k, v in fields.items()})
+            self.client.xack(keys.EVENTS, keys.EVENTS_GROUP, entry_id)
+            self.client.xdel(keys.EVENTS, entry_id)
+
+    def _apply(self, event: dict[str, str]) -> None:
+        job_id, kind, data = event["job"], event["type"], json.loads(event["data"])
+        job = self.store.get(job_id)
+        if job is None:  # purged meanwhile
+            return
+        if "worker" in data:
+            self._workers.add(data["worker"])
+        if job.status in FINISHED:
+            if kind == "started":  # e.g. canceled while it waited on the broker: stop it
+                self._flag(job_id)
+            elif kind in ("done", "canceled", "failed"):
+                log.info("ignoring a second outcome (%s) for job %s", kind, job_id)
+            return
+        if kind == "started" or (job.status == QUEUED and kind in ("done", "canceled", "failed")):
+            self.store.mark_started(job_id, data.get("attempt", job.attempts + 1),
+                                    data.get("worker"))
+        if kind == "progress":
+            self.store.set_progress(job_id, data["step"], data["total"], data["eta_s"],
+                                    _counts(data["previews"]))
+        elif kind == "done":
+            self.store.finish(job_id, _counts(data["svgs"]), data["steps"])
+        elif kind == "canceled":
+            self.store.mark_canceled(job_id, _counts(data["previews"]))
+        elif kind == "failed":
+            self.store.fail(job_id, data["error"])
+        elif kind == "requeued":
+            self.store.requeue(job_id, refund_attempt=True)
+        if kind in ("done", "canceled", "failed"):
+            self.client.delete(keys.handed_key(job_id))
+            self._handed.discard(job_id)
+            self._flagged.discard(job_id)
+
+
+def _counts(svgs: dict[str, str]) -> dict[int, str]:
+    """JSON turned the stroke counts into strings on the way."""
+    return {int(count): text for count, text in svgs.items()}

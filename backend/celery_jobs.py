@@ -1,0 +1,148 @@
+"""The worker side of the Celery executor: one sketch job, run on this process's loaded models.
+
+A job reports everything back on the events stream (it never writes job state or results
+anywhere else). Cancel is a Redis key that the job's cancel token looks at every optimization
+step, but at most every ``CANCEL_POLL_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import redis
+from celery.exceptions import Reject
+
+from sketchify.backend import celery_app as keys
+from sketchify.backend.runner import failure_message
+from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_S = 0.5
+RESEND_FOR_S = 3600.0  # how long a finished job's result waits for Redis to come back
+
+
+class CancelToken:
+    """``is_set()`` for the engine: the job's cancel key in Redis, read at most every ``poll_s``,
+    or the worker shutting down (then the job goes back to the queue, it is not canceled)."""
+
+    def __init__(self, client: redis.Redis, job_id: str, stopping: threading.Event,
+                 poll_s: float = CANCEL_POLL_S) -> None:
+        self.client = client
+        self.key = keys.cancel_key(job_id)
+        self.stopping = stopping
+        self.poll_s = poll_s
+        self.requested = False
+        self._checked = float("-inf")
+
+    def is_set(self) -> bool:
+        if self.requested or self.stopping.is_set():
+            return True
+        now = time.monotonic()
+        if now - self._checked >= self.poll_s:
+            self._checked = now
+            # Broker away for a moment: keep working, ask again later.
+            with contextlib.suppress(redis.RedisError):
+                self.requested = bool(self.client.exists(self.key))
+        return self.requested
+
+
+class JobRunner:
+    """The task body, bound to this process's loaded Sketcher and Redis connection."""
+
+    def __init__(self, sketcher: Any, client: redis.Redis, worker_name: str) -> None:
+        self.sketcher = sketcher
+        self.client = client
+        self.worker_name = worker_name
+        self.stopping = threading.Event()
+
+    def run(self, payload: dict[str, Any]) -> None:
+        job_id = payload["job"]
+        if self._reliably(lambda: self.client.exists(keys.finished_key(job_id))):
+            log.info("job %s was already finished by another worker; dropping this copy", job_id)
+            return
+        if self._reliably(lambda: self.client.exists(keys.cancel_key(job_id))):
+            self._finish(job_id, "canceled", previews={})
+            return
+        attempt = self._reliably(lambda: self._count_attempt(job_id))
+        if attempt > payload["max_attempts"]:
+            self._finish(job_id, "failed", error=(
+                f"Workers stopped while running this job {attempt - 1} times; giving up."))
+            return
+        self._send(job_id, "started", attempt=attempt, worker=self.worker_name)
+        token = CancelToken(self.client, job_id, self.stopping)
+        try:
+            result = run_sketch_task(
+                self.sketcher,
+                base64.b64decode(payload["image"]),
+                payload["params"],
+                on_progress=lambda report: self._progress(job_id, report),
+                cancel=token,
+                max_pixels=payload["max_pixels"],
+            )
+        except Exception as error:  # one bad job must not take the worker down
+            log.exception("job %s failed", job_id)
+            self._finish(job_id, "failed", error=failure_message(error))
+            return
+        if not result.canceled:
+            self._finish(job_id, "done", svgs=result.svgs, steps=result.steps)
+        elif token.requested:
+            self._finish(job_id, "canceled", previews=result.svgs)
+        else:
+            # Interrupted by this worker's shutdown: give the job back at once, uncounted.
+            self._reliably(lambda: self.client.decr(keys.attempts_key(job_id)))
+            self._send(job_id, "requeued")
+            raise Reject("worker shutting down", requeue=True)
+
+    def _count_attempt(self, job_id: str) -> int:
+        pipe = self.client.pipeline()
+        pipe.incr(keys.attempts_key(job_id))
+        pipe.expire(keys.attempts_key(job_id), keys.FINISHED_TTL_S)
+        return pipe.execute()[0]
+
+    def _progress(self, job_id: str, report: ProgressReport) -> None:
+        try:  # progress is best effort: the next report replaces a lost one
+            self.client.xadd(keys.EVENTS, _event(
+                job_id, "progress", step=report.step, total=report.total, eta_s=report.eta_s,
+                previews=report.previews), maxlen=keys.EVENTS_MAXLEN, approximate=True)
+        except redis.RedisError as error:
+            log.warning("could not report progress of job %s: %s", job_id, error)
+
+    def _send(self, job_id: str, kind: str, **data: Any) -> None:
+        event = _event(job_id, kind, **data)
+        self._reliably(lambda: self.client.xadd(
+            keys.EVENTS, event, maxlen=keys.EVENTS_MAXLEN, approximate=True))
+
+    def _finish(self, job_id: str, kind: str, **data: Any) -> None:
+        """The outcome and the finished mark in one transaction: both land or neither does."""
+        event = _event(job_id, kind, worker=self.worker_name, **data)
+
+        def send() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.xadd(keys.EVENTS, event, maxlen=keys.EVENTS_MAXLEN, approximate=True)
+            pipe.set(keys.finished_key(job_id), self.worker_name, ex=keys.FINISHED_TTL_S)
+            pipe.execute()
+
+        self._reliably(send)
+
+    def _reliably(self, call: Any) -> Any:
+        """Retry a Redis call while the broker is away (a restart must not lose a result)."""
+        deadline = time.monotonic() + RESEND_FOR_S
+        while True:
+            try:
+                return call()
+            except redis.RedisError as error:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("Redis unavailable (%s); retrying", error)
+                time.sleep(1.0)
+
+
+def _event(job_id: str, kind: str, **data: Any) -> dict[str, str]:
+    return {"job": job_id, "type": kind, "data": json.dumps(data)}

@@ -1,0 +1,180 @@
+"""The seam between the HTTP layer and whatever runs jobs.
+
+The HTTP layer only ever writes a queued job into the JobStore and then talks to an
+``Executor``: ``submit(job)`` once the job is durable, ``cancel(id)`` after a cancel request
+on a running job, ``describe()`` for /v1/health, ``start()``/``stop()`` around the server's
+life. Executors move jobs through their states with the store's methods (claim_next,
+set_progress, finish, mark_canceled, fail, requeue, recover_interrupted), so the store stays
+the single source of truth. ``InProcessExecutor`` is the default: one worker thread per
+device in this process; ``sketch_task.run_sketch_task`` is how any executor runs one job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from sketchify.backend import limits
+from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
+from sketchify.backend.store import Job, JobStore
+from sketchify.core.errors import SketchifyError
+
+log = logging.getLogger(__name__)
+
+
+class Executor(Protocol):
+    def start(self) -> None:
+        """Recover jobs interrupted by a previous crash and start taking queued jobs."""
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking jobs; a job interrupted by the stop goes back to the queue."""
+
+    def submit(self, job: Job) -> None:
+        """This job was just queued in the store (its row and input are durable)."""
+
+    def cancel(self, job_id: str) -> None:
+        """The store flagged this running job for cancelation; stop it cooperatively."""
+
+    def check_accepting(self) -> None:
+        """Raise ApiError (503) when new jobs cannot be taken now; called before storing one."""
+
+    def describe(self) -> dict[str, Any]:
+        """What /v1/health shows about the workers: kind, devices, models, running job ids."""
+
+
+def failure_message(error: BaseException) -> str:
+    """One sentence for the job's `error` field."""
+    if isinstance(error, SketchifyError):
+        return str(error)
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "out of memory" in text.lower():
+        return f"The device ran out of memory ({text}); try fewer strokes or seeds."
+    return f"The engine failed: {type(error).__name__}: {text}"
+
+
+class InProcessExecutor:
+    """One thread per loaded Sketcher (one per device), each running queued jobs in order."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        sketchers: list[Any],
+        *,
+        models: dict[str, Any] | None = None,
+        max_attempts: int = limits.MAX_ATTEMPTS,
+        max_pixels: int = limits.MAX_PIXELS,
+        report_every_s: float = 0.5,
+    ) -> None:
+        if not sketchers:
+            raise ValueError("InProcessExecutor needs at least one Sketcher")
+        self.store = store
+        self.sketchers = sketchers
+        self.models = models or {}
+        self.max_attempts = max_attempts
+        self.max_pixels = max_pixels
+        self.report_every_s = report_every_s
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+        self._cancels: dict[str, threading.Event] = {}  # running job id -> its cancel flag
+        self._threads: list[threading.Thread] = []
+
+    # -- Executor ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        requeued, failed = self.store.recover_interrupted(self.max_attempts)
+        if requeued or failed:
+            log.warning("recovered interrupted jobs: requeued %s, failed %s", requeued, failed)
+        for i, sketcher in enumerate(self.sketchers):
+            thread = threading.Thread(
+                target=self._work, args=(sketcher,), name=f"sketchify-worker-{i}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopping.set()
+        with self._wake:
+            for event in self._cancels.values():
+                event.set()
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def submit(self, job: Job) -> None:
+        # Workers take jobs from the store in queue order; this only wakes one up.
+        with self._wake:
+            self._wake.notify()
+
+    def cancel(self, job_id: str) -> None:
+        with self._wake:
+            event = self._cancels.get(job_id)
+        if event is not None:
+            event.set()
+
+    def check_accepting(self) -> None:
+        """Always: jobs wait in the store until a worker thread takes them."""
+
+    def describe(self) -> dict[str, Any]:
+        with self._wake:
+            running = sorted(self._cancels)
+        return {
+            "executor": "in-process",
+            "devices": [str(s.device) for s in self.sketchers],
+            "models": self.models,
+            "models_loaded": True,
+            "running": running,
+        }
+
+    # -- worker --------------------------------------------------------------------------------
+
+    def _work(self, sketcher: Any) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._take_one(sketcher)
+            except Exception:  # e.g. a full disk: keep the worker, retry shortly
+                log.exception("worker error")
+                self._stopping.wait(1.0)
+        self.store.close()
+
+    def _take_one(self, sketcher: Any) -> None:
+        with self._wake:
+            job = self.store.claim_next()
+            if job is None:
+                # The timeout is only a safety net; submit() wakes us.
+                self._wake.wait(timeout=5.0)
+                return
+            cancel = threading.Event()
+            self._cancels[job.id] = cancel
+        try:
+            self._run(sketcher, job, cancel)
+        finally:
+            with self._wake:
+                del self._cancels[job.id]
+
+    def _run(self, sketcher: Any, job: Job, cancel: threading.Event) -> None:
+        try:
+            result = run_sketch_task(
+                sketcher,
+                self.store.read_input(job.id),
+                job.params,
+                on_progress=lambda r: self._report(job.id, r),
+                cancel=cancel,
+                max_pixels=self.max_pixels,
+                report_every_s=self.report_every_s,
+            )
+        except Exception as error:  # one bad job must not take the worker down
+            log.exception("job %s failed", job.id)
+            self.store.fail(job.id, failure_message(error))
+            return
+        if not result.canceled:
+            self.store.finish(job.id, result.svgs, result.steps)
+        elif self._stopping.is_set() and not self.store.get(job.id).cancel_requested:
+            # Interrupted by a clean shutdown, not by the user: run it again next start.
+            self.store.requeue(job.id, refund_attempt=True)
+        else:
+            self.store.mark_canceled(job.id, result.svgs)
+
+    def _report(self, job_id: str, report: ProgressReport) -> None:
+        self.store.set_progress(job_id, report.step, report.total, report.eta_s, report.previews)

@@ -1,0 +1,161 @@
+"""`sketchify serve`: load the models once, then serve the job API with waitress."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from sketchify.backend import limits
+from sketchify.backend.security import is_loopback
+from sketchify.backend.worker import connect_broker
+
+
+def default_data_dir() -> Path:
+    """Per-user data folder: XDG on Linux, Application Support on macOS, LOCALAPPDATA on Windows."""
+    home = Path.home()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = home / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return base / "sketchify"
+
+
+def add_serve_command(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "serve", help="run the sketch job service (HTTP API for Inkscape and other clients)"
+    )
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; any other needs --token)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free)")
+    p.add_argument("--token", default=os.environ.get("SKETCHIFY_TOKEN") or None,
+                   help="bearer token clients must send (default: $SKETCHIFY_TOKEN)")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                   help="job database, inputs and results (default: %(default)s)")
+    p.add_argument("--device", action="append", default=None,
+                   help="auto, cpu, cuda, cuda:1, mps ...; repeat for one worker per device")
+    p.add_argument("--loss-model", default="RN101")
+    p.add_argument("--loss-weights", default="openai")
+    p.add_argument("--saliency-model", default="ViT-B-32")
+    p.add_argument("--saliency-weights", default="openai")
+    p.add_argument("--max-upload-mb", type=float, default=limits.MAX_UPLOAD_MB,
+                   help="largest request body (default %(default)g)")
+    p.add_argument("--max-megapixels", type=float, default=limits.MAX_PIXELS / 1e6,
+                   help="largest image accepted (default %(default).1f)")
+    p.add_argument("--retention-hours", type=float, default=limits.RETENTION_HOURS,
+                   help="keep finished jobs this long (default %(default)g)")
+    p.add_argument("--max-attempts", type=int, default=limits.MAX_ATTEMPTS,
+                   help="runs a crashing job gets before it fails (default %(default)d)")
+    p.add_argument("--cors-origin", default=None,
+                   help="one web origin allowed to call the API from a browser")
+    p.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
+    p.add_argument("--executor", choices=("in-process", "celery"), default="in-process",
+                   help="in-process: run jobs here (default); celery: hand them to "
+                   "`sketchify worker` processes through --broker (no models load here)")
+    p.add_argument("--broker", metavar="URL", default=os.environ.get("SKETCHIFY_BROKER") or None,
+                   help="Redis URL for --executor celery, e.g. redis://:PASSWORD@host:6379/0 "
+                   "(default: $SKETCHIFY_BROKER)")
+    p.add_argument("--visibility-timeout", type=float, default=None, metavar="S",
+                   help="with --executor celery: seconds before the job of a worker that died "
+                   "goes to another worker; must exceed the longest job (default 4 hours)")
+    p.set_defaults(run=serve)
+
+
+def _stop_on_sigterm(*_: Any) -> None:
+    raise KeyboardInterrupt  # the same clean shutdown as Ctrl-C
+
+
+def serve(args: argparse.Namespace) -> int:
+    if not is_loopback(args.host) and not args.token:
+        print(f"sketchify serve: error: refusing to listen on {args.host} without a token; pass "
+              "--token or set SKETCHIFY_TOKEN.", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    runs_jobs = _celery_executor(args) if args.executor == "celery" else {}
+    if runs_jobs is None:
+        return 2
+    from sketchify.backend.app import create_app  # imports torch: after the cheap checks
+
+    try:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        runs_jobs = runs_jobs or _load_sketchers(args)
+    except OSError as error:  # e.g. an unwritable data dir; engine errors reach main()
+        print(f"sketchify serve: error: {error}", file=sys.stderr)
+        return 2
+    app = create_app({
+        "DATA_DIR": args.data_dir, "HOST": args.host, "TOKEN": args.token,
+        "CORS_ORIGIN": args.cors_origin, **runs_jobs,
+        "MAX_CONTENT_LENGTH": int(args.max_upload_mb * 2**20),
+        "MAX_PIXELS": int(args.max_megapixels * 1e6), "RETENTION_HOURS": args.retention_hours,
+        "MAX_ATTEMPTS": args.max_attempts,
+    })
+    service = app.extensions["sketchify"]
+    try:
+        return _run_waitress(app, args)
+    finally:
+        service.close()
+
+
+def _load_sketchers(args: argparse.Namespace) -> dict[str, Any]:
+    """The in-process executor's config: one loaded Sketcher per --device."""
+    from sketchify.core.engine import Sketcher
+
+    models = {
+        "loss": {"name": args.loss_model, "weights": args.loss_weights},
+        "saliency": {"name": args.saliency_model, "weights": args.saliency_weights},
+    }
+    sketchers = [
+        Sketcher(device=device, loss_model=args.loss_model, loss_weights=args.loss_weights,
+                 saliency_model=args.saliency_model, saliency_weights=args.saliency_weights)
+        for device in args.device or ["auto"]
+    ]
+    return {"SKETCHERS": sketchers, "MODELS": models}
+
+
+def _celery_executor(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The Celery executor's config (no models here: the workers hold them); None after one
+    clear line on stderr when the broker is missing or unreachable."""
+    if not args.broker:
+        print("sketchify serve: error: --executor celery needs --broker redis://HOST:6379/0.",
+              file=sys.stderr)
+        return None
+    if connect_broker("sketchify serve", args.broker) is None:
+        return None
+    from sketchify.backend.celery_app import DEFAULT_VISIBILITY_TIMEOUT_S
+    from sketchify.backend.celery_executor import CeleryExecutor
+
+    def build(store: Any) -> CeleryExecutor:
+        return CeleryExecutor(
+            store, args.broker, max_attempts=args.max_attempts,
+            max_pixels=int(args.max_megapixels * 1e6),
+            visibility_timeout_s=args.visibility_timeout or DEFAULT_VISIBILITY_TIMEOUT_S)
+
+    return {"EXECUTOR_FACTORY": build}
+
+
+def _run_waitress(app: Any, args: argparse.Namespace) -> int:
+    import waitress
+
+    try:
+        server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads)
+    except OSError as error:
+        print(f"sketchify serve: error: cannot listen on {args.host}:{args.port} ({error}).",
+              file=sys.stderr)
+        return 2
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Sketchify serving on http://{host}:{server.effective_port} "
+          f"(data in {args.data_dir})", flush=True)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0

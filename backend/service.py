@@ -1,0 +1,47 @@
+"""What one running API holds: the job store, the executor, limits, and the retention sweep."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sketchify.backend.runner import Executor
+from sketchify.backend.store import JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    store: JobStore
+    executor: Executor
+    version: str
+    max_pixels: int
+    formats: tuple[str, ...]
+    retention_s: float
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _sweeper: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.executor.start()
+        self._sweeper = threading.Thread(target=self._sweep, name="sketchify-retention",
+                                         daemon=True)
+        self._sweeper.start()
+
+    def close(self, timeout: float | None = 30) -> None:
+        self._stop.set()
+        self.executor.stop(timeout)
+        if self._sweeper is not None:
+            self._sweeper.join(timeout)
+
+    def _sweep(self) -> None:
+        # A sweep a few times per retention period keeps old jobs from piling up.
+        interval = min(3600.0, max(1.0, self.retention_s / 4))
+        while True:
+            removed = self.store.purge_finished(self.retention_s)
+            if removed:
+                log.info("removed %d finished jobs older than %.0f s", removed, self.retention_s)
+            if self._stop.wait(interval):
+                break
+        self.store.close()

@@ -1,0 +1,76 @@
+"""One sketch job as the engine sees it: stored params + image bytes in, SVG texts out.
+
+Free of the store and of HTTP so that any executor (the in-process thread, a Celery worker on
+another machine) runs a job the same way and only moves the results differently.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sketchify.backend import limits
+from sketchify.core.geometry import Placement
+from sketchify.core.image import load_image
+from sketchify.core.presets import preset
+from sketchify.core.svg import to_svg
+
+# Request fields that override the preset's SketchConfig field of the same name.
+_OVERRIDES = ("steps", "seeds", "seed", "prompt")
+
+
+@dataclass(frozen=True)
+class ProgressReport:
+    step: int
+    total: int
+    eta_s: float | None
+    previews: dict[int, str]  # stroke count -> SVG of the best strokes so far
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    svgs: dict[int, str]  # stroke count -> final SVG (best so far when canceled)
+    canceled: bool
+    steps: int
+
+
+def sketch_config(params: dict[str, Any]) -> Any:
+    """The engine's SketchConfig for validated request params: the preset, then overrides."""
+    overrides = {name: params[name] for name in _OVERRIDES if params.get(name) is not None}
+    # The HTTP `width` is the SVG stroke width at the canvas; the engine keeps a half-width.
+    return preset(params["preset"], half_width=params["width"] / 2, **overrides)
+
+
+def run_sketch_task(
+    sketcher: Any,
+    image: bytes,
+    params: dict[str, Any],
+    *,
+    on_progress: Callable[[ProgressReport], None],
+    cancel: Any,
+    max_pixels: int = limits.MAX_PIXELS,
+    report_every_s: float = 0.5,
+) -> TaskResult:
+    """Run one job on a loaded Sketcher; ``on_progress`` is called at most every
+    ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled)."""
+    picture = load_image(image, max_pixels=max_pixels)
+    config = sketch_config(params)
+    placement = Placement(picture.width, picture.height, config.canvas)
+    last_report = float("-inf")
+
+    def progress(p: Any) -> None:
+        nonlocal last_report
+        now = time.monotonic()
+        if now - last_report < report_every_s:
+            return
+        last_report = now
+        previews = {count: to_svg(strokes, placement) for count, strokes in p.best.items()}
+        on_progress(ProgressReport(p.step, p.total, p.eta_s, previews))
+
+    result = sketcher.sketch(
+        picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel
+    )
+    svgs = {count: result.svg(count) for count in result.sketches}
+    return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps)

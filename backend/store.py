@@ -1,0 +1,376 @@
+"""The job store: SQLite (WAL) rows for jobs, files beside it for inputs and SVG results.
+
+It is the single source of truth for jobs: the HTTP layer reads it, executors move jobs through
+their states with the methods here. Every state change is one guarded UPDATE, so a cancel and
+a worker claiming the same job can race without corrupting anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+QUEUED, RUNNING, DONE, FAILED, CANCELED = "queued", "running", "done", "failed", "canceled"
+FINISHED = (DONE, FAILED, CANCELED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
+    id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    step INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    eta_s REAL,
+    has_preview INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    idempotency_key TEXT UNIQUE,
+    fingerprint TEXT,
+    worker TEXT  -- who runs/ran it (remote executors)
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the jobs table, as the rest of the backend sees it."""
+
+    seq: int
+    id: str
+    status: str
+    params: dict[str, Any]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    step: int
+    total: int | None
+    eta_s: float | None
+    has_preview: bool
+    cancel_requested: bool
+    error: str | None
+    idempotency_key: str | None
+    fingerprint: str | None
+    worker: str | None = None
+
+    @property
+    def strokes(self) -> list[int]:
+        return self.params["strokes"]
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        values = dict(row)
+        values["params"] = json.loads(values["params"])
+        values["has_preview"] = bool(values["has_preview"])
+        values["cancel_requested"] = bool(values["cancel_requested"])
+        return cls(**values)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was already used for a different request."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(job.id)
+        self.job = job
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Readers see the old file or the whole new one, never a torn write, even after a crash."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "posix":  # a directory entry is durable only once its directory is synced
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class JobStore:
+    """Jobs in ``<data_dir>/jobs.sqlite3``; files of job X in ``<data_dir>/jobs/X/``."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.data_dir = Path(data_dir)
+        self.jobs_dir = self.data_dir / "jobs"
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._db_path = self.data_dir / "jobs.sqlite3"
+        self._local = threading.local()
+        self._db().executescript(_SCHEMA)
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        # One connection per thread: waitress threads read while worker threads write (WAL).
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._db_path, timeout=30, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a 202 promises the row survives power loss
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' close when their thread ends)."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.jobs_dir / job_id
+
+    def read_input(self, job_id: str) -> bytes:
+        return (self.job_dir(job_id) / "input").read_bytes()
+
+    def svg_path(self, job_id: str, count: int, *, preview: bool = False) -> Path:
+        return self.job_dir(job_id) / f"{'preview' if preview else 'result'}-{count}.svg"
+
+    def _write_svgs(self, job_id: str, svgs: dict[int, str], *, preview: bool) -> None:
+        for count, text in svgs.items():
+            write_atomic(self.svg_path(job_id, count, preview=preview), text.encode())
+
+    # -- submission and reading ----------------------------------------------------------------
+
+    def add(
+        self,
+        params: dict[str, Any],
+        image: bytes,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> tuple[Job, bool]:
+        """Store a new queued job durably; returns (job, created).
+
+        With an idempotency key already in use, returns the existing job (created False) when
+        the fingerprint matches and raises IdempotencyConflict when it does not.
+        """
+        if idempotency_key is not None:
+            existing = self._by_key(idempotency_key, fingerprint)
+            if existing is not None:
+                return existing, False
+        job_id = uuid.uuid4().hex
+        folder = self.job_dir(job_id)
+        folder.mkdir()
+        write_atomic(folder / "input", image)
+        _fsync_dir(self.jobs_dir)
+        try:
+            with self._write() as db:
+                row = db.execute(
+                    "INSERT INTO jobs (id, status, params, created_at, idempotency_key,"
+                    " fingerprint) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                    (job_id, QUEUED, json.dumps(params), time.time(), idempotency_key,
+                     fingerprint),
+                ).fetchone()
+        except sqlite3.IntegrityError:
+            # Another request with the same key won the race; it owns the job.
+            shutil.rmtree(folder, ignore_errors=True)
+            existing = self._by_key(idempotency_key, fingerprint)
+            if existing is None:
+                raise
+            return existing, False
+        return Job.from_row(row), True
+
+    def _by_key(self, key: str | None, fingerprint: str | None) -> Job | None:
+        row = self._db().execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        job = Job.from_row(row)
+        if job.fingerprint != fingerprint:
+            raise IdempotencyConflict(job)
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else Job.from_row(row)
+
+    def jobs(self, status: str | None = None) -> list[Job]:
+        """All jobs (or those in one status) in queue order."""
+        sql, args = "SELECT * FROM jobs", ()
+        if status is not None:
+            sql, args = sql + " WHERE status = ?", (status,)
+        return [Job.from_row(r) for r in self._db().execute(sql + " ORDER BY seq", args)]
+
+    def queue_position(self, job: Job) -> int | None:
+        """How many queued jobs are ahead of this one (0: it starts next); None if not queued."""
+        if job.status != QUEUED:
+            return None
+        (ahead,) = self._db().execute(
+            "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq < ?", (QUEUED, job.seq)
+        ).fetchone()
+        return ahead
+
+    def count(self, status: str) -> int:
+        sql = "SELECT COUNT(*) FROM jobs WHERE status = ?"
+        return self._db().execute(sql, (status,)).fetchone()[0]
+
+    # -- state changes -------------------------------------------------------------------------
+
+    def claim_next(self) -> Job | None:
+        """Move the oldest queued job to running (one more attempt) and return it."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, attempts = attempts + 1,"
+                " step = 0, total = NULL, eta_s = NULL"
+                " WHERE seq = (SELECT MIN(seq) FROM jobs WHERE status = ?) RETURNING *",
+                (RUNNING, time.time(), QUEUED),
+            ).fetchone()
+        return None if row is None else Job.from_row(row)
+
+    def mark_started(self, job_id: str, attempt: int, worker: str | None) -> Job | None:
+        """A remote worker started (or restarted) this job; None if the job is no longer
+        queued or running (canceled or finished meanwhile)."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, attempts = ?, worker = ?,"
+                " step = 0, total = NULL, eta_s = NULL"
+                " WHERE id = ? AND status IN (?, ?) RETURNING *",
+                (RUNNING, time.time(), attempt, worker, job_id, QUEUED, RUNNING),
+            ).fetchone()
+        return None if row is None else Job.from_row(row)
+
+    def requeue(self, job_id: str, *, refund_attempt: bool = False) -> None:
+        """Put a running job back at its old place in the queue (e.g. on a clean shutdown)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, started_at = NULL, attempts = attempts - ?"
+                " WHERE id = ? AND status = ?",
+                (QUEUED, int(refund_attempt), job_id, RUNNING),
+            )
+
+    def recover_interrupted(self, max_attempts: int) -> tuple[list[str], list[str]]:
+        """Jobs left 'running' by a process that died: requeue them, or fail those that have
+        used up their attempts (cancel those the user canceled). Returns (requeued, failed) ids."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ? WHERE status = ? AND cancel_requested",
+                (CANCELED, time.time(), RUNNING),
+            )
+            failed = [r[0] for r in db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, error = ?"
+                " WHERE status = ? AND attempts >= ? RETURNING id",
+                (FAILED, time.time(),
+                 f"The service stopped while running this job {max_attempts} times; giving up.",
+                 RUNNING, max_attempts),
+            )]
+            requeued = [r[0] for r in db.execute(
+                "UPDATE jobs SET status = ?, started_at = NULL WHERE status = ? RETURNING id",
+                (QUEUED, RUNNING),
+            )]
+        return requeued, failed
+
+    def set_progress(
+        self,
+        job_id: str,
+        step: int,
+        total: int,
+        eta_s: float | None,
+        previews: dict[int, str] | None = None,
+    ) -> None:
+        if previews:
+            self._write_svgs(job_id, previews, preview=True)
+        if eta_s is not None and not math.isfinite(eta_s):
+            eta_s = None  # no estimate yet; JSON has no Infinity
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET step = ?, total = ?, eta_s = ?,"
+                " has_preview = has_preview OR ? WHERE id = ? AND status = ?",
+                (step, total, eta_s, bool(previews), job_id, RUNNING),
+            )
+
+    def finish(self, job_id: str, svgs: dict[int, str], steps: int) -> None:
+        """Results on disk first, then the row says done: a crash in between only reruns it."""
+        self._write_svgs(job_id, svgs, preview=False)
+        self._end(job_id, DONE, step=steps, total=steps, eta_s=0.0)
+
+    def mark_canceled(self, job_id: str, previews: dict[int, str] | None = None) -> None:
+        """A running job stopped on request; its best strokes so far stay as the preview."""
+        if previews:
+            self._write_svgs(job_id, previews, preview=True)
+        self._end(job_id, CANCELED, has_preview=bool(previews))
+
+    def fail(self, job_id: str, message: str) -> None:
+        self._end(job_id, FAILED, error=message)
+
+    def _end(self, job_id: str, status: str, **fields: Any) -> None:
+        fields["status"], fields["finished_at"] = status, time.time()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self._write() as db:
+            db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?",
+                (*fields.values(), job_id, RUNNING),
+            )
+
+    def cancel(self, job_id: str) -> Job | None:
+        """Cancel at once if queued; flag it if running (the executor stops it cooperatively).
+        Finished jobs are left as they are. Returns the job afterwards (None if unknown)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status = ?",
+                (CANCELED, time.time(), job_id, QUEUED),
+            )
+            db.execute(
+                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = ?",
+                (job_id, RUNNING),
+            )
+        return self.get(job_id)
+
+    def purge_finished(self, older_than_s: float) -> int:
+        """Remove finished jobs (rows and files) that ended more than ``older_than_s`` ago."""
+        with self._write() as db:
+            ids = [r[0] for r in db.execute(
+                f"DELETE FROM jobs WHERE status IN ({','.join('?' * len(FINISHED))})"
+                " AND finished_at < ? RETURNING id",
+                (*FINISHED, time.time() - older_than_s),
+            )]
+        for job_id in ids:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        self._purge_orphans()
+        return len(ids)
+
+    def _purge_orphans(self, grace_s: float = 600.0) -> None:
+        """Input folders with no row: a crash hit between the file write and the INSERT.
+        The grace period keeps folders of submissions that are being stored right now."""
+        known = {r[0] for r in self._db().execute("SELECT id FROM jobs")}
+        cutoff = time.time() - grace_s
+        for folder in self.jobs_dir.iterdir():
+            if folder.name not in known and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)

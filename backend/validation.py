@@ -1,0 +1,189 @@
+"""Parse and check a sketch submission (multipart form or JSON) before anything is stored.
+
+Nothing that fails here reaches the engine: every problem becomes an ApiError naming its field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import PIL.Image
+from flask import Request
+
+from sketchify.backend import limits
+from sketchify.backend.errors import ApiError
+from sketchify.core.errors import InputError
+from sketchify.core.image import load_image
+from sketchify.core.presets import PRESETS
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+@dataclass(frozen=True)
+class Submission:
+    params: dict[str, Any]  # normalized: what the job store keeps and the executor runs
+    image: bytes
+    fingerprint: str  # same request -> same fingerprint (for Idempotency-Key reuse)
+
+
+def _int(value: Any, field: str, low: int, high: int) -> int:
+    if isinstance(value, str) and _INT.fullmatch(value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ApiError(422, f"{field} must be a whole number.", field)
+    if not low <= value <= high:
+        raise ApiError(422, f"{field} must be between {low} and {high}, got {value}.", field)
+    return value
+
+
+def _strokes(value: Any) -> list[int]:
+    items: list[Any] = []
+    for part in value if isinstance(value, list) else [value]:
+        if isinstance(part, str) and part.strip().startswith("["):
+            try:
+                part = json.loads(part)
+            except ValueError:
+                raise ApiError(422, "strokes is not a valid JSON list.", "strokes") from None
+        if isinstance(part, str):
+            items.extend(p for p in part.split(",") if p.strip())
+        elif isinstance(part, list):
+            items.extend(part)
+        else:
+            items.append(part)
+    counts = sorted({_int(item, "strokes", 1, 256) for item in items})
+    if not counts:
+        raise ApiError(422, "strokes must name at least one stroke count.", "strokes")
+    if len(counts) > limits.MAX_COUNTS:
+        raise ApiError(422, f"strokes may list at most {limits.MAX_COUNTS} counts.", "strokes")
+    return counts
+
+
+def _width(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ApiError(422, "width must be a number.", "width") from None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        raise ApiError(422, "width must be a number.", "width")
+    if not 0.5 <= value <= 20:
+        raise ApiError(422, f"width must be between 0.5 and 20, got {value}.", "width")
+    return float(value)
+
+
+def _preset(value: Any) -> str:
+    if not isinstance(value, str) or value not in PRESETS:
+        raise ApiError(422, f"preset must be one of {', '.join(sorted(PRESETS))}.", "preset")
+    return value
+
+
+def _prompt(value: Any) -> str | None:
+    if not isinstance(value, str):
+        raise ApiError(422, "prompt must be text.", "prompt")
+    if len(value) > 300:
+        raise ApiError(422, "prompt must be at most 300 characters.", "prompt")
+    return value.strip() or None
+
+
+_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "strokes": _strokes,
+    "preset": _preset,
+    "steps": lambda v: _int(v, "steps", 1, 10000),
+    "seeds": lambda v: _int(v, "seeds", 1, 16),
+    "seed": lambda v: _int(v, "seed", 0, 2**63 - 1),
+    "prompt": _prompt,
+    "width": _width,
+}
+DEFAULTS: dict[str, Any] = {
+    "strokes": [16], "preset": "standard", "steps": None, "seeds": None, "seed": None,
+    "prompt": None, "width": 3.0,
+}
+
+
+def check_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...]) -> None:
+    """415 for bytes that are not an accepted image format, 422 for a broken or huge image."""
+    if not data:
+        raise ApiError(422, "image is empty.", "image")
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as sniffed:
+            kind = sniffed.format
+    except PIL.Image.DecompressionBombError:
+        raise ApiError(422, "image has too many pixels.", "image") from None
+    except (PIL.UnidentifiedImageError, OSError):
+        kind = None
+    if kind not in formats:
+        found = f"a {kind} file" if kind else "not an image Pillow can read"
+        raise ApiError(415, f"image is {found}; send {', '.join(formats)}.", "image")
+    try:
+        load_image(data, max_pixels=max_pixels, formats=formats)
+    except InputError as error:
+        raise ApiError(422, str(error), "image") from None
+    except (PIL.Image.DecompressionBombError, OSError, ValueError) as error:
+        raise ApiError(422, f"image could not be decoded ({error}).", "image") from None
+
+
+def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
+    """The submitted fields (unparsed) and the image bytes, from multipart or JSON."""
+    if request.mimetype == "multipart/form-data":
+        for name in request.files:
+            if name != "image":
+                raise ApiError(422, f"Unknown field {name!r}.", name)
+        if "image" in request.form:
+            raise ApiError(422, "image must be sent as a file part.", "image")
+        upload = request.files.get("image")
+        if upload is None:
+            raise ApiError(422, "image is required.", "image")
+        fields: dict[str, Any] = {}
+        for name, values in request.form.lists():
+            if name != "strokes" and len(values) > 1:
+                raise ApiError(422, f"{name} was given more than once.", name)
+            fields[name] = values if name == "strokes" else values[0]
+        return fields, upload.read()
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise ApiError(400, "The body must be a JSON object.", None)
+        fields = dict(body)
+        encoded = fields.pop("image", None)
+        if encoded is None:
+            raise ApiError(422, "image is required.", "image")
+        if not isinstance(encoded, str):
+            raise ApiError(422, "image must be a base64 string.", "image")
+        if encoded.startswith("data:"):  # accept a data: URI as it comes out of an SVG
+            encoded = encoded.partition(",")[2]
+        try:
+            return fields, base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(422, "image is not valid base64.", "image") from None
+    raise ApiError(415, "Send multipart/form-data or application/json.", None)
+
+
+def parse_submission(
+    request: Request,
+    *,
+    max_pixels: int = limits.MAX_PIXELS,
+    formats: tuple[str, ...] = limits.IMAGE_FORMATS,
+) -> Submission:
+    for name in request.args:  # a field in the URL would otherwise be silently ignored
+        raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.", name)
+    fields, image = _raw_fields(request)
+    for name in fields:
+        if name not in _FIELDS:
+            raise ApiError(422, f"Unknown field {name!r}.", name)
+    params = dict(DEFAULTS)
+    params.update(
+        {name: _FIELDS[name](value) for name, value in fields.items() if value is not None}
+    )
+    check_image(image, max_pixels=max_pixels, formats=formats)
+    digest = hashlib.sha256(image)
+    digest.update(json.dumps(params, sort_keys=True).encode())
+    return Submission(params=params, image=image, fingerprint=digest.hexdigest())

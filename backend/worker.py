@@ -1,0 +1,82 @@
+"""`sketchify worker`: one Celery worker per GPU, running the jobs an API front hands out.
+
+It loads the models once, then takes one job at a time from the shared Redis queue until
+SIGTERM/SIGINT (a job interrupted by that goes straight back to the queue). Celery is an optional
+extra, imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from typing import Any
+
+from sketchify.core.cli import add_model_arguments, sketcher_from_args
+
+
+def connect_broker(prog: str, url: str) -> Any:
+    """Import the optional Celery extra and ping the broker: the redis client, or None after
+    one clear line on stderr (no traceback, no hang)."""
+    try:
+        from sketchify.backend import celery_app as keys
+    except ImportError:
+        print(f"{prog}: error: Celery is not installed; "
+              "run: pip install 'sketchify-clipasso[celery]'", file=sys.stderr)
+        return None
+    try:
+        return keys.check_broker(url)
+    except keys.BrokerError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return None
+
+
+def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "worker", help="run sketch jobs from a shared Redis queue (one per GPU)",
+        description="Take sketch jobs from the queue of a `sketchify serve --executor celery` "
+                    "front, one at a time, on one device.")
+    broker = os.environ.get("SKETCHIFY_BROKER") or None  # keeps the password out of `ps`
+    p.add_argument("--broker", required=broker is None, default=broker, metavar="URL",
+                   help="the front's Redis URL, e.g. redis://:PASSWORD@host:6379/0 "
+                   "(default: $SKETCHIFY_BROKER)")
+    p.add_argument("--name", default=None,
+                   help="worker name recorded on its jobs (default sketchify-<pid>@<host>)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--visibility-timeout", type=float, default=None, metavar="S",
+                   help="seconds after which the job of a worker that died goes to another "
+                   "worker; must exceed the longest job (default 4 hours)")
+    add_model_arguments(p)
+    p.set_defaults(run=run_worker)
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Check the broker, load the models, then serve jobs until told to stop."""
+    client = connect_broker("sketchify worker", args.broker)
+    if client is None:
+        return 2
+    from celery.signals import worker_shutting_down
+
+    from sketchify.backend import celery_app as keys
+    from sketchify.backend.celery_jobs import JobRunner  # the engine: slow to import
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    name = args.name or f"sketchify-{os.getpid()}@{socket.gethostname()}"
+    runner = JobRunner(sketcher_from_args(args), client, name)
+    visibility = args.visibility_timeout or keys.DEFAULT_VISIBILITY_TIMEOUT_S
+    app = keys.make_celery(args.broker, visibility_timeout_s=visibility,
+                           restore_interval_s=min(10.0, visibility / 4))
+    app.conf.worker_enable_remote_control = False  # nothing here listens for remote commands
+    app.task(name=keys.TASK_NAME, acks_late=True, reject_on_worker_lost=True)(runner.run)
+    worker_shutting_down.connect(lambda **_: runner.stopping.set(), weak=False)
+    worker = app.Worker(
+        hostname=name, pool_cls="solo", concurrency=1, queues=[keys.QUEUE], loglevel="INFO",
+        without_mingle=True, without_gossip=True, without_heartbeat=True, quiet=True,
+    )
+    worker.start()
+    return worker.exitcode or 0

@@ -1,0 +1,86 @@
+"""Helpers of the backend tests: test images, polling, a controllable engine wrapper."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import PIL.Image
+from PIL import ImageDraw
+
+
+def sketcher_args(tiny_models: Any) -> dict[str, str]:
+    """The Sketcher / `sketchify serve` model arguments for tests/tiny_models.py's models."""
+    return {
+        "loss_model": str(tiny_models.loss_config),
+        "loss_weights": str(tiny_models.loss_weights),
+        "saliency_model": str(tiny_models.saliency_config),
+        "saliency_weights": str(tiny_models.saliency_weights),
+    }
+
+
+def png_bytes(width: int = 64, height: int = 48, mode: str = "RGB", fmt: str = "PNG") -> bytes:
+    """A small picture with some structure (a dark disc on white) in the given format."""
+    image = PIL.Image.new(mode, (width, height), "white")
+    ImageDraw.Draw(image).ellipse(
+        (width // 4, height // 4, 3 * width // 4, 3 * height // 4), fill="black"
+    )
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return out.getvalue()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, every: float = 0.02) -> Any:
+    """Poll ``check`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+class ControlledSketcher:
+    """Wraps the real Sketcher so a test decides when a job starts and when it moves on.
+
+    ``start_gate`` closed: sketch() waits before running. ``step_gate`` closed: each progress
+    report waits after it has been delivered (the job stays 'running' with a preview).
+    ``fail_with`` set: sketch() raises it (an engine failure, e.g. out of memory).
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.device = inner.device
+        self.start_gate = threading.Event()
+        self.step_gate = threading.Event()
+        self.start_gate.set()
+        self.step_gate.set()
+        self.entered = threading.Event()
+        self.reported = threading.Event()
+        self.fail_with: BaseException | None = None
+
+    def open(self) -> None:
+        self.start_gate.set()
+        self.step_gate.set()
+
+    def sketch(self, image: Any, *, progress: Callable[[Any], None], **kwargs: Any) -> Any:
+        self.entered.set()
+        assert self.start_gate.wait(30)
+        if self.fail_with is not None:
+            raise self.fail_with
+
+        def report(p: Any) -> None:
+            progress(p)
+            self.reported.set()
+            assert self.step_gate.wait(30)
+
+        return self.inner.sketch(image, progress=report, **kwargs)
+
+
+def example_image() -> bytes:
+    return (Path(__file__).parent.parent / "examples" / "cat.jpg").read_bytes()

@@ -1,0 +1,61 @@
+"""Run Inkscape under the current X display (start this with `xvfb-run -a`) and press OK on
+every message dialog it opens: an extension's error message is a modal dialog that would
+otherwise block a batch run forever. Prints how many dialogs it closed, as `DIALOGS n`.
+
+    xvfb-run -a python tests/inkscape_driver.py inkscape --batch-process ... IN.svg
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def _xdotool(*args: str) -> str:
+    result = subprocess.run(["xdotool", *args], capture_output=True, text=True)
+    return result.stdout
+
+
+def windows() -> list[tuple[str, int, int, int, int]]:
+    """Visible windows: title, x, y, width, height."""
+    found = []
+    for window in _xdotool("search", "--onlyvisible", "--name", ".*").split():
+        shape = dict(
+            line.split("=", 1) for line in _xdotool("getwindowgeometry", "--shell", window)
+            .splitlines() if "=" in line
+        )
+        name = _xdotool("getwindowname", window).strip()
+        found.append((name, *(int(shape.get(k, 0)) for k in ("X", "Y", "WIDTH", "HEIGHT"))))
+    return found
+
+
+def is_dialog(name: str, w: int, h: int) -> bool:
+    """Inkscape's message dialogs are untitled and dialog-sized."""
+    return not name and 100 < w < 1000 and h > 150
+
+
+def main(command: list[str]) -> int:
+    with tempfile.TemporaryFile() as log:
+        inkscape = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        closed, seen = 0, set()
+        while inkscape.poll() is None:
+            for name, x, y, w, h in windows():
+                if (name, w, h) not in seen:
+                    seen.add((name, w, h))
+                    print(f"window {name!r} {w}x{h}", flush=True)
+                if is_dialog(name, w, h):
+                    # The OK button spans the bottom of the dialog; no window manager runs
+                    # under Xvfb to give it the keyboard focus, so click it.
+                    _xdotool("mousemove", str(x + w // 2), str(y + h - 18), "click", "1")
+                    closed += 1
+                    time.sleep(0.5)
+            time.sleep(0.2)
+        print(f"DIALOGS {closed}", flush=True)
+        log.seek(0)
+        print("INKSCAPE SAID:", log.read().decode(errors="replace"), flush=True)
+    return inkscape.returncode
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

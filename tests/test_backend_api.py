@@ -1,0 +1,471 @@
+"""The HTTP API through Flask's test client: every validation rule and status code.
+
+Jobs run on the real engine with tiny random-weight models; a ControlledSketcher around it
+only decides *when* a job starts or moves on, so states like 'running' can be asserted.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import struct
+import threading
+import time
+import zlib
+from typing import Any
+
+import pytest
+from backend_helpers import ControlledSketcher, example_image, png_bytes, wait_for
+from lxml import etree
+
+from sketchify.backend.app import create_app
+from sketchify.backend.store import FINISHED
+
+pytest_plugins = ["backend_fixtures"]
+FAST = {"preset": "draft", "steps": "2", "seeds": "1"}
+
+
+@pytest.fixture
+def controlled(tiny_sketcher: Any) -> ControlledSketcher:
+    return ControlledSketcher(tiny_sketcher)
+
+
+@pytest.fixture
+def make_app(tmp_path, controlled):
+    apps = []
+
+    def make(**config: Any):
+        settings = {
+            "DATA_DIR": tmp_path / f"data{len(apps)}",
+            "SKETCHERS": [controlled],
+            "PROGRESS_EVERY_S": 0.0,
+            **config,
+        }
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    yield make
+    controlled.open()
+    for app in apps:
+        app.extensions["sketchify"].close()
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app().test_client()
+
+
+def submit(client, image: bytes | None = None, headers: dict | None = None, **fields: Any):
+    data: dict[str, Any] = {**FAST, **fields}
+    data["image"] = (io.BytesIO(png_bytes() if image is None else image), "picture.png")
+    return client.post("/v1/sketches", data=data, headers=headers or {},
+                       content_type="multipart/form-data")
+
+
+def submit_json(client, body: dict[str, Any], headers: dict | None = None):
+    body = {"image": base64.b64encode(png_bytes()).decode(), "preset": "draft", "steps": 2,
+            "seeds": 1, **body}
+    return client.post("/v1/sketches", json=body, headers=headers or {})
+
+
+def finished(client, job_id: str) -> dict[str, Any]:
+    def check():
+        job = client.get(f"/v1/sketches/{job_id}").get_json()
+        return job if job["status"] in FINISHED else None
+
+    return wait_for(check)
+
+
+def assert_error(response, status: int, field: str | None) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert set(body) == {"error", "field"}
+    assert body["field"] == field
+    assert body["error"] and "\n" not in body["error"]
+    return body
+
+
+# -- the happy path ------------------------------------------------------------------------------
+
+
+def test_submit_runs_to_done_and_serves_one_svg_per_count(client):
+    response = submit(client, image=example_image(), strokes="4,8")
+    assert response.status_code == 202
+    job = response.get_json()
+    assert response.headers["Location"] == f"/v1/sketches/{job['id']}"
+    assert job["status"] in ("queued", "running")
+    assert job["strokes"] == [4, 8]
+    assert job["params"]["steps"] == 2
+
+    done = finished(client, job["id"])
+    assert done["status"] == "done", done
+    assert done["error"] is None
+    assert done["progress"]["fraction"] == 1.0
+    assert done["queue_position"] is None
+    assert set(done["links"]["svg"]) == {"4", "8"}
+    for count, link in done["links"]["svg"].items():
+        svg = client.get(link)
+        assert svg.status_code == 200
+        assert svg.mimetype == "image/svg+xml"
+        root = etree.fromstring(svg.data)
+        assert root.get("width").startswith("451") and root.get("height").startswith("300")
+        assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) == int(count)
+
+
+def test_json_submission_with_base64_and_data_uri(client):
+    encoded = base64.b64encode(png_bytes()).decode()
+    for image in (encoded, f"data:image/png;base64,{encoded}"):
+        response = submit_json(client, {"image": image, "strokes": [8, 4, 8], "width": 2})
+        assert response.status_code == 202, response.get_json()
+        job = response.get_json()
+        assert job["strokes"] == [4, 8]
+        assert job["params"]["width"] == 2.0
+    assert finished(client, job["id"])["status"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("strokes", "expected"),
+    [("16", [16]), ("4,8,16", [4, 8, 16]), ("[8, 4]", [4, 8]), (["8", "4", "8"], [4, 8]),
+     (" 32 , 4 ", [4, 32])],
+)
+def test_strokes_forms(client, controlled, strokes, expected):
+    controlled.start_gate.clear()  # parsing is all this test is about
+    response = submit(client, strokes=strokes)
+    assert response.status_code == 202
+    assert response.get_json()["strokes"] == expected
+
+
+def test_defaults(client, controlled):
+    controlled.start_gate.clear()
+    job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
+    assert job["strokes"] == [16]
+    assert job["params"] == {"preset": "standard", "steps": None, "seeds": None, "seed": None,
+                             "prompt": None, "width": 3.0}
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("strokes", "0"), ("strokes", "257"), ("strokes", "abc"), ("strokes", ""),
+        ("strokes", "1,2,3,4,5,6,7,8,9"), ("strokes", "[1,"), ("strokes", "4.5"),
+        ("preset", "ultra"), ("steps", "0"), ("steps", "10001"), ("steps", "ten"),
+        ("steps", "2.5"), ("seeds", "0"), ("seeds", "17"), ("seed", "-1"), ("seed", "x"),
+        ("prompt", "p" * 301), ("width", "0.4"), ("width", "21"), ("width", "nan"),
+        ("width", "wide"), ("colour", "red"),
+    ],
+)
+def test_bad_form_field_is_422_naming_it(client, field, value):
+    assert_error(submit(client, **{field: value}), 422, field)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("strokes", True), ("strokes", [4, "x"]), ("strokes", {"n": 4}), ("steps", 2.5),
+     ("steps", True), ("seeds", "many"), ("prompt", 5), ("width", False), ("width", "1e400"),
+     ("preset", 3), ("extra", 1)],
+)
+def test_bad_json_field_is_422_naming_it(client, field, value):
+    assert_error(submit_json(client, {field: value}), 422, field)
+
+
+def test_field_given_twice_and_extra_file_part(client):
+    data = {"image": (io.BytesIO(png_bytes()), "a.png"), "steps": ["2", "3"]}
+    assert_error(client.post("/v1/sketches", data=data), 422, "steps")
+    data = {"image": (io.BytesIO(png_bytes()), "a.png"), "mask": (io.BytesIO(b"x"), "m.png")}
+    assert_error(client.post("/v1/sketches", data=data), 422, "mask")
+
+
+def test_fields_in_the_query_string_are_refused(client):
+    data = {"image": (io.BytesIO(png_bytes()), "a.png")}
+    assert_error(client.post("/v1/sketches?strokes=4", data=data), 422, "strokes")
+
+
+def test_missing_or_malformed_image(client):
+    multipart = "multipart/form-data"
+    assert_error(client.post("/v1/sketches", data={"steps": "2"}, content_type=multipart),
+                 422, "image")
+    assert_error(client.post("/v1/sketches", data={"image": "text"}, content_type=multipart),
+                 422, "image")
+    assert_error(client.post("/v1/sketches", json={"steps": 2}), 422, "image")
+    assert_error(submit_json(client, {"image": "not base64!"}), 422, "image")
+    assert_error(submit_json(client, {"image": 12}), 422, "image")
+    assert_error(submit(client, image=b""), 422, "image")
+
+
+def test_non_image_and_unlisted_formats_are_415(client):
+    assert_error(submit(client, image=b"%PDF-1.4 not a picture at all"), 415, "image")
+    assert_error(submit(client, image=png_bytes(fmt="TIFF")), 415, "image")
+
+
+def test_truncated_image_is_422(client):
+    assert_error(submit(client, image=example_image()[:2000]), 422, "image")
+
+
+def test_pixel_cap(make_app):
+    client = make_app(MAX_PIXELS=100 * 100).test_client()
+    assert_error(submit(client, image=png_bytes(101, 100)), 422, "image")
+    assert submit(client, image=png_bytes(100, 100)).status_code == 202
+
+
+def test_default_pixel_cap_refuses_huge_dimensions(client):
+    # 4097 x 4097 bilevel compresses to a few kB but would be 16.8 MP decoded.
+    assert_error(submit(client, image=png_bytes(4097, 4097, mode="1")), 422, "image")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims huge dimensions: a decompression bomb as far as a decoder can tell."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0"))
+
+
+def test_decompression_bomb_is_422(client):
+    assert_error(submit(client, image=_png_header_only(100_000, 100_000)), 422, "image")
+
+
+def test_body_over_limit_is_413(make_app):
+    client = make_app(MAX_CONTENT_LENGTH=2000).test_client()
+    assert_error(submit(client, image=png_bytes(300, 300, mode="RGB") + b"\0" * 4000), 413, None)
+    assert_error(client.post("/v1/sketches", json={"image": "A" * 5000}), 413, None)
+
+
+def test_body_kinds(client):
+    assert_error(client.post("/v1/sketches", data=b"hello", content_type="text/plain"), 415, None)
+    assert_error(client.post("/v1/sketches", data=b"{nope", content_type="application/json"),
+                 400, None)
+    assert_error(client.post("/v1/sketches", json=[1, 2]), 400, None)
+
+
+# -- reading, svg, cancel ------------------------------------------------------------------------
+
+
+def test_unknown_job_route_and_method(client):
+    assert_error(client.get("/v1/sketches/" + "0" * 32), 404, None)
+    assert_error(client.get("/v1/sketches/../../etc"), 404, None)
+    assert_error(client.get("/v1/nothing"), 404, None)
+    response = client.put("/v1/sketches")
+    assert_error(response, 405, None)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_queue_positions_and_svg_not_ready(client, controlled):
+    controlled.start_gate.clear()
+    first, second, third = (submit(client).get_json()["id"] for _ in range(3))
+    wait_for(controlled.entered.is_set)
+    jobs = [client.get(f"/v1/sketches/{i}").get_json() for i in (first, second, third)]
+    assert [j["status"] for j in jobs] == ["running", "queued", "queued"]
+    assert [j["queue_position"] for j in jobs] == [None, 0, 1]
+    assert_error(client.get(f"/v1/sketches/{first}/svg?strokes=16"), 409, None)
+    assert_error(client.get(f"/v1/sketches/{first}/svg?strokes=16&preview=1"), 409, None)
+    assert_error(client.get(f"/v1/sketches/{second}/svg?strokes=16&preview=1"), 409, None)
+    assert client.get("/v1/health").get_json()["queue_length"] == 2
+    controlled.open()
+    assert [finished(client, i)["status"] for i in (first, second, third)] == ["done"] * 3
+
+
+def test_svg_query_rules(client):
+    job_id = submit(client, strokes="4,8").get_json()["id"]
+    assert finished(client, job_id)["status"] == "done"
+    assert_error(client.get(f"/v1/sketches/{job_id}/svg"), 422, "strokes")
+    assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=x"), 422, "strokes")
+    assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=16"), 404, "strokes")
+    assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=1").status_code == 200
+    single = submit(client, strokes="4").get_json()["id"]
+    finished(client, single)
+    assert client.get(f"/v1/sketches/{single}/svg").status_code == 200  # one count: implied
+
+
+def test_preview_while_running_then_cancel(client, controlled):
+    controlled.step_gate.clear()
+    job_id = submit(client, strokes="4,8", steps="50").get_json()["id"]
+    wait_for(controlled.reported.is_set)
+    job = wait_for(lambda: (j := client.get(f"/v1/sketches/{job_id}").get_json())["links"].get(
+        "preview") and j)
+    assert job["status"] == "running"
+    assert job["progress"]["total"] == 50 and job["progress"]["step"] >= 1
+    preview = client.get(job["links"]["preview"]["8"])
+    assert preview.status_code == 200
+    root = etree.fromstring(preview.data)
+    assert len(root.findall(".//{http://www.w3.org/2000/svg}path")) == 8
+
+    response = client.delete(f"/v1/sketches/{job_id}")
+    assert response.status_code == 202
+    assert response.get_json()["cancel_requested"] is True
+    controlled.open()
+    job = finished(client, job_id)
+    assert job["status"] == "canceled"
+    assert job["progress"]["step"] < 50
+    assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=8"), 409, None)
+    assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=1").status_code == 200
+    assert client.delete(f"/v1/sketches/{job_id}").status_code == 200  # idempotent
+
+
+def test_cancel_queued_job_never_runs(client, controlled):
+    controlled.start_gate.clear()
+    running = submit(client).get_json()["id"]
+    queued = submit(client).get_json()["id"]
+    response = client.delete(f"/v1/sketches/{queued}")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "canceled"
+    controlled.open()
+    assert finished(client, running)["status"] == "done"
+    job = client.get(f"/v1/sketches/{queued}").get_json()
+    assert job["status"] == "canceled" and job["started_at"] is None and job["attempts"] == 0
+
+
+def test_cancel_finished_is_409_and_unknown_404(client):
+    job_id = submit(client).get_json()["id"]
+    assert finished(client, job_id)["status"] == "done"
+    assert_error(client.delete(f"/v1/sketches/{job_id}"), 409, None)
+    assert_error(client.delete("/v1/sketches/" + "f" * 32), 404, None)
+
+
+def test_engine_failure_fails_one_job_and_the_worker_lives_on(client, controlled):
+    controlled.fail_with = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    failed = submit(client).get_json()["id"]
+    job = finished(client, failed)
+    assert job["status"] == "failed"
+    assert "out of memory" in job["error"] and "fewer strokes" in job["error"]
+    assert_error(client.get(f"/v1/sketches/{failed}/svg?strokes=16"), 409, None)
+    controlled.fail_with = None
+    assert finished(client, submit(client).get_json()["id"])["status"] == "done"
+
+
+# -- idempotency ---------------------------------------------------------------------------------
+
+
+def test_idempotency_key_returns_the_same_job(client, controlled):
+    controlled.start_gate.clear()
+    key = {"Idempotency-Key": "order-42"}
+    first = submit(client, headers=key, strokes="4")
+    again = submit(client, headers=key, strokes="4")
+    assert first.status_code == 202 and again.status_code == 200
+    assert first.get_json()["id"] == again.get_json()["id"]
+    assert again.headers["Location"] == first.headers["Location"]
+    other = submit(client, headers={"Idempotency-Key": "order-43"}, strokes="4")
+    assert other.get_json()["id"] != first.get_json()["id"]
+    assert_error(submit(client, headers=key, strokes="8"), 422, "Idempotency-Key")
+    assert_error(submit(client, headers={"Idempotency-Key": "k" * 256}), 422, "Idempotency-Key")
+    assert len(client.application.extensions["sketchify"].store.jobs()) == 2
+
+
+# -- security ------------------------------------------------------------------------------------
+
+
+def test_token_required_when_configured(make_app):
+    client = make_app(TOKEN="s3cret-token").test_client()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"},
+                    {"Authorization": "Basic s3cret-token"}):
+        response = client.get("/v1/health", headers=headers)
+        assert_error(response, 401, None)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert_error(submit(client), 401, None)
+    ok = client.get("/v1/health", headers={"Authorization": "Bearer s3cret-token"})
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "10.0.0.5:8765",
+                                  "127.0.0.1.nip.io"])
+def test_loopback_server_refuses_foreign_host_names(client, host):
+    assert_error(client.get("/v1/health", headers={"Host": host}), 403, None)
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1:8765", "[::1]:8765", "LOCALHOST:1"])
+def test_loopback_host_names_pass(client, host):
+    assert client.get("/v1/health", headers={"Host": host}).status_code == 200
+
+
+def test_public_server_accepts_any_host(make_app):
+    client = make_app(HOST="0.0.0.0", TOKEN="t").test_client()
+    response = client.get("/v1/health", headers={"Host": "gpu-box.lan:8765",
+                                                 "Authorization": "Bearer t"})
+    assert response.status_code == 200
+
+
+def test_foreign_origin_refused_without_cors(client):
+    for origin in ("https://evil.example", "null", "http://localhost:3000"):
+        assert_error(client.get("/v1/health", headers={"Origin": origin}), 403, None)
+        assert_error(submit(client, headers={"Origin": origin}), 403, None)
+    same = client.get("/v1/health", headers={"Origin": "http://localhost"})
+    assert same.status_code == 200
+    assert "Access-Control-Allow-Origin" not in same.headers
+
+
+def test_configured_cors_origin(make_app):
+    client = make_app(CORS_ORIGIN="https://app.example", TOKEN="t").test_client()
+    origin = {"Origin": "https://app.example"}
+    preflight = client.options("/v1/sketches", headers={
+        **origin, "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "Authorization" in preflight.headers["Access-Control-Allow-Headers"]
+    ok = client.get("/v1/health", headers={**origin, "Authorization": "Bearer t"})
+    assert ok.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    other = client.get("/v1/health", headers={"Origin": "https://evil.example"})
+    assert_error(other, 403, None)
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+# -- health and retention ------------------------------------------------------------------------
+
+
+def test_health(client, controlled):
+    body = client.get("/v1/health").get_json()
+    assert body["status"] == "ok"
+    assert body["version"]
+    assert body["devices"] == ["cpu"]
+    assert body["executor"] == "in-process" and body["models_loaded"] is True
+    assert body["queue_length"] == 0 and body["running"] == []
+    assert "PNG" in body["limits"]["formats"]
+    controlled.start_gate.clear()
+    job_id = submit(client).get_json()["id"]
+    wait_for(controlled.entered.is_set)
+    assert client.get("/v1/health").get_json()["running"] == [job_id]
+
+
+def test_clean_shutdown_puts_the_running_job_back_in_the_queue(make_app, controlled):
+    app = make_app()
+    client = app.test_client()
+    controlled.step_gate.clear()
+    job_id = submit(client, steps="50").get_json()["id"]
+    wait_for(controlled.reported.is_set)
+    service = app.extensions["sketchify"]
+    closing = threading.Thread(target=service.close)
+    closing.start()
+    controlled.open()
+    closing.join(30)
+    job = service.store.get(job_id)
+    assert (job.status, job.attempts, job.started_at) == ("queued", 0, None)
+
+
+def test_orphaned_input_folders_are_swept(make_app):
+    store = make_app().extensions["sketchify"].store
+    orphan = store.jobs_dir / ("a" * 32)
+    orphan.mkdir()
+    (orphan / "input").write_bytes(b"x")
+    store.purge_finished(3600)
+    assert orphan.exists()  # it may be a submission being stored right now
+    os.utime(orphan, (time.time() - 3600, time.time() - 3600))
+    store.purge_finished(3600)
+    assert not orphan.exists()
+
+
+def test_finished_jobs_are_removed_after_retention(make_app):
+    app = make_app(RETENTION_HOURS=1 / 3600)  # one second
+    client = app.test_client()
+    job_id = submit(client).get_json()["id"]
+    finished(client, job_id)
+    folder = app.extensions["sketchify"].store.job_dir(job_id)
+    assert folder.exists()
+    wait_for(lambda: client.get(f"/v1/sketches/{job_id}").status_code == 404, timeout=10)
+    wait_for(lambda: not folder.exists(), timeout=5)
+

@@ -1,0 +1,242 @@
+"""A real `sketchify serve` process on 127.0.0.1 with the tiny models on the CPU, over HTTP."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from backend_helpers import example_image, png_bytes, wait_for
+from lxml import etree
+
+pytest_plugins = ["backend_fixtures"]
+TOKEN = "server-test-token"
+SVG_PATH = "{http://www.w3.org/2000/svg}path"
+
+
+def sketchify_command() -> list[str]:
+    script = Path(sys.executable).parent / "sketchify"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("sketchify")
+    assert found, "the sketchify console script is not installed"
+    return [found]
+
+
+class Server:
+    """One `sketchify serve` subprocess; ``url`` once it printed its address."""
+
+    def __init__(self, data_dir: Path, models: dict[str, str], *extra: str) -> None:
+        self.data_dir = data_dir
+        self.log = data_dir.with_suffix(".log")
+        args = [*sketchify_command(), "serve", "--port", "0", "--data-dir", str(data_dir),
+                "--device", "cpu", "--token", TOKEN, *extra]
+        for name, value in models.items():
+            args += [f"--{name.replace('_', '-')}", value]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log)
+        self.url = self._address()
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {TOKEN}"
+
+    def _address(self, timeout: float = 60) -> str:
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        if "serving on" not in line:
+            self.proc.kill()
+            raise AssertionError(f"server did not start: {line!r}\n{self.log.read_text()}")
+        return line.split("serving on ")[1].split()[0]
+
+    def submit(self, headers: dict | None = None, image: bytes | None = None, **fields: Any):
+        files = {"image": ("picture.png", png_bytes() if image is None else image)}
+        data = {"preset": "draft", "seeds": "1", **{k: str(v) for k, v in fields.items()}}
+        return self.http.post(f"{self.url}/v1/sketches", files=files, data=data,
+                              headers=headers, timeout=30)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        response = self.http.get(f"{self.url}/v1/sketches/{job_id}", timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def finished(self, job_id: str, timeout: float = 90) -> dict[str, Any]:
+        return wait_for(lambda: (j := self.job(job_id))["status"] in ("done", "failed",
+                                                                        "canceled") and j,
+                        timeout=timeout, every=0.05)
+
+    def stop(self) -> int:
+        """SIGTERM (a clean shutdown), SIGKILL only if that hangs; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_model_args) -> Iterator[Server]:
+    running = Server(tmp_path_factory.mktemp("serve") / "data", tiny_model_args)
+    yield running
+    running.stop()
+
+
+def svg_path_count(server: Server, link: str) -> int:
+    response = server.http.get(server.url + link, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("image/svg+xml")
+    return len(etree.fromstring(response.content).findall(f".//{SVG_PATH}"))
+
+
+def test_health_and_auth(server):
+    health = server.http.get(f"{server.url}/v1/health", timeout=30).json()
+    assert health["devices"] == ["cpu"] and health["models_loaded"] is True
+    assert health["models"]["loss"]["name"].endswith(".json")
+    anonymous = requests.get(f"{server.url}/v1/health", timeout=30)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    assert anonymous.json()["error"]
+    foreign = server.http.get(f"{server.url}/v1/health", headers={"Origin": "https://x.example"},
+                              timeout=30)
+    assert foreign.status_code == 403
+
+
+def test_body_over_the_limit_is_413_json_over_real_http(server):
+    response = server.submit(image=b"\0" * (26 * 2**20))  # default limit: 25 MB
+    assert response.status_code == 413
+    assert response.json() == {"error": "The request body is larger than the 25 MB limit.",
+                               "field": None}
+
+
+def test_submit_poll_progress_and_fetch_each_svg(server):
+    response = server.submit(image=example_image(), strokes="4,8,16", steps=12)
+    assert response.status_code == 202
+    job_id = response.json()["id"]
+    assert response.headers["Location"].endswith(f"/v1/sketches/{job_id}")
+    seen_steps = set()
+
+    def done() -> dict | None:
+        job = server.job(job_id)
+        seen_steps.add(job["progress"]["step"])
+        return job if job["status"] == "done" else None
+
+    job = wait_for(done, timeout=90, every=0.02)
+    assert job["progress"]["step"] == job["progress"]["total"] > 0
+    assert job["progress"]["fraction"] == 1.0
+    assert len(seen_steps) >= 2  # progress moved while we polled
+    for count in (4, 8, 16):
+        assert svg_path_count(server, job["links"]["svg"][str(count)]) == count
+    missing = server.http.get(f"{server.url}/v1/sketches/{job_id}/svg?strokes=5", timeout=30)
+    assert missing.status_code == 404 and missing.json()["field"] == "strokes"
+
+
+def test_cancel_running_job(server):
+    job_id = server.submit(strokes=8, steps=10000).json()["id"]
+    job = wait_for(lambda: (j := server.job(job_id))["progress"]["step"] >= 1 and j, timeout=60)
+    assert job["status"] == "running"
+    assert svg_path_count(server, f"/v1/sketches/{job_id}/svg?strokes=8&preview=1") == 8
+    response = server.http.delete(f"{server.url}/v1/sketches/{job_id}", timeout=30)
+    assert response.status_code == 202
+    job = server.finished(job_id, timeout=30)
+    assert job["status"] == "canceled"
+    assert job["progress"]["step"] < 10000
+
+
+def test_twenty_concurrent_submissions_all_complete_in_order(server):
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        with requests.Session() as http:
+            http.headers["Authorization"] = f"Bearer {TOKEN}"
+            for _ in range(n):
+                response = http.post(
+                    f"{server.url}/v1/sketches",
+                    files={"image": ("p.png", png_bytes())},
+                    data={"strokes": "4", "steps": "1", "seeds": "1", "preset": "draft"},
+                    timeout=30,
+                )
+                assert response.status_code == 202, response.text
+                with lock:
+                    ids.append(response.json()["id"])
+
+    threads = [threading.Thread(target=client, args=(4,)) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ids) == 20 and len(set(ids)) == 20
+    jobs = [server.finished(job_id) for job_id in ids]
+    assert all(job["status"] == "done" for job in jobs)
+    assert all(job["attempts"] == 1 for job in jobs)
+    by_submission = sorted(jobs, key=lambda j: j["created_at"])
+    assert [j["started_at"] for j in by_submission] == sorted(j["started_at"] for j in jobs)
+    with sqlite3.connect(server.data_dir / "jobs.sqlite3") as db:
+        stored = {row[0] for row in db.execute("SELECT id FROM jobs")}
+    assert set(ids) <= stored
+
+
+def test_sigkill_with_jobs_queued_and_running_loses_nothing(tmp_path, tiny_model_args):
+    data_dir = tmp_path / "data"
+    first = Server(data_dir, tiny_model_args)
+    try:
+        long_id = first.submit(strokes=4, steps=15).json()["id"]
+        queued = [first.submit(strokes="4,8", steps=2).json()["id"] for _ in range(3)]
+        wait_for(lambda: first.job(long_id)["progress"]["step"] >= 1, timeout=60)
+        assert [first.job(i)["status"] for i in queued] == ["queued"] * 3
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait(10)
+    finally:
+        first.stop()
+
+    second = Server(data_dir, tiny_model_args)
+    try:
+        jobs = [second.finished(i) for i in [long_id, *queued]]
+        assert [j["status"] for j in jobs] == ["done"] * 4
+        assert jobs[0]["attempts"] == 2  # the interrupted run, then the rerun
+        assert [j["attempts"] for j in jobs[1:]] == [1, 1, 1]
+        starts = [j["started_at"] for j in jobs]
+        assert starts == sorted(starts)  # the requeued job kept its place at the front
+        for job in jobs[1:]:
+            assert svg_path_count(second, job["links"]["svg"]["8"]) == 8
+        with sqlite3.connect(data_dir / "jobs.sqlite3") as db:
+            rows = sorted(row[0] for row in db.execute("SELECT id FROM jobs"))
+        assert rows == sorted([long_id, *queued])
+        assert second.stop() == 0  # SIGTERM: a clean exit
+    finally:
+        second.stop()
+
+
+def test_public_address_without_token_refuses_to_start(tmp_path):
+    result = subprocess.run(
+        [*sketchify_command(), "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "SKETCHIFY_TOKEN": ""},
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "token" in result.stderr
+
+
+def test_missing_weights_is_one_line_and_exit_2(tmp_path, tiny_model_args):
+    args = [*sketchify_command(), "serve", "--data-dir", str(tmp_path), "--device", "cpu",
+            "--port", "0"]
+    for name, value in tiny_model_args.items():
+        value = str(tmp_path / "missing.pt") if name == "loss_weights" else value
+        args += [f"--{name.replace('_', '-')}", value]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "missing.pt" in result.stderr

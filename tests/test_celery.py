@@ -1,0 +1,315 @@
+"""The Celery executor with real parts: redis-server (with a password) on a loopback port, two
+`sketchify worker` processes on the CPU with tiny models, and a `sketchify serve --executor
+celery` front on 127.0.0.1, all spoken to over real HTTP.
+
+The tests share one cluster and run in file order: the worker killed in the SIGKILL test is
+replaced before the Redis restart test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from celery_fixtures import (
+    HOST,
+    RedisServer,
+    free_port,
+    image_bytes,
+    model_flags,
+    single_thread_env,
+    sketchify_cmd,
+    stop_process,
+    wait_until,
+)
+from lxml import etree
+from tiny_models import TinyModels
+
+from sketchify.backend import celery_app as keys
+from sketchify.backend.celery_jobs import CancelToken
+
+# Longer than any job here (a few seconds each), short enough to see a redelivery in the test.
+VISIBILITY_TIMEOUT_S = 12
+JOB_TIMEOUT_S = 120
+SHORT = {"strokes": "4", "preset": "draft", "steps": "25", "seeds": "1"}
+LONG = {**SHORT, "steps": "2000"}  # stopped by cancel / outlived by the test; never finishes
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server_with_password(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path, password="s3cret-Pa55")
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Cluster:
+    redis: RedisServer
+    base: str
+    model_flags: list[str]
+    logs: Path
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def start_worker(self, name: str) -> None:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115  (closed with the process)
+        self.workers[name] = subprocess.Popen(
+            sketchify_cmd("worker", "--broker", self.redis.url, "--name", name, "--device",
+                          "cpu", "--threads", "1", "--visibility-timeout",
+                          str(VISIBILITY_TIMEOUT_S), *self.model_flags),
+            stdout=log, stderr=subprocess.STDOUT, env=single_thread_env())
+
+    def submit(self, fields: dict[str, str] = SHORT) -> dict[str, Any]:
+        reply = requests.post(f"{self.base}/v1/sketches", data=fields, timeout=10,
+                              files={"image": ("photo.png", image_bytes(), "image/png")})
+        assert reply.status_code == 202, reply.text
+        return reply.json()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        reply = requests.get(f"{self.base}/v1/sketches/{job_id}", timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def wait_status(self, job_id: str, statuses: tuple[str, ...], timeout_s: float = JOB_TIMEOUT_S,
+                    ) -> dict[str, Any]:
+        return wait_until(lambda: (j := self.job(job_id))["status"] in statuses and j,
+                          timeout_s, f"job {job_id} to become {statuses}", every_s=0.2)
+
+    def wait_running(self, job_id: str) -> dict[str, Any]:
+        """Running with visible progress (a step past 0)."""
+        return wait_until(lambda: (j := self.job(job_id))["status"] == "running"
+                          and j["progress"]["step"] > 0 and j, JOB_TIMEOUT_S,
+                          f"job {job_id} to make progress", every_s=0.1)
+
+
+def start_front(redis: RedisServer, data_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """A real `sketchify serve --executor celery` on a free port; returns it and its base URL."""
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            sketchify_cmd("serve", "--executor", "celery", "--broker", redis.url, "--port", "0",
+                          "--data-dir", str(data_dir), "--visibility-timeout",
+                          str(VISIBILITY_TIMEOUT_S)),
+            stdout=subprocess.PIPE, stderr=err, env=single_thread_env())
+    ready, _, _ = select.select([proc.stdout], [], [], 90)
+    line = proc.stdout.readline().decode() if ready else ""
+    if "serving on" not in line:
+        stop_process(proc)
+        raise AssertionError(f"the API front did not start: {line!r} {log.read_text()[-2000:]}")
+    return proc, line.split("serving on ")[1].split()[0]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, tiny_models: TinyModels,
+            ) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("celery")
+    server = RedisServer(root, password="team-s3cret")
+    server.start()
+    front, base = start_front(server, root / "data", root / "front.log")
+    cluster = Cluster(server, base, model_flags(tiny_models), root)
+    try:
+        for name in ("w1", "w2"):
+            cluster.start_worker(name)
+        for name in ("w1", "w2"):  # both ready before any job: each must get a fair share
+            wait_until(lambda n=name: b" ready" in (root / f"{n}.log").read_bytes(), 120,
+                       f"worker {name} to be ready", every_s=0.2)
+        yield cluster
+    finally:
+        for proc in [*cluster.workers.values(), front]:
+            stop_process(proc)
+        front.stdout.close()
+        server.stop()
+
+
+def svg_paths(svg_text: str) -> int:
+    return len(etree.fromstring(svg_text.encode()).findall("{http://www.w3.org/2000/svg}path"))
+
+
+def test_ten_jobs_are_shared_by_both_workers_and_show_progress(cluster: Cluster) -> None:
+    ids = [cluster.submit()["id"] for _ in range(10)]
+    progress_seen: dict[str, dict[str, Any]] = {}
+
+    def all_done() -> bool:
+        states = {}
+        for job_id in ids:
+            job = cluster.job(job_id)
+            states[job_id] = job["status"]
+            if job["status"] == "running" and job["progress"]["step"] > 0:
+                progress_seen[job_id] = job["progress"]
+        assert "failed" not in states.values(), [cluster.job(i)["error"] for i in ids]
+        return all(s == "done" for s in states.values())
+
+    wait_until(all_done, 3 * JOB_TIMEOUT_S, "ten jobs to finish", every_s=0.1)
+    jobs = [cluster.job(job_id) for job_id in ids]
+    assert {job["worker"] for job in jobs} == {"w1", "w2"}
+    assert progress_seen, "no job was ever seen running with progress"
+    for seen in progress_seen.values():
+        assert seen["total"] == 25 and 0 < seen["fraction"] <= 1 and seen["eta_s"] is not None
+    for job in jobs:
+        reply = requests.get(cluster.base + job["links"]["svg"]["4"], timeout=10)
+        assert reply.status_code == 200
+        assert reply.headers["Content-Type"].startswith("image/svg+xml")
+        assert svg_paths(reply.text) == 4
+        assert job["attempts"] == 1 and job["progress"]["step"] == job["progress"]["total"]
+
+
+def test_cancel_reaches_the_worker_process(cluster: Cluster) -> None:
+    job_id = cluster.submit(LONG)["id"]
+    running = cluster.wait_running(job_id)
+    preview = requests.get(f"{cluster.base}/v1/sketches/{job_id}/svg",
+                           params={"strokes": 4, "preview": 1}, timeout=10)
+    assert preview.status_code == 200 and svg_paths(preview.text) == 4
+    reply = requests.delete(f"{cluster.base}/v1/sketches/{job_id}", timeout=10)
+    assert reply.status_code == 202 and reply.json()["cancel_requested"]
+    t0 = time.monotonic()
+    job = cluster.wait_status(job_id, ("canceled", "done", "failed"), timeout_s=30)
+    assert job["status"] == "canceled", job
+    assert job["progress"]["step"] < 2000 and time.monotonic() - t0 < 20
+    # The worker that had it is free again and takes the next job.
+    after = cluster.wait_status(cluster.submit()["id"], ("done", "failed"))
+    assert after["status"] == "done" and running["worker"] in ("w1", "w2")
+
+
+def test_a_killed_worker_s_job_finishes_on_the_other_once(cluster: Cluster) -> None:
+    ids = [cluster.submit()["id"] for _ in range(3)]
+    victim_job = cluster.submit(LONG | {"steps": "80"})["id"]
+    victim = cluster.wait_running(victim_job)["worker"]
+    cluster.workers[victim].kill()  # SIGKILL: no chance to give the job back
+    cluster.workers[victim].wait(10)
+    survivor = "w2" if victim == "w1" else "w1"
+    for job_id in [*ids, victim_job]:
+        job = cluster.wait_status(job_id, ("done", "failed"), timeout_s=2 * JOB_TIMEOUT_S)
+        assert job["status"] == "done", job
+    redone = cluster.job(victim_job)
+    assert redone["worker"] == survivor and redone["attempts"] == 2
+    assert {cluster.job(i)["worker"] for i in ids} <= {victim, survivor}
+
+    # A late second outcome for a finished job (say, a worker that only seemed dead) changes
+    # nothing: the first result stays.
+    svg_url = cluster.base + redone["links"]["svg"]["4"]
+    first = requests.get(svg_url, timeout=10).text
+    cluster.redis.client().xadd(keys.EVENTS, {"job": victim_job, "type": "done", "data": json.dumps(
+        {"worker": "ghost", "svgs": {"4": "<svg/>"}, "steps": 1})})
+    wait_until(lambda: cluster.redis.client().xlen(keys.EVENTS) == 0, 10, "event consumed")
+    again = cluster.job(victim_job)
+    assert requests.get(svg_url, timeout=10).text == first
+    assert again["finished_at"] == redone["finished_at"] and again["worker"] == survivor
+    cluster.start_worker(victim)  # back to two workers for the next test
+
+
+def test_a_stopped_worker_gives_its_job_back_at_once(cluster: Cluster) -> None:
+    job_id = cluster.submit(LONG | {"steps": "80"})["id"]
+    leaver = cluster.wait_running(job_id)["worker"]
+    cluster.workers[leaver].terminate()  # SIGTERM: a clean stop
+    assert cluster.workers[leaver].wait(30) == 0
+    job = cluster.wait_status(job_id, ("done", "failed"), timeout_s=2 * JOB_TIMEOUT_S)
+    assert job["status"] == "done" and job["worker"] != leaver
+    assert job["attempts"] == 1  # an interrupted run that was handed back does not count
+    cluster.start_worker(leaver)
+
+
+def test_redis_restart_keeps_the_api_up_and_queued_jobs_run(cluster: Cluster) -> None:
+    busy = [cluster.submit(LONG | {"steps": "60"})["id"] for _ in range(2)]
+    queued = [cluster.submit()["id"] for _ in range(3)]
+    cluster.redis.stop()  # no persistence: the queue on the broker is gone with it
+
+    def refused() -> dict[str, Any] | None:
+        reply = requests.post(f"{cluster.base}/v1/sketches", data=SHORT, timeout=10,
+                              files={"image": ("photo.png", image_bytes(), "image/png")})
+        return reply.json() if reply.status_code == 503 else None
+
+    error = wait_until(refused, 20, "a 503 while Redis is down")
+    assert error["field"] is None and "unreachable" in error["error"]
+    for job_id in busy + queued:  # what the API knows is still served
+        assert cluster.job(job_id)["status"] in ("queued", "running", "done")
+    health = requests.get(f"{cluster.base}/v1/health", timeout=10).json()
+    assert health["broker_reachable"] is False
+
+    cluster.redis.start()
+    late = wait_until(lambda: requests.post(
+        f"{cluster.base}/v1/sketches", data=SHORT, timeout=10,
+        files={"image": ("photo.png", image_bytes(), "image/png")}).status_code == 202, 30,
+        "the API to accept work again")
+    assert late
+    for job_id in busy + queued:
+        job = cluster.wait_status(job_id, ("done", "failed"), timeout_s=2 * JOB_TIMEOUT_S)
+        assert job["status"] == "done", job
+
+
+def test_worker_start_up_errors_are_one_clear_line(redis_server_with_password: RedisServer,
+                                                   ) -> None:
+    cases = {
+        f"redis://{HOST}:{free_port()}/0": "cannot reach the Redis broker",
+        f"redis://:wrong@{HOST}:{redis_server_with_password.port}/0": "refused the password",
+        "http://example.invalid/": "must start with redis://",
+    }
+    commands = {("worker", url): words for url, words in cases.items()}
+    commands[("serve", f"redis://{HOST}:{free_port()}/0")] = "cannot reach the Redis broker"
+    runs = {}
+    for command, url in commands:  # in parallel: each one imports the engine
+        if command == "serve":  # the URL from the environment (keeps the password out of ps)
+            argv, env = ["--executor", "celery"], {**os.environ, "SKETCHIFY_BROKER": url}
+        else:
+            argv, env = ["--broker", url], None
+        runs[command, url] = subprocess.Popen(sketchify_cmd(command, *argv), env=env, text=True,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for key, words in commands.items():
+        _, stderr = runs[key].communicate(timeout=90)
+        assert runs[key].returncode == 2, stderr
+        assert words in stderr and len(stderr.strip().splitlines()) == 1, stderr
+        assert stderr.startswith(f"sketchify {key[0]}: error: ")
+        assert "wrong" not in stderr  # the password is never echoed
+
+
+def test_worker_connects_without_password_and_stops_cleanly(
+        redis_server: RedisServer, tiny_models: TinyModels, tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(sketchify_cmd("worker", "--broker", redis_server.url, "--name",
+                                              "solo", "--device", "cpu",
+                                              *model_flags(tiny_models)),
+                                stdout=out, stderr=subprocess.STDOUT, env=single_thread_env())
+    try:
+        wait_until(lambda: b"ready" in log.read_bytes(), 60, "the worker to be ready")
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 0, log.read_text()
+
+
+def test_cancel_token_asks_redis_at_most_every_poll(redis_server: RedisServer) -> None:
+    client = redis_server.client()
+    token = CancelToken(client, "job1", threading.Event(), poll_s=0.2)
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:  # the optimizer asks every step: here, thousands
+        assert not token.is_set()
+    asked = client.info("commandstats")["cmdstat_exists"]["calls"]
+    assert 2 <= asked <= 4
+    client.set(keys.cancel_key("job1"), "1")
+    wait_until(token.is_set, 2, "the cancel flag to be seen")
+    stopping = threading.Event()
+    other = CancelToken(client, "job2", stopping)
+    stopping.set()  # the worker shutting down stops the job too, without a cancel request
+    assert other.is_set() and not other.requested
+
+
+def test_broker_password_is_never_shown() -> None:
+    assert keys.redact("redis://:hunter2@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert keys.redact("redis://ops:hunter2@h/1") == "redis://ops:***@h/1"
+    assert keys.redact("redis://h:6379/0") == "redis://h:6379/0"

@@ -1,0 +1,108 @@
+"""install.py against temporary Inkscape profiles: install (twice), --check, --uninstall,
+and making `requests` importable for an Inkscape Python that lacks it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from extension_fixtures import StandInBackend
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted(p.name for p in (ROOT / "inkscape_ext").iterdir() if p.suffix in (".py", ".inx"))
+
+
+def install(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "INKSCAPE_PROFILE_DIR": str(profile)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "install.py"), "--extensions-dir",
+         str(profile / "extensions"), *args],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def backend():
+    server = StandInBackend()
+    yield server
+    server.close()
+
+
+def test_install_twice_check_and_uninstall_exactly(tmp_path, backend):
+    profile = tmp_path / "profile"
+    extensions = profile / "extensions"
+    extensions.mkdir(parents=True)
+    (extensions / "someone_else.inx").write_text("<not ours/>")
+    first = install(profile, "--python", sys.executable)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "already importable" in first.stdout
+    installed = tree(extensions)
+    for name in SOURCES:
+        assert installed[name] == (ROOT / "inkscape_ext" / name).read_bytes()
+    manifest = json.loads(installed["sketchify_manifest.json"])
+    assert manifest["files"] == SOURCES
+
+    second = install(profile, "--python", sys.executable)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert tree(extensions) == installed
+
+    check = install(profile, "--check", "--python", sys.executable,
+                    "--backend-url", backend.url)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert f"installed in {extensions}" in check.stdout
+    assert "inkscape sees it: yes" in check.stdout
+    assert "requests: importable" in check.stdout
+    assert f"backend: answers at {backend.url} (version stand-in, device cpu)" in check.stdout
+
+    removed = install(profile, "--uninstall")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert tree(extensions) == {"someone_else.inx": b"<not ours/>"}
+
+    after = install(profile, "--check", "--python", sys.executable,
+                    "--backend-url", "http://127.0.0.1:9")
+    assert after.returncode == 1
+    assert "not installed" in after.stdout
+    assert "not answering at http://127.0.0.1:9" in after.stdout
+    assert "sketchify serve" in after.stdout
+
+
+def test_requests_is_copied_for_an_inkscape_python_without_it(tmp_path):
+    bare = tmp_path / "bare-python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True,
+                   timeout=120)
+    python = str(bare / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
+    assert subprocess.run([python, "-c", "import requests"], capture_output=True).returncode
+    profile = tmp_path / "profile"
+    extensions = profile / "extensions"
+
+    done = install(profile, "--python", python)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "copied into" in done.stdout
+    vendor = extensions / "sketchify_vendor"
+    probe = "import sys; sys.path.append(sys.argv[1]); import requests, urllib3, idna; print(1)"
+    assert subprocess.run([python, "-c", probe, str(vendor)], capture_output=True,
+                          text=True).stdout.strip() == "1"
+    manifest = json.loads((extensions / "sketchify_manifest.json").read_text())
+    assert "sketchify_vendor/requests/__init__.py" in manifest["files"]
+    assert set(tree(extensions)) == {*manifest["files"], "sketchify_manifest.json"}
+
+    # The check finds it through the copy, and a second install is as harmless as the first.
+    assert install(profile, "--check", "--python", python).returncode == 0
+    again = install(profile, "--python", python)
+    assert again.returncode == 0
+    assert json.loads((extensions / "sketchify_manifest.json").read_text()) == manifest
+
+    # Once Inkscape's Python has requests itself, a reinstall drops the copy.
+    install(profile, "--python", sys.executable)
+    assert not vendor.exists()
+    assert install(profile, "--uninstall").returncode == 0
+    assert not any(extensions.iterdir())
