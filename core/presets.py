@@ -8,10 +8,11 @@ from sketchify.core.errors import InputError
 from sketchify.core.optimize import SketchConfig
 
 PRESETS: dict[str, SketchConfig] = {
-    # Laptop CPU: one seed, one augmentation, 200 steps (about 0.56 s each for 16 strokes with
-    # RN101 on 2 cores; benchmarks/step.py --draft): a 16-stroke sketch of a 512 px photo in
-    # about 2 minutes, model loading included, leaving headroom under 3 minutes.
-    "draft": SketchConfig(steps=200, seeds=1, augmentations=1, eval_every=5, patience=8),
+    # Laptop CPU: one seed, one augmentation, 150 steps. Measured on a 2-core CPU with the real
+    # RN101 / ViT-B-32 sizes (benchmarks/step.py --draft): ~0.56 s per step, a 16-stroke sketch
+    # of a 512 px photo in ~90 s; end to end through the CLI it stays under 3 minutes even on
+    # a busy machine (200 steps took 181 s there, hence 150).
+    "draft": SketchConfig(steps=150, seeds=1, augmentations=1, eval_every=5, patience=8),
     # The published CLIPasso defaults.
     "standard": SketchConfig(),
     # More independent starts to choose from.
