@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # only for hints: `sketchify --help` and the HTTP front start without torch
+    import torch
 
 
 @dataclass(frozen=True)
