@@ -245,6 +245,24 @@ class TestPlacement(SketchifyCase):
 
         self.assert_mapped(root, 16, "Cat", expected, 0.5)
 
+    def test_auto_height_follows_the_pixel_aspect_ratio(self):
+        # A 200x100 image 100 wide with height "auto" is 50 high: half a unit per pixel.
+        for width, height in ((100, "auto"), ("auto", 50)):
+            with self.subTest(width=width, height=height):
+                self.backend.reset()
+                doc = self.write(document(layer(image(
+                    data_uri(png_bytes(200, 100)), x=10, y=20, width=width, height=height))),
+                    f"auto-{width}-{height}.svg")
+                root = self.sketch(doc)
+                self.assert_mapped(root, 16, "img", lambda x, y: (10 + x / 2, 20 + y / 2), 0.5)
+
+    def test_nested_svgs_own_transform_applies_outside_its_viewport(self):
+        nested = ('<svg x="10" y="20" width="100" height="50" viewBox="0 0 200 100" '
+                  f'transform="scale(2)">{image(data_uri(png_bytes(200, 100)))}</svg>')
+        root = self.sketch(self.write(document(layer(nested))))
+        # scale(2) . (viewport: x + px/2, y + py/2)
+        self.assert_mapped(root, 16, "img", lambda x, y: (20 + x, 40 + y), 1.0)
+
     def test_every_preserve_aspect_ratio_mode(self):
         # A 200x100 image in a 100x100 box at (30, 40): meet scales by 0.5, slice by 1.
         uri = data_uri(png_bytes(200, 100))
