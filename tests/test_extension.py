@@ -29,6 +29,7 @@ EXT_DIR = Path(__file__).resolve().parents[1] / "inkscape_ext"
 sys.path.insert(0, str(EXT_DIR))
 
 import sketchify_image  # noqa: E402
+from sketchify_client import CANCEL_TIMEOUT, Backend  # noqa: E402
 from sketchify_geometry import length  # noqa: E402
 from sketchify_image import SketchifyImage  # noqa: E402
 from sketchify_progress import Waiting  # noqa: E402
@@ -413,6 +414,27 @@ class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
         (job,) = self.backend.jobs.values()
         self.assertTrue(job.canceled)
 
+
+    def test_sketch_svg_arrives_as_the_exact_bytes_served(self):
+        # image/svg+xml without a charset: no guessed decoding may touch non-ASCII text.
+        backend = Backend(self.backend.url)
+        try:
+            job_id = backend.submit(png_bytes(40, 20), "p.png", {"strokes": "4"})["id"]
+            job = self.backend.jobs[job_id]
+            job.svgs[4] = job.svgs[4].replace("<path", "<title>Café – 猫</title><path", 1)
+            self.assertEqual(backend.svg(job_id, 4), job.svgs[4].encode())
+        finally:
+            backend.close()
+
+    def test_best_effort_cancel_gives_up_quickly_on_a_silent_backend(self):
+        with socket.socket() as silent:  # accepts connections, never answers
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            backend = Backend(f"http://127.0.0.1:{silent.getsockname()[1]}")
+            start = time.monotonic()
+            backend.cancel("some-job")
+            backend.close()
+        self.assertLess(time.monotonic() - start, CANCEL_TIMEOUT + 3)
 
     def test_inkscape_ending_the_script_cancels_the_job(self):
         # Inkscape's own Cancel button terminates the script (SIGTERM).
