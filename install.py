@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also install the Sketchify backend (pip install -e this repo)")
     parser.add_argument("--backend-url", default=DEFAULT_BACKEND,
                         help=f"backend to ask in --check (default {DEFAULT_BACKEND})")
+    parser.add_argument("--token", default=os.environ.get("SKETCHIFY_TOKEN", ""),
+                        help="the backend's bearer token for --check (default: the "
+                        "SKETCHIFY_TOKEN environment variable)")
     args = parser.parse_args(argv)
     inkscape = shutil.which("inkscape")
     folder = (args.extensions_dir or extensions_dir(inkscape)).expanduser().resolve()
@@ -212,19 +215,30 @@ def check(folder: Path, inkscape: str | None, args: argparse.Namespace) -> int:
     ok = ok and importable
     print(f"requests: {'importable' if importable else 'NOT importable'} by Inkscape's Python "
           f"({python or 'not found'})")
-    print(f"backend: {backend_health(args.backend_url)}")
+    print(f"backend: {backend_health(args.backend_url, args.token)}")
     return 0 if ok else 1
 
 
-def backend_health(url: str) -> str:
+def backend_health(url: str, token: str = "") -> str:
+    request = urllib.request.Request(url.rstrip("/") + "/v1/health")
+    if token.strip():
+        request.add_header("Authorization", f"Bearer {token.strip()}")
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/v1/health", timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             health = json.loads(response.read().decode())
+    except urllib.error.HTTPError as err:
+        if err.code == 401:
+            return (f"answers at {url}, but needs a token"
+                    + (" (the one given was refused)" if token.strip() else "")
+                    + ": pass --token or set SKETCHIFY_TOKEN")
+        return f"answers at {url} with HTTP {err.code}; is it a Sketchify backend?"
     except (urllib.error.URLError, OSError, ValueError) as err:
         reason = getattr(err, "reason", err)
         return (f"not answering at {url} ({reason}); start it with `sketchify serve`")
-    details = ", ".join(f"{key} {health[key]}" for key in ("version", "device") if key in health)
-    return f"answers at {url}" + (f" ({details})" if details else "")
+    details = [f"version {health['version']}"] if "version" in health else []
+    if health.get("devices"):
+        details.append("devices " + ", ".join(map(str, health["devices"])))
+    return f"answers at {url}" + (f" ({'; '.join(details)})" if details else "")
 
 
 def read_manifest(folder: Path) -> list[str]:

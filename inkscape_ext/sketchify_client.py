@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - depends on the user's Inkscape
     requests = None
 
 REQUEST_TIMEOUT = (5.0, 60.0)  # connect, read (seconds) for one HTTP call
+CANCEL_TIMEOUT = 2.0  # best-effort cancels run after the progress window has closed
 FINISHED = ("done", "failed", "canceled")
 
 
@@ -48,14 +49,15 @@ class Backend:
     def job(self, job_id: str) -> dict:
         return self._json(self._call("GET", f"/v1/sketches/{job_id}"))
 
-    def svg(self, job_id: str, count: int) -> str:
+    def svg(self, job_id: str, count: int) -> bytes:
+        """The SVG as bytes: XML declares its own encoding, so no charset guessing."""
         response = self._call("GET", f"/v1/sketches/{job_id}/svg", params={"strokes": count})
-        return response.text
+        return response.content
 
     def cancel(self, job_id: str) -> None:
         """Best effort: the job may have finished, or the backend gone, in the meantime."""
         with contextlib.suppress(requests.RequestException):
-            self.session.delete(f"{self.url}/v1/sketches/{job_id}", timeout=REQUEST_TIMEOUT)
+            self.session.delete(f"{self.url}/v1/sketches/{job_id}", timeout=CANCEL_TIMEOUT)
 
     def close(self) -> None:
         self.session.close()

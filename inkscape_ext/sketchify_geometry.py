@@ -80,9 +80,10 @@ def to_root(element: inkex.BaseElement) -> inkex.Transform:
     total = inkex.Transform()
     node = element
     while node is not None and node.getparent() is not None:
-        total = inkex.Transform(node.get("transform")) @ total
         if node is not element and node.tag == SVG_TAG:
+            # SVG 2: a nested <svg>'s own transform applies outside its viewport.
             total = _viewport_transform(node) @ total
+        total = inkex.Transform(node.get("transform")) @ total
         node = node.getparent()
     return total
 
@@ -116,13 +117,16 @@ class ImageFrame:
         self, pixel_rect: tuple[float, float, float, float]
     ) -> inkex.Transform:
         """Image pixel coordinates (``pixel_rect`` = the SVG viewBox the backend used, the
-        image's size in px) -> root user units. A missing width/height ("auto") means the
-        image's own size in px."""
+        image's size in px) -> root user units. A missing width/height ("auto") follows the
+        image's own size: the pixel size when both are missing, else the pixel aspect ratio."""
         x, y, width, height = self.box
-        if math.isnan(width):
-            width = pixel_rect[2]
-        if math.isnan(height):
-            height = pixel_rect[3]
+        pixel_w, pixel_h = pixel_rect[2], pixel_rect[3]
+        if math.isnan(width) and math.isnan(height):
+            width, height = pixel_w, pixel_h
+        elif math.isnan(width):
+            width = height * pixel_w / pixel_h
+        elif math.isnan(height):
+            height = width * pixel_h / pixel_w
         fit = aspect_ratio_transform((x, y, width, height), pixel_rect, self.preserve)
         return self.outer @ fit
 

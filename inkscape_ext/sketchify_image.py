@@ -37,7 +37,7 @@ class Item:
     frame: ImageFrame
     job: str = ""
     state: dict = field(default_factory=dict)
-    svgs: dict[int, str] = field(default_factory=dict)
+    svgs: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -210,12 +210,12 @@ def _fraction(state: dict) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
-def sketch_layer(svg_text: str, count: int, frame: ImageFrame, layer_id: str) -> inkex.Layer:
+def sketch_layer(svg_data: bytes, count: int, frame: ImageFrame, layer_id: str) -> inkex.Layer:
     """The backend's SVG (paths in image pixels) as a top-level layer over the image."""
     problem = f"The backend's {count}-stroke sketch of {frame.name}"
     try:
         root = etree.fromstring(
-            svg_text.encode(), etree.XMLParser(resolve_entities=False, no_network=True)
+            svg_data, etree.XMLParser(resolve_entities=False, no_network=True)
         )
         pixels = _pixel_rect(root)
         to_document = frame.pixels_to_root(pixels)

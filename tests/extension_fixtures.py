@@ -156,7 +156,8 @@ def _handler(backend: StandInBackend):
                 return
             url = urlparse(self.path)
             if url.path == "/v1/health":
-                self._send(200, {"status": "ok", "version": "stand-in", "device": "cpu"})
+                self._send(200, {"status": "ok", "version": "stand-in",
+                                 "devices": ["cpu", "cuda:0"]})
                 return
             parts = url.path.strip("/").split("/")
             job = backend.jobs.get(parts[2]) if len(parts) >= 3 else None

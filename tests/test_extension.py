@@ -29,6 +29,7 @@ EXT_DIR = Path(__file__).resolve().parents[1] / "inkscape_ext"
 sys.path.insert(0, str(EXT_DIR))
 
 import sketchify_image  # noqa: E402
+from sketchify_client import CANCEL_TIMEOUT, Backend  # noqa: E402
 from sketchify_geometry import length  # noqa: E402
 from sketchify_image import SketchifyImage  # noqa: E402
 from sketchify_progress import Waiting  # noqa: E402
@@ -245,6 +246,24 @@ class TestPlacement(SketchifyCase):
 
         self.assert_mapped(root, 16, "Cat", expected, 0.5)
 
+    def test_auto_height_follows_the_pixel_aspect_ratio(self):
+        # A 200x100 image 100 wide with height "auto" is 50 high: half a unit per pixel.
+        for width, height in ((100, "auto"), ("auto", 50)):
+            with self.subTest(width=width, height=height):
+                self.backend.reset()
+                doc = self.write(document(layer(image(
+                    data_uri(png_bytes(200, 100)), x=10, y=20, width=width, height=height))),
+                    f"auto-{width}-{height}.svg")
+                root = self.sketch(doc)
+                self.assert_mapped(root, 16, "img", lambda x, y: (10 + x / 2, 20 + y / 2), 0.5)
+
+    def test_nested_svgs_own_transform_applies_outside_its_viewport(self):
+        nested = ('<svg x="10" y="20" width="100" height="50" viewBox="0 0 200 100" '
+                  f'transform="scale(2)">{image(data_uri(png_bytes(200, 100)))}</svg>')
+        root = self.sketch(self.write(document(layer(nested))))
+        # scale(2) . (viewport: x + px/2, y + py/2)
+        self.assert_mapped(root, 16, "img", lambda x, y: (20 + x, 40 + y), 1.0)
+
     def test_every_preserve_aspect_ratio_mode(self):
         # A 200x100 image in a 100x100 box at (30, 40): meet scales by 0.5, slice by 1.
         uri = data_uri(png_bytes(200, 100))
@@ -395,6 +414,27 @@ class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
         (job,) = self.backend.jobs.values()
         self.assertTrue(job.canceled)
 
+
+    def test_sketch_svg_arrives_as_the_exact_bytes_served(self):
+        # image/svg+xml without a charset: no guessed decoding may touch non-ASCII text.
+        backend = Backend(self.backend.url)
+        try:
+            job_id = backend.submit(png_bytes(40, 20), "p.png", {"strokes": "4"})["id"]
+            job = self.backend.jobs[job_id]
+            job.svgs[4] = job.svgs[4].replace("<path", "<title>Café – 猫</title><path", 1)
+            self.assertEqual(backend.svg(job_id, 4), job.svgs[4].encode())
+        finally:
+            backend.close()
+
+    def test_best_effort_cancel_gives_up_quickly_on_a_silent_backend(self):
+        with socket.socket() as silent:  # accepts connections, never answers
+            silent.bind(("127.0.0.1", 0))
+            silent.listen()
+            backend = Backend(f"http://127.0.0.1:{silent.getsockname()[1]}")
+            start = time.monotonic()
+            backend.cancel("some-job")
+            backend.close()
+        self.assertLess(time.monotonic() - start, CANCEL_TIMEOUT + 3)
 
     def test_inkscape_ending_the_script_cancels_the_job(self):
         # Inkscape's own Cancel button terminates the script (SIGTERM).

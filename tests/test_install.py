@@ -61,7 +61,8 @@ def test_install_twice_check_and_uninstall_exactly(tmp_path, backend):
     assert f"installed in {extensions}" in check.stdout
     assert "inkscape sees it: yes" in check.stdout
     assert "requests: importable" in check.stdout
-    assert f"backend: answers at {backend.url} (version stand-in, device cpu)" in check.stdout
+    assert (f"backend: answers at {backend.url} (version stand-in; devices cpu, cuda:0)"
+            in check.stdout)
 
     removed = install(profile, "--uninstall")
     assert removed.returncode == 0, removed.stdout + removed.stderr
@@ -73,6 +74,23 @@ def test_install_twice_check_and_uninstall_exactly(tmp_path, backend):
     assert "not installed" in after.stdout
     assert "not answering at http://127.0.0.1:9" in after.stdout
     assert "sketchify serve" in after.stdout
+
+
+def test_check_with_a_token_protected_backend(tmp_path, backend, monkeypatch):
+    backend.behaviour.token = "s3cret"
+    profile = tmp_path / "profile"
+    monkeypatch.delenv("SKETCHIFY_TOKEN", raising=False)
+    without = install(profile, "--check", "--python", sys.executable,
+                      "--backend-url", backend.url)
+    assert f"backend: answers at {backend.url}, but needs a token" in without.stdout
+    assert "--token" in without.stdout
+    wrong = install(profile, "--check", "--python", sys.executable,
+                    "--backend-url", backend.url, "--token", "nope")
+    assert "the one given was refused" in wrong.stdout
+    monkeypatch.setenv("SKETCHIFY_TOKEN", "s3cret")
+    from_env = install(profile, "--check", "--python", sys.executable,
+                       "--backend-url", backend.url)
+    assert f"backend: answers at {backend.url} (version stand-in;" in from_env.stdout
 
 
 def test_requests_is_copied_for_an_inkscape_python_without_it(tmp_path):
