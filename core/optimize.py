@@ -50,7 +50,7 @@ class SketchConfig:
     # image for the backward pass). None: 16 on CPU and MPS, 64 on CUDA.
     max_batch: int | None = None
     distortion: float = 0.5
-    crop_scale: tuple[float, float] = (0.8, 1.0)
+    crop_scale: tuple[float, float] = (0.8, 0.8)
 
     def __post_init__(self) -> None:
         positive = ("steps", "seeds", "lr", "eval_every", "patience", "half_width", "canvas")
@@ -67,7 +67,8 @@ class SketchConfig:
                 f"geometric_weights needs {len(STAGES)} non-negative values ({', '.join(STAGES)}).",
                 field="geometric_weights",
             )
-        if not any(self.geometric_weights) and not self.semantic_weight and not self.prompt:
+        if not (any(self.geometric_weights) or self.semantic_weight
+                or (self.prompt and self.prompt_weight)):
             raise InputError("At least one loss term needs a positive weight.",
                              field="geometric_weights")
         if not 0 <= self.distortion <= 1:

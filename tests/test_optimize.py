@@ -190,6 +190,14 @@ def test_bad_config_names_the_knob(knob, value):
     assert err.value.field == knob
 
 
+def test_a_prompt_without_weight_is_no_loss_term():
+    with pytest.raises(InputError) as err:
+        SketchConfig(geometric_weights=(0.0,) * 5, semantic_weight=0.0, prompt="x",
+                     prompt_weight=0.0)
+    assert err.value.field == "geometric_weights"
+    SketchConfig(geometric_weights=(0.0,) * 5, semantic_weight=0.0, prompt="x")  # weighted: fine
+
+
 def test_presets():
     assert preset("standard") == SketchConfig()
     assert preset("standard").steps == 2000 and preset("standard").augmentations == 4
