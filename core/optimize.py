@@ -11,9 +11,9 @@ from typing import Protocol
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.errors import InputError
+from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.losses import STAGES, ClipLoss, Features
-from sketchify.core.render import rasterize
+from sketchify.core.render import _rasterize
 from sketchify.core.strokes import Strokes
 
 # Stroke radius and opacity stay in ranges that still draw a visible, sane line.
@@ -213,7 +213,7 @@ def optimize(
         adam.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(not final):
             sketches = torch.cat([
-                rasterize(g.points[rows], g.half_width[rows], g.opacity[rows], config.canvas)
+                _rasterize(g.points[rows], g.half_width[rows], g.opacity[rows], config.canvas)
                 for g, rows in _live_rows(groups, live, seeds)
             ])
             warps = [] if final else sample_warps(
@@ -226,8 +226,14 @@ def optimize(
 
         if final or step % config.eval_every == 0:
             # The clean view (row 0) is the evaluation: no extra forward needed.
+            values = terms["total"][0].tolist()
+            if not (all(map(math.isfinite, values)) and _finite(groups)):
+                raise SketchifyError(
+                    f"The optimization diverged at step {step} (non-finite strokes or loss); "
+                    "try a lower learning rate."
+                )
             current = list(best_loss)
-            for b, value in zip(live, terms["total"][0].tolist(), strict=True):
+            for b, value in zip(live, values, strict=True):
                 current[b] = value
                 improved = best[b] is None or (
                     value < best_loss[b] - config.min_delta * abs(best_loss[b])
@@ -298,6 +304,13 @@ def _view_terms(
     if train:
         views.backward(leaf.grad)
     return {k: torch.cat([p[k] for p in parts]).reshape(total_views, runs) for k in parts[0]}
+
+
+def _finite(groups: list[_Group]) -> bool:
+    """Whether every stroke parameter is finite, with a single host sync."""
+    return bool(torch.stack([
+        torch.isfinite(t).all() for g in groups for t in (g.points, g.half_width, g.opacity)
+    ]).all())
 
 
 def _live_rows(groups: list[_Group], live: list[int], seeds: int):
