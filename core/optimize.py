@@ -14,6 +14,7 @@ from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.losses import STAGES, ClipLoss, Features
 from sketchify.core.render import _rasterize
+from sketchify.core.saliency import WALK
 from sketchify.core.strokes import Strokes
 
 # Stroke radius and opacity stay in ranges that still draw a visible, sane line.
@@ -44,7 +45,7 @@ class SketchConfig:
     width_lr: float = 0.1
     optimize_opacity: bool = False
     opacity_lr: float = 0.01
-    walk: float = 0.025
+    walk: float = WALK
     canvas: int = 224
     # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
     # image for the backward pass). None: 16 on CPU and MPS, 64 on CUDA.
