@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from sketchify.core.errors import Canceled, InputError, SketchifyError, WeightsError
+from sketchify.core.errors import InputError, SketchifyError, WeightsError
 from sketchify.core.geometry import Placement
 
 _LAZY = {
@@ -34,7 +34,7 @@ _LAZY = {
     "parse_svg": "svg",
 }
 
-__all__ = ["Canceled", "InputError", "Placement", "SketchifyError", "WeightsError", *_LAZY]
+__all__ = ["InputError", "Placement", "SketchifyError", "WeightsError", *_LAZY]
 
 
 def __getattr__(name: str):

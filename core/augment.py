@@ -30,7 +30,7 @@ def sample_warps(
     size: int,
     generator: torch.Generator,
     distortion: float = 0.5,
-    scale: tuple[float, float] = (0.8, 1.0),
+    scale: tuple[float, float] = (0.8, 0.8),
 ) -> list[Warp]:
     """Draw ``k`` warps for a ``size`` x ``size`` canvas, with the distributions of torchvision's
     RandomPerspective(distortion, p=1) and RandomResizedCrop(scale, ratio=(1, 1)), but from

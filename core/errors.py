@@ -15,7 +15,3 @@ class InputError(SketchifyError, ValueError):
 
 class WeightsError(SketchifyError):
     """Model weights are missing or unreadable; the message says what to fetch and where."""
-
-
-class Canceled(SketchifyError):
-    """Raised only where no partial result can be returned."""

@@ -11,9 +11,10 @@ from typing import Protocol
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.errors import InputError
+from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.losses import STAGES, ClipLoss, Features
-from sketchify.core.render import rasterize
+from sketchify.core.render import _rasterize
+from sketchify.core.saliency import WALK
 from sketchify.core.strokes import Strokes
 
 # Stroke radius and opacity stay in ranges that still draw a visible, sane line.
@@ -44,13 +45,13 @@ class SketchConfig:
     width_lr: float = 0.1
     optimize_opacity: bool = False
     opacity_lr: float = 0.01
-    walk: float = 0.025
+    walk: float = WALK
     canvas: int = 224
     # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
     # image for the backward pass). None: 16 on CPU and MPS, 64 on CUDA.
     max_batch: int | None = None
     distortion: float = 0.5
-    crop_scale: tuple[float, float] = (0.8, 1.0)
+    crop_scale: tuple[float, float] = (0.8, 0.8)
 
     def __post_init__(self) -> None:
         positive = ("steps", "seeds", "lr", "eval_every", "patience", "half_width", "canvas")
@@ -67,7 +68,8 @@ class SketchConfig:
                 f"geometric_weights needs {len(STAGES)} non-negative values ({', '.join(STAGES)}).",
                 field="geometric_weights",
             )
-        if not any(self.geometric_weights) and not self.semantic_weight and not self.prompt:
+        if not (any(self.geometric_weights) or self.semantic_weight
+                or (self.prompt and self.prompt_weight)):
             raise InputError("At least one loss term needs a positive weight.",
                              field="geometric_weights")
         if not 0 <= self.distortion <= 1:
@@ -212,7 +214,7 @@ def optimize(
         adam.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(not final):
             sketches = torch.cat([
-                rasterize(g.points[rows], g.half_width[rows], g.opacity[rows], config.canvas)
+                _rasterize(g.points[rows], g.half_width[rows], g.opacity[rows], config.canvas)
                 for g, rows in _live_rows(groups, live, seeds)
             ])
             warps = [] if final else sample_warps(
@@ -225,8 +227,14 @@ def optimize(
 
         if final or step % config.eval_every == 0:
             # The clean view (row 0) is the evaluation: no extra forward needed.
+            values = terms["total"][0].tolist()
+            if not (all(map(math.isfinite, values)) and _finite(groups)):
+                raise SketchifyError(
+                    f"The optimization diverged at step {step} (non-finite strokes or loss); "
+                    "try a lower learning rate."
+                )
             current = list(best_loss)
-            for b, value in zip(live, terms["total"][0].tolist(), strict=True):
+            for b, value in zip(live, values, strict=True):
                 current[b] = value
                 improved = best[b] is None or (
                     value < best_loss[b] - config.min_delta * abs(best_loss[b])
@@ -297,6 +305,13 @@ def _view_terms(
     if train:
         views.backward(leaf.grad)
     return {k: torch.cat([p[k] for p in parts]).reshape(total_views, runs) for k in parts[0]}
+
+
+def _finite(groups: list[_Group]) -> bool:
+    """Whether every stroke parameter is finite, with a single host sync."""
+    return bool(torch.stack([
+        torch.isfinite(t).all() for g in groups for t in (g.points, g.half_width, g.opacity)
+    ]).all())
 
 
 def _live_rows(groups: list[_Group], live: list[int], seeds: int):

@@ -40,18 +40,24 @@ def rasterize(
     [..., N] or broadcast to it; ``size`` is ``H`` (square) or ``(H, W)``. Differentiable
     with respect to points, half_width and opacity.
     """
-    return _render(points, half_width, opacity, size, cull=True)
+    return _render(*_checked(points, half_width, opacity, size), cull=True)
+
+
+def _rasterize(points: Tensor, half_width: Tensor, opacity: Tensor, size: int) -> Tensor:
+    """:func:`rasterize` without input validation (whose host syncs would stall every step):
+    for callers that own their inputs, with ``half_width`` and ``opacity`` shaped [..., N]."""
+    return _render(points, half_width, opacity, (size, size), cull=True)
 
 
 def rasterize_dense(
     points: Tensor, half_width: Tensor | float, opacity: Tensor | float, size: int | Sequence[int]
 ) -> Tensor:
     """Same as :func:`rasterize`, evaluating every pixel against every segment (the reference)."""
-    return _render(points, half_width, opacity, size, cull=False)
+    return _render(*_checked(points, half_width, opacity, size), cull=False)
 
 
-def _render(points, half_width, opacity, size, cull: bool) -> Tensor:
-    points, half_width, opacity, (height, width) = _checked(points, half_width, opacity, size)
+def _render(points, half_width, opacity, size: tuple[int, int], cull: bool) -> Tensor:
+    height, width = size
     batch, n = points.shape[:-3], points.shape[-3]
     ctrl = points.reshape(-1, 4, 2)  # [S, 4, 2], one row per stroke of every batch item
     radius, alpha = half_width.reshape(-1), opacity.reshape(-1)
@@ -102,6 +108,8 @@ def _segment_count(ctrl: Tensor) -> int:
     if ctrl.shape[0] == 0:
         return 1
     second = (ctrl[:, :2] - 2 * ctrl[:, 1:3] + ctrl[:, 2:]).norm(dim=-1).max().item()
+    if not math.isfinite(second):  # only unchecked callers get here; they report it themselves
+        return MAX_SEGMENTS
     return min(MAX_SEGMENTS, max(1, math.ceil(math.sqrt(0.75 * second / FLATNESS))))
 
 

@@ -24,7 +24,7 @@ WALK = 0.025
 
 
 def xdog(gray: torch.Tensor | np.ndarray) -> torch.Tensor:
-    """Binary XDoG line map of a grey image [H, W] in [0, 1]: **1 = ink (edge), 0 = paper**.
+    """Binary XDoG line map of a grey image [H, W]: **1 = ink (edge), 0 = paper**.
 
     Difference of Gaussians (sigma and k*sigma, the wide one weighted by gamma), soft-thresholded
     with eps and phi, rescaled to [0, 1] and binarized with Otsu's threshold; the dark class is
@@ -37,7 +37,8 @@ def xdog(gray: torch.Tensor | np.ndarray) -> torch.Tensor:
     g = np.asarray(g, dtype=np.float64)
     if g.ndim != 2:
         raise ValueError(f"xdog expects a grey image [H, W], got shape {list(g.shape)}")
-    diff = gaussian(g, sigma=XDOG_SIGMA) - XDOG_GAMMA * gaussian(g, sigma=XDOG_SIGMA * XDOG_K)
+    wide = gaussian(g, sigma=XDOG_SIGMA * XDOG_K, mode="reflect")
+    diff = gaussian(g, sigma=XDOG_SIGMA, mode="reflect") - XDOG_GAMMA * wide
     tone = np.where(diff < XDOG_EPS, 1.0, 1.0 + np.tanh(XDOG_PHI * diff))
     low, high = tone.min(), tone.max()
     if high - low < 1e-9:
@@ -101,9 +102,10 @@ def attention_map(vit_model: torch.nn.Module, image: torch.Tensor) -> torch.Tens
 
 def saliency_map(target: Target, vit_model: torch.nn.Module) -> torch.Tensor:
     """Attention restricted to the XDoG edges of the target: [canvas, canvas], >= 0, zero off
-    the edges, so strokes start on lines the model finds important."""
+    the edges, so strokes start on lines the model finds important. As published, XDoG sees
+    the CLIP-normalized image (its eps threshold is tuned to that scale)."""
     image = target.image.detach().cpu()
-    edges = xdog(rgb2gray(image.permute(1, 2, 0).numpy()))
+    edges = xdog(rgb2gray(normalize(image, vit_model).permute(1, 2, 0).numpy()))
     return attention_map(vit_model, image) * edges
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sketchify.core.engine import Sketcher, stroke_counts
-from sketchify.core.errors import InputError
+from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.image import load_image, make_target
 from sketchify.core.models import load_clip
 from sketchify.core.optimize import SketchConfig, optimize
@@ -190,6 +190,14 @@ def test_bad_config_names_the_knob(knob, value):
     assert err.value.field == knob
 
 
+def test_a_prompt_without_weight_is_no_loss_term():
+    with pytest.raises(InputError) as err:
+        SketchConfig(geometric_weights=(0.0,) * 5, semantic_weight=0.0, prompt="x",
+                     prompt_weight=0.0)
+    assert err.value.field == "geometric_weights"
+    SketchConfig(geometric_weights=(0.0,) * 5, semantic_weight=0.0, prompt="x")  # weighted: fine
+
+
 def test_presets():
     assert preset("standard") == SketchConfig()
     assert preset("standard").steps == 2000 and preset("standard").augmentations == 4
@@ -206,6 +214,14 @@ def test_non_resnet_loss_model_is_refused(tiny_models, target):
     with pytest.raises(InputError) as err:
         optimize(vit, target, random_starts((4,), 1), replace(FAST, seeds=1))
     assert err.value.field == "loss_model"
+
+
+def test_divergence_is_an_engine_error_not_an_input_error(sketcher, target):
+    starts = random_starts((4,), 1)
+    config = replace(FAST, seeds=1, lr=math.inf, eval_every=1)  # the first step goes non-finite
+    with pytest.raises(SketchifyError, match="diverged") as err:
+        optimize(sketcher.loss_model, target, starts, config)
+    assert not isinstance(err.value, InputError)
 
 
 def test_chunked_clip_forwards_give_the_same_result(sketcher, target):

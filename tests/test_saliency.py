@@ -110,7 +110,7 @@ def test_saliency_lives_on_the_edges(vit):
     saliency = saliency_map(target, vit)
     assert saliency.shape == (224, 224)
     assert saliency.min() >= 0 and saliency.max() > 0
-    edges = xdog(rgb2gray(target.image.permute(1, 2, 0).numpy()))
+    edges = xdog(rgb2gray(normalize(target.image, vit).permute(1, 2, 0).numpy()))
     assert saliency[edges == 0].sum() == 0
 
 
