@@ -191,10 +191,24 @@ class CeleryExecutor:
         entries = reply[0][1] if reply else []
         if self._read_from == "0" and not entries:
             self._read_from = ">"  # the backlog of our own unacknowledged events is done
+        retry = False
         for entry_id, fields in entries:
-            self._apply({k.decode(): v.decode() for k, v in fields.items()})
+            try:
+                self._apply({k.decode(): v.decode() for k, v in fields.items()})
+            except redis.RedisError:
+                raise  # the broker is gone: the event stays pending and is read again
+            except (KeyError, ValueError, TypeError, AttributeError):
+                # Malformed: reading it again cannot help, and must not block the others.
+                log.exception("dropping malformed event %s: %r", entry_id, fields)
+            except Exception:  # e.g. a full disk or a busy database: try it again later
+                log.exception("could not apply event %s; will retry", entry_id)
+                retry = True
+                continue
             self.client.xack(keys.EVENTS, keys.EVENTS_GROUP, entry_id)
             self.client.xdel(keys.EVENTS, entry_id)
+        if retry:  # unacknowledged events are only read again from "0"
+            self._read_from = "0"
+            self._stopping.wait(1.0)
 
     def _apply(self, event: dict[str, str]) -> None:
         job_id, kind, data = event["job"], event["type"], json.loads(event["data"])
