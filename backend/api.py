@@ -95,8 +95,12 @@ def _job_response(job: Job, status: int) -> Response:
 def _find(job_id: str) -> Job:
     job = _service().store.get(job_id) if _JOB_ID.fullmatch(job_id) else None
     if job is None:
-        raise ApiError(404, f"No sketch job {job_id!r}.", None)
+        raise _not_found(job_id)
     return job
+
+
+def _not_found(job_id: str) -> ApiError:
+    return ApiError(404, f"No sketch job {job_id!r}.", None)
 
 
 @v1.post("/sketches")
@@ -135,6 +139,8 @@ def cancel(job_id: str) -> Response:
     service = _service()
     _find(job_id)
     job = service.store.cancel(job_id)
+    if job is None:  # purged between the lookup and the cancel
+        raise _not_found(job_id)
     if job.status == RUNNING:
         service.executor.cancel(job_id)
         return _job_response(job, 202)  # cooperative: it stops at the engine's next step

@@ -53,7 +53,7 @@ class CeleryExecutor:
         self.block_ms = block_ms
         self.celery = keys.make_celery(broker, visibility_timeout_s=visibility_timeout_s)
         self.client = keys.redis_client(broker)
-        self._lock = threading.Lock()  # one hand-over at a time (request threads + collector)
+        self._submitted = threading.Event()  # a new job: hand it over without waiting
         self._handed: set[str] = set()  # jobs known to be on the broker in this Redis epoch
         self._flagged: set[str] = set()  # running jobs whose cancel flag is in Redis
         self._workers: set[str] = set()
@@ -80,11 +80,8 @@ class CeleryExecutor:
         self.client.close()
 
     def submit(self, job: Job) -> None:
-        try:
-            with self._lock:
-                self._hand_over(job)
-        except BROKER_ERRORS as error:  # the collector hands it over once the broker is back
-            self._lost(error)
+        # Only the collector talks to the broker about hand-overs: a request never waits on it.
+        self._submitted.set()
 
     def cancel(self, job_id: str) -> None:
         try:
@@ -111,6 +108,7 @@ class CeleryExecutor:
 
     def _collect(self) -> None:
         while not self._stopping.is_set():
+            self._submitted.clear()  # set again by a submission during this pass
             try:
                 self._sync_epoch()
                 self._dispatch()
@@ -146,18 +144,16 @@ class CeleryExecutor:
                 raise
         if self._epoch is not None:
             log.warning("Redis lost its data (restart?); handing queued jobs over again")
-        with self._lock:
-            self._handed.clear()
-            self._flagged.clear()
+        self._handed.clear()
+        self._flagged.clear()
         self._read_from = "0"
         self._epoch = epoch
 
     def _dispatch(self) -> None:
         """Hand over every queued job the broker does not hold yet."""
-        with self._lock:
-            for job in self.store.jobs(QUEUED):
-                if job.id not in self._handed:
-                    self._hand_over(job)
+        for job in self.store.jobs(QUEUED):
+            if job.id not in self._handed:
+                self._hand_over(job)
 
     def _hand_over(self, job: Job) -> None:
         if self.client.exists(keys.handed_key(job.id)):  # e.g. by our previous run
@@ -187,14 +183,29 @@ class CeleryExecutor:
 
     def _consume(self) -> None:
         reply = self.client.xreadgroup(keys.EVENTS_GROUP, _CONSUMER, {keys.EVENTS: self._read_from},
-                                       count=100, block=self.block_ms)
+                                       count=100,
+                                       block=None if self._submitted.is_set() else self.block_ms)
         entries = reply[0][1] if reply else []
         if self._read_from == "0" and not entries:
             self._read_from = ">"  # the backlog of our own unacknowledged events is done
+        retry = False
         for entry_id, fields in entries:
-            self._apply({k.decode(): v.decode() for k, v in fields.items()})
+            try:
+                self._apply({k.decode(): v.decode() for k, v in fields.items()})
+            except redis.RedisError:
+                raise  # the broker is gone: the event stays pending and is read again
+            except (KeyError, ValueError, TypeError, AttributeError):
+                # Malformed: reading it again cannot help, and must not block the others.
+                log.exception("dropping malformed event %s: %r", entry_id, fields)
+            except Exception:  # e.g. a full disk or a busy database: try it again later
+                log.exception("could not apply event %s; will retry", entry_id)
+                retry = True
+                continue
             self.client.xack(keys.EVENTS, keys.EVENTS_GROUP, entry_id)
             self.client.xdel(keys.EVENTS, entry_id)
+        if retry:  # unacknowledged events are only read again from "0"
+            self._read_from = "0"
+            self._stopping.wait(1.0)
 
     def _apply(self, event: dict[str, str]) -> None:
         job_id, kind, data = event["job"], event["type"], json.loads(event["data"])

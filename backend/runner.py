@@ -12,6 +12,7 @@ device in this process; ``sketch_task.run_sketch_task`` is how any executor runs
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from typing import Any, Protocol
 
@@ -140,6 +141,8 @@ class InProcessExecutor:
 
     def _take_one(self, sketcher: Any) -> None:
         with self._wake:
+            if self._stopping.is_set():  # stop() ran since the loop's check: take no new job
+                return
             job = self.store.claim_next()
             if job is None:
                 # The timeout is only a safety net; submit() wakes us.
@@ -168,6 +171,14 @@ class InProcessExecutor:
             log.exception("job %s failed", job.id)
             self.store.fail(job.id, failure_message(error))
             return
+        try:
+            self._record(job, result)
+        except (OSError, sqlite3.Error) as error:  # e.g. a full disk: not 'running' forever
+            log.exception("could not store the outcome of job %s", job.id)
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            self.store.fail(job.id, f"The server could not store the job's result: {reason}.")
+
+    def _record(self, job: Job, result: Any) -> None:
         if not result.canceled:
             self.store.finish(job.id, result.svgs, result.steps)
         elif self._stopping.is_set() and not self.store.get(job.id).cancel_requested:

@@ -39,9 +39,14 @@ class Service:
         # A sweep a few times per retention period keeps old jobs from piling up.
         interval = min(3600.0, max(1.0, self.retention_s / 4))
         while True:
-            removed = self.store.purge_finished(self.retention_s)
-            if removed:
-                log.info("removed %d finished jobs older than %.0f s", removed, self.retention_s)
+            try:
+                removed = self.store.purge_finished(self.retention_s)
+            except Exception:  # e.g. a busy database: the next sweep tries again
+                log.exception("retention sweep failed")
+            else:
+                if removed:
+                    log.info("removed %d finished jobs older than %.0f s", removed,
+                             self.retention_s)
             if self._stop.wait(interval):
                 break
         self.store.close()

@@ -141,10 +141,11 @@ class JobStore:
         db.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
         try:
             yield db
+            db.execute("COMMIT")  # inside: a failed COMMIT must not leave the transaction open
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back by itself (e.g. disk full)
+                db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     def close(self) -> None:
         """Close this thread's connection (other threads' close when their thread ends)."""
@@ -325,7 +326,8 @@ class JobStore:
         """A running job stopped on request; its best strokes so far stay as the preview."""
         if previews:
             self._write_svgs(job_id, previews, preview=True)
-        self._end(job_id, CANCELED, has_preview=bool(previews))
+        # Only ever sets the flag: previews written by earlier progress reports stay readable.
+        self._end(job_id, CANCELED, **({"has_preview": True} if previews else {}))
 
     def fail(self, job_id: str, message: str) -> None:
         self._end(job_id, FAILED, error=message)
@@ -372,5 +374,11 @@ class JobStore:
         known = {r[0] for r in self._db().execute("SELECT id FROM jobs")}
         cutoff = time.time() - grace_s
         for folder in self.jobs_dir.iterdir():
-            if folder.name not in known and folder.stat().st_mtime < cutoff:
+            if folder.name in known:
+                continue
+            try:
+                mtime = folder.stat().st_mtime
+            except FileNotFoundError:  # removed meanwhile (add() losing an idempotency race)
+                continue
+            if mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)

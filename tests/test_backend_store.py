@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import pytest
@@ -84,3 +85,24 @@ def test_results_are_written_before_the_row_says_done_and_leave_no_temp_files(st
         "input", "preview-4.svg", "result-4.svg"]
     done = store.get(job.id)
     assert (done.status, done.step, done.total) == ("done", 10, 10)
+
+
+def test_cancel_without_new_strokes_keeps_the_earlier_preview(store):
+    job, _ = store.add(PARAMS, b"image")
+    store.claim_next()
+    store.set_progress(job.id, 5, 25, 1.0, {4: "<svg/>"})
+    store.mark_canceled(job.id, {})
+    canceled = store.get(job.id)
+    assert canceled.status == CANCELED and canceled.has_preview
+
+
+def test_a_failed_commit_rolls_back_and_the_connection_stays_usable(store):
+    db = store._db()
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    db.execute("CREATE TABLE child (parent REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError), store._write() as tx:
+        tx.execute("INSERT INTO child VALUES (1)")  # the deferred check fails at COMMIT
+    assert not db.in_transaction
+    job, created = store.add(PARAMS, b"image")
+    assert created and JobStore(store.data_dir).get(job.id) is not None

@@ -36,7 +36,9 @@ from lxml import etree
 from tiny_models import TinyModels
 
 from sketchify.backend import celery_app as keys
+from sketchify.backend.celery_executor import CeleryExecutor
 from sketchify.backend.celery_jobs import CancelToken
+from sketchify.backend.store import JobStore
 
 # Longer than any job here (a few seconds each), short enough to see a redelivery in the test.
 VISIBILITY_TIMEOUT_S = 12
@@ -313,3 +315,32 @@ def test_broker_password_is_never_shown() -> None:
     assert keys.redact("redis://:hunter2@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
     assert keys.redact("redis://ops:hunter2@h/1") == "redis://ops:***@h/1"
     assert keys.redact("redis://h:6379/0") == "redis://h:6379/0"
+
+
+def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
+        redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = JobStore(tmp_path / "data")
+    job, _ = store.add({"strokes": [4]}, b"image")
+    real_finish, failed = store.finish, []
+
+    def finish_after_a_full_disk(*args: Any) -> None:
+        if not failed:
+            failed.append(args)
+            raise OSError(28, "No space left on device")
+        real_finish(*args)
+
+    monkeypatch.setattr(store, "finish", finish_after_a_full_disk)
+    client = redis_server.client()
+    for kind, data in [("started", "not json"), ("started", {"attempt": 1, "worker": "w1"}),
+                       ("done", {"svgs": {"4": "<svg/>"}, "steps": 3})]:
+        client.xadd(keys.EVENTS, {"job": job.id, "type": kind,
+                                  "data": data if isinstance(data, str) else json.dumps(data)})
+    executor = CeleryExecutor(store, redis_server.url, block_ms=50)
+    executor.start()
+    try:
+        wait_until(lambda: store.get(job.id).status == "done", 15, "the job to be done")
+    finally:
+        executor.stop(10)
+    assert failed, "the first attempt to store the result should have failed"
+    assert store.get(job.id).worker == "w1"
+    assert client.xlen(keys.EVENTS) == 0  # every event acknowledged and removed
