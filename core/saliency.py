@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from skimage.color import rgb2gray
 from skimage.filters import gaussian, threshold_otsu
 
+from sketchify.core.geometry import Placement
 from sketchify.core.image import Target
 from sketchify.core.models import normalize
 
@@ -106,7 +107,19 @@ def saliency_map(target: Target, vit_model: torch.nn.Module) -> torch.Tensor:
     the CLIP-normalized image (its eps threshold is tuned to that scale)."""
     image = target.image.detach().cpu()
     edges = xdog(rgb2gray(normalize(image, vit_model).permute(1, 2, 0).numpy()))
-    return attention_map(vit_model, image) * edges
+    return attention_map(vit_model, image) * edges * _photo_mask(target.placement)
+
+
+def _photo_mask(placement: Placement, margin: float = 2.0) -> torch.Tensor:
+    """1 on canvas pixels inside the photo, 0 on the white padding and a thin rim around the
+    photo: the photo's own frame is an XDoG edge on a non-square image, but not the object's."""
+    c = placement.canvas
+    corners = torch.tensor([[0.0, 0.0], [placement.width, placement.height]], dtype=torch.float64)
+    (x0, y0), (x1, y1) = placement.to_canvas(corners).tolist()
+    centres = torch.arange(c, dtype=torch.float64) + 0.5
+    inside_x = (centres >= x0 + margin) & (centres <= x1 - margin)
+    inside_y = (centres >= y0 + margin) & (centres <= y1 - margin)
+    return (inside_y[:, None] & inside_x[None, :]).float()
 
 
 def init_strokes(

@@ -114,6 +114,24 @@ def test_saliency_lives_on_the_edges(vit):
     assert saliency[edges == 0].sum() == 0
 
 
+def test_saliency_ignores_the_padding_and_the_photos_own_frame(vit):
+    # A wide photo: white padding above and below, and a dark frame the XDoG sees as edges.
+    pixels = np.full((100, 300, 3), 200, dtype=np.uint8)
+    pixels[:, :4] = pixels[:, -4:] = pixels[:4] = pixels[-4:] = 20
+    pixels[30:70, 120:180] = (40, 90, 160)
+    target = make_target(Image.fromarray(pixels))
+    saliency = saliency_map(target, vit)
+    edges = xdog(rgb2gray(normalize(target.image, vit).permute(1, 2, 0).numpy()))
+
+    top, bottom = target.placement.to_canvas(torch.tensor([[0.0, 0.0], [300.0, 100.0]]))[:, 1]
+    rows = torch.arange(224) + 0.5
+    outside = (rows < top + 2) | (rows > bottom - 2)
+    assert edges[outside].sum() > 0  # the frame and padding border are edges...
+    assert saliency[outside].sum() == 0  # ...but no stroke may start there
+    assert saliency[:, :2].sum() == 0 and saliency[:, -2:].sum() == 0
+    assert saliency[~outside].sum() > 0
+
+
 # --- start strokes ----------------------------------------------------------------------------
 
 
