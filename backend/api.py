@@ -113,12 +113,15 @@ def submit() -> Response:
     submission = parse_submission(
         request, max_pixels=service.max_pixels, formats=service.formats
     )
-    service.executor.check_accepting()
     try:
-        job, created = service.store.add(
-            submission.params, submission.image,
-            idempotency_key=key, fingerprint=submission.fingerprint,
-        )
+        job, created = service.store.by_key(key, submission.fingerprint), False
+        if job is None:
+            # Only new work is refused (e.g. broker down): a retried request gets its job back.
+            service.executor.check_accepting()
+            job, created = service.store.add(
+                submission.params, submission.image,
+                idempotency_key=key, fingerprint=submission.fingerprint,
+            )
     except IdempotencyConflict:
         raise ApiError(422, "This Idempotency-Key was already used for a different request.",
                        "Idempotency-Key") from None

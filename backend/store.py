@@ -184,10 +184,9 @@ class JobStore:
         With an idempotency key already in use, returns the existing job (created False) when
         the fingerprint matches and raises IdempotencyConflict when it does not.
         """
-        if idempotency_key is not None:
-            existing = self._by_key(idempotency_key, fingerprint)
-            if existing is not None:
-                return existing, False
+        existing = self.by_key(idempotency_key, fingerprint)
+        if existing is not None:
+            return existing, False
         job_id = uuid.uuid4().hex
         folder = self.job_dir(job_id)
         folder.mkdir()
@@ -204,13 +203,17 @@ class JobStore:
         except sqlite3.IntegrityError:
             # Another request with the same key won the race; it owns the job.
             shutil.rmtree(folder, ignore_errors=True)
-            existing = self._by_key(idempotency_key, fingerprint)
+            existing = self.by_key(idempotency_key, fingerprint)
             if existing is None:
                 raise
             return existing, False
         return Job.from_row(row), True
 
-    def _by_key(self, key: str | None, fingerprint: str | None) -> Job | None:
+    def by_key(self, key: str | None, fingerprint: str | None) -> Job | None:
+        """The job stored under an idempotency key (None without one); IdempotencyConflict when
+        it was stored for a different request."""
+        if key is None:
+            return None
         row = self._db().execute("SELECT * FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
         if row is None:
             return None

@@ -20,6 +20,7 @@ from backend_helpers import ControlledSketcher, example_image, png_bytes, wait_f
 from lxml import etree
 
 from sketchify.backend.app import create_app
+from sketchify.backend.errors import ApiError
 from sketchify.backend.store import FINISHED
 
 pytest_plugins = ["backend_fixtures"]
@@ -356,6 +357,23 @@ def test_idempotency_key_returns_the_same_job(client, controlled):
     assert_error(submit(client, headers=key, strokes="8"), 422, "Idempotency-Key")
     assert_error(submit(client, headers={"Idempotency-Key": "k" * 256}), 422, "Idempotency-Key")
     assert len(client.application.extensions["sketchify"].store.jobs()) == 2
+
+
+def test_a_retry_gets_its_job_back_while_new_work_is_refused(client, controlled, monkeypatch):
+    controlled.start_gate.clear()
+    key = {"Idempotency-Key": "order-7"}
+    first = submit(client, headers=key, strokes="4")
+
+    def refuse() -> None:
+        raise ApiError(503, "The job queue is unreachable.")
+
+    monkeypatch.setattr(client.application.extensions["sketchify"].executor,
+                        "check_accepting", refuse)
+    again = submit(client, headers=key, strokes="4")
+    assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
+    assert_error(submit(client, headers=key, strokes="8"), 422, "Idempotency-Key")
+    assert submit(client, headers={"Idempotency-Key": "order-8"}).status_code == 503
+    assert submit(client).status_code == 503
 
 
 # -- security ------------------------------------------------------------------------------------
