@@ -36,11 +36,12 @@ class TaskResult:
     steps: int
 
 
-def sketch_config(params: dict[str, Any]) -> Any:
-    """The engine's SketchConfig for validated request params: the preset, then overrides."""
+def sketch_config(params: dict[str, Any], device: Any) -> Any:
+    """The engine's SketchConfig for validated request params on ``device`` (which decides
+    the ``auto`` preset): the preset, then overrides."""
     overrides = {name: params[name] for name in _OVERRIDES if params.get(name) is not None}
     # The HTTP `width` is the SVG stroke width at the canvas; the engine keeps a half-width.
-    return preset(params["preset"], half_width=params["width"] / 2, **overrides)
+    return preset(params["preset"], device, half_width=params["width"] / 2, **overrides)
 
 
 def run_sketch_task(
@@ -56,7 +57,7 @@ def run_sketch_task(
     """Run one job on a loaded Sketcher; ``on_progress`` is called at most every
     ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled)."""
     picture = load_image(image, max_pixels=max_pixels)
-    config = sketch_config(params)
+    config = sketch_config(params, sketcher.device)
     placement = Placement(picture.width, picture.height, config.canvas)
     last_report = float("-inf")
 

@@ -23,7 +23,7 @@ from sketchify.backend import limits
 from sketchify.backend.errors import ApiError
 from sketchify.core.errors import InputError
 from sketchify.core.image import load_image
-from sketchify.core.presets import PRESETS
+from sketchify.core.presets import PRESET_NAMES
 
 _INT = re.compile(r"[+-]?\d+")
 
@@ -81,8 +81,8 @@ def _width(value: Any) -> float:
 
 
 def _preset(value: Any) -> str:
-    if not isinstance(value, str) or value not in PRESETS:
-        raise ApiError(422, f"preset must be one of {', '.join(sorted(PRESETS))}.", "preset")
+    if not isinstance(value, str) or value not in PRESET_NAMES:
+        raise ApiError(422, f"preset must be one of {', '.join(PRESET_NAMES)}.", "preset")
     return value
 
 
@@ -104,7 +104,7 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "width": _width,
 }
 DEFAULTS: dict[str, Any] = {
-    "strokes": [16], "preset": "standard", "steps": None, "seeds": None, "seed": None,
+    "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
     "prompt": None, "width": 3.0,
 }
 

@@ -57,12 +57,14 @@ def sample_warps(
 
 
 def apply_warp(images: torch.Tensor, warp: Warp, out_size: int) -> torch.Tensor:
-    """Warp [..., C, H, W] images (differentiably); areas pulled in from outside stay white."""
+    """Warp [..., C, H, W] images (differentiably). Areas pulled in from outside the canvas are
+    black (0), in the sketch and the photo alike, as the reference's RandomPerspective(fill=0)
+    does: both views get the same dark border, so it adds nothing to the loss but the shape."""
     size = images.shape[-1]
     corners = [[0, 0], [size - 1, 0], [size - 1, size - 1], [0, size - 1]]
-    # Warping the ink (1 - image) with zero padding is warping the image with a white fill;
-    # torchvision's own fill path works in place and breaks autograd.
-    warped = 1 - TF.perspective(1 - images, corners, warp.endpoints)
+    # No fill argument: torchvision's fill path works in place and breaks autograd, while its
+    # default zero padding is the black fill itself.
+    warped = TF.perspective(images, corners, warp.endpoints)
     return TF.resized_crop(
         warped, warp.top, warp.left, warp.side, warp.side, [out_size, out_size], antialias=True
     )

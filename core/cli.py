@@ -30,7 +30,9 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     )
     parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, WebP, ...)")
     parser.add_argument("--strokes", default="16", help="stroke counts, e.g. 4,8,16,32")
-    parser.add_argument("--preset", default="standard", help="draft, standard or best")
+    parser.add_argument(
+        "--preset", default="auto",
+        help="auto (default: standard on a GPU, draft on a CPU), draft, standard or best")
     parser.add_argument("--steps", type=int, help="optimization steps (overrides the preset)")
     parser.add_argument("--seeds", type=int, help="independent starts to choose the best from")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same SVG on CPU)")
@@ -88,7 +90,7 @@ def run_sketch(args: argparse.Namespace) -> int:
     # The engine (open_clip, models) loads only when the command actually runs.
     from sketchify.core.engine import stroke_counts
     from sketchify.core.image import load_image
-    from sketchify.core.presets import preset
+    from sketchify.core.presets import preset, resolve_preset
 
     counts = stroke_counts(parse_counts(args.strokes))
     overrides = {
@@ -96,7 +98,7 @@ def run_sketch(args: argparse.Namespace) -> int:
         for name in ("steps", "seeds", "seed", "prompt")
         if getattr(args, name) is not None
     }
-    config = preset(args.preset, **overrides)
+    resolve_preset(args.preset, "cpu")  # an unknown name fails before the models load
     photo = load_image(args.photo)
     paths = output_paths(args.photo, args.output, counts)
     for path in paths.values():
@@ -104,7 +106,8 @@ def run_sketch(args: argparse.Namespace) -> int:
             raise InputError(f"The output folder {path.parent} does not exist.", field="output")
 
     sketcher = sketcher_from_args(args)
-    if sketcher.device.type == "cpu" and args.preset != "draft" and sys.stderr.isatty():
+    config = preset(args.preset, sketcher.device, **overrides)
+    if sketcher.device.type == "cpu" and config.preset != "draft" and sys.stderr.isatty():
         print("sketchify: running on the CPU, where the CLIP loss is slow; "
               "--preset draft finishes in minutes.", file=sys.stderr)
     cancel = threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from PIL import Image
@@ -14,6 +15,7 @@ from sketchify.core.geometry import Placement
 from sketchify.core.image import load_image, make_target
 from sketchify.core.models import load_clip, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
+from sketchify.core.provenance import model_label, record
 from sketchify.core.saliency import init_strokes, saliency_map
 from sketchify.core.svg import to_svg
 
@@ -22,16 +24,30 @@ MAX_STROKES = 256
 
 @dataclass
 class SketchResult:
-    """The best sketch per stroke count; ``canceled`` when it stopped early on request."""
+    """The best sketch per stroke count; ``canceled`` when it stopped early on request.
+    ``settings`` is the provenance every count shares (see ``provenance``)."""
 
     sketches: dict[int, Sketch]
     placement: Placement
     canceled: bool
     steps: int
+    settings: dict[str, Any]
+
+    def provenance(self, count: int) -> dict[str, Any]:
+        """What the ``count``-stroke SVG records about how it was made."""
+        sketch = self.sketches[count]
+        s = self.settings
+        return record(
+            preset=s["preset"], strokes=count, seed=sketch.seed, first_seed=s["first_seed"],
+            seeds=s["seeds"], steps=s["steps"], steps_run=self.steps,
+            loss=float(f"{sketch.loss:.6g}"), mask=s["mask"], prompt=s["prompt"], width=s["width"],
+            loss_model=s["loss_model"], saliency_model=s["saliency_model"],
+        )
 
     def svg(self, count: int) -> str:
-        """The SVG of the ``count``-stroke sketch, in the photo's own pixel coordinates."""
-        return to_svg(self.sketches[count].strokes, self.placement)
+        """The SVG of the ``count``-stroke sketch, in the photo's own pixel coordinates, with
+        its provenance."""
+        return to_svg(self.sketches[count].strokes, self.placement, self.provenance(count))
 
 
 def stroke_counts(strokes: int | Iterable[int]) -> tuple[int, ...]:
@@ -60,6 +76,8 @@ class Sketcher:
         saliency_weights: str = "openai",
     ) -> None:
         self.device = resolve_device(device)
+        self.models = {"loss_model": model_label(loss_model, loss_weights),
+                       "saliency_model": model_label(saliency_model, saliency_weights)}
         self.loss_model = load_clip(loss_model, loss_weights, self.device, role="loss")
         self.saliency_model = load_clip(
             saliency_model, saliency_weights, self.device, role="saliency"
@@ -93,7 +111,13 @@ class Sketcher:
             progress=progress,
             cancel=cancel,
         )
-        return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps)
+        settings = {
+            "preset": config.preset, "first_seed": config.seed, "seeds": config.seeds,
+            "steps": config.steps, "mask": "none", "prompt": config.prompt,
+            "width": round(2 * config.half_width, 6), **self.models,
+        }
+        return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps,
+                            settings)
 
 
 def _generator(seed: int, count: int) -> torch.Generator:

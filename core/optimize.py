@@ -26,15 +26,18 @@ OPACITY_RANGE = (0.0, 1.0)
 class SketchConfig:
     """Every knob of one sketch run. Defaults are the published CLIPasso settings."""
 
+    # The preset this config came from, recorded in each SVG's provenance.
+    preset: str = "custom"
     steps: int = 2000
     seeds: int = 3
     seed: int = 0
     lr: float = 1.0
     augmentations: int = 4
     eval_every: int = 10
-    # A run stops once `patience` evaluations in a row improved its best loss by less than
-    # `min_delta` (relative); the whole batch stops when every run has.
-    patience: int = 10
+    # None: every step runs, as the paper does. Otherwise a run stops once `patience`
+    # evaluations in a row improved its best loss by less than `min_delta` (relative); the
+    # whole batch stops when every run has.
+    patience: int | None = None
     min_delta: float = 1e-3
     half_width: float = 1.5
     semantic_weight: float = 0.1
@@ -54,7 +57,9 @@ class SketchConfig:
     crop_scale: tuple[float, float] = (0.8, 0.8)
 
     def __post_init__(self) -> None:
-        positive = ("steps", "seeds", "lr", "eval_every", "patience", "half_width", "canvas")
+        positive = ("steps", "seeds", "lr", "eval_every", "half_width", "canvas")
+        if self.patience is not None:
+            positive += ("patience",)
         for name in positive:
             if not getattr(self, name) > 0:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}.", field=name)
@@ -242,7 +247,9 @@ def optimize(
                 if value < best_loss[b]:
                     best_loss[b], best[b] = value, groups[b // seeds].strokes(b % seeds)
                 stalled[b] = 0 if improved else stalled[b] + 1
-                active[b] = stalled[b] < config.patience
+                if config.patience is not None and stalled[b] >= config.patience:
+                    active[b] = False
+                    _freeze(adam, groups[b // seeds], b % seeds)
             history.append(
                 (step, {g.count: current[i * seeds:(i + 1) * seeds] for i, g in enumerate(groups)})
             )
@@ -305,6 +312,18 @@ def _view_terms(
     if train:
         views.backward(leaf.grad)
     return {k: torch.cat([p[k] for p in parts]).reshape(total_views, runs) for k in parts[0]}
+
+
+def _freeze(adam: torch.optim.Adam, group: _Group, row: int) -> None:
+    """Keep a stopped run where it is. It is rasterized no more, so its gradient stays zero
+    from the next step on; clearing this step's gradient and its first moments makes Adam's
+    update for it exactly zero instead of coasting on momentum."""
+    for tensor in (group.points, group.half_width, group.opacity):
+        if tensor.grad is not None:
+            tensor.grad[row] = 0
+        state = adam.state.get(tensor)
+        if state:
+            state["exp_avg"][row] = 0
 
 
 def _finite(groups: list[_Group]) -> bool:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import torch
 from lxml import etree
 
 from sketchify.core.errors import InputError
 from sketchify.core.geometry import Placement
+from sketchify.core.provenance import SVG_NS, metadata_element
 from sketchify.core.strokes import Strokes
-
-SVG_NS = "http://www.w3.org/2000/svg"
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _PATH_D = re.compile(rf"^\s*M\s*({_NUMBER})[\s,]*({_NUMBER})\s*C((?:[\s,]*{_NUMBER}){{6}})\s*$")
 
@@ -22,8 +22,11 @@ def _num(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def to_svg(strokes: Strokes, placement: Placement) -> str:
-    """One ``<path d="M x y C ...">`` per stroke, overlaying the image pixel for pixel."""
+def to_svg(
+    strokes: Strokes, placement: Placement, metadata: dict[str, Any] | None = None
+) -> str:
+    """One ``<path d="M x y C ...">`` per stroke, overlaying the image pixel for pixel;
+    ``metadata`` (the provenance JSON) goes into ``<metadata id="sketchify">``."""
     # float64: image coordinates of a few thousand px need more than float32's ~4e-4 px step.
     points = placement.to_image(strokes.points.detach().cpu().double())
     widths = (2 * strokes.half_width.detach().cpu().double() / placement.scale).tolist()
@@ -41,6 +44,8 @@ def to_svg(strokes: Strokes, placement: Placement) -> str:
     etree.SubElement(
         root, f"{{{SVG_NS}}}desc"
     ).text = f"Sketchify (CLIPasso) sketch, {len(strokes)} strokes"
+    if metadata is not None:
+        root.append(metadata_element(metadata))
     for curve, width, opacity in zip(points.tolist(), widths, opacities, strict=True):
         (x0, y0), *rest = curve
         d = f"M {_num(x0)} {_num(y0)} C " + " ".join(f"{_num(x)} {_num(y)}" for x, y in rest)
@@ -56,7 +61,8 @@ def to_svg(strokes: Strokes, placement: Placement) -> str:
 
 
 def parse_svg(text: str | bytes) -> tuple[Strokes, int, int]:
-    """Read back what :func:`to_svg` wrote: strokes in image pixels (float64), width, height."""
+    """Read back what :func:`to_svg` wrote: strokes in image pixels (float64), width, height.
+    The metadata is ignored (``provenance.read`` reads it)."""
     try:
         root = etree.fromstring(text.encode() if isinstance(text, str) else text)
     except etree.XMLSyntaxError as exc:

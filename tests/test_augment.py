@@ -45,14 +45,18 @@ def test_sketch_and_photo_get_identical_warps():
     assert not torch.allclose(photo_views[0], photo_views[1])
 
 
-def test_augmentation_is_differentiable_and_fills_white():
+def test_augmentation_is_differentiable_and_fills_black():
     sketches = gray_scene()[None].clone().requires_grad_()
     warps = sample_warps(2, 224, torch.Generator().manual_seed(1))
     views, _ = augment_pair(sketches, torch.ones(3, 224, 224), warps, 224)
     views.sum().backward()
     assert sketches.grad.abs().sum() > 0
-    blank, _ = augment_pair(torch.ones(1, 224, 224), torch.ones(3, 224, 224), warps, 224)
-    torch.testing.assert_close(blank, blank[:1].expand_as(blank))  # no dark borders
+    # As the reference's RandomPerspective(fill=0): what comes from outside the canvas is
+    # black, at the very same pixels of the blank sketch and the white photo.
+    blank, photo = augment_pair(torch.ones(1, 224, 224), torch.ones(3, 224, 224), warps, 224)
+    assert blank[0].min() == 1  # the clean view is untouched
+    assert (blank[1:] == 0).float().mean() > 0.01
+    torch.testing.assert_close(blank[1:], photo[:, :1])
 
 
 def test_loss_is_zero_for_the_photo_itself_and_grows_with_difference(loss_model):

@@ -142,7 +142,7 @@ def test_defaults(client, controlled):
     controlled.start_gate.clear()
     job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
-    assert job["params"] == {"preset": "standard", "steps": None, "seeds": None, "seed": None,
+    assert job["params"] == {"preset": "auto", "steps": None, "seeds": None, "seed": None,
                              "prompt": None, "width": 3.0}
 
 

@@ -17,7 +17,7 @@ from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.image import load_image, make_target
 from sketchify.core.models import load_clip
 from sketchify.core.optimize import SketchConfig, optimize
-from sketchify.core.presets import PRESETS, preset
+from sketchify.core.presets import PRESETS, preset, resolve_preset
 
 CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
 FAST = SketchConfig(steps=4, seeds=2, augmentations=1, eval_every=2, patience=100)
@@ -136,6 +136,44 @@ def test_early_stop_ends_the_run(sketcher, target):
     assert outcome.steps == 3 and not outcome.canceled
 
 
+def test_standard_runs_its_whole_schedule_while_the_loss_still_creeps_down(sketcher, target):
+    # The paper runs every step: no patience rule may end `standard` while it still improves,
+    # even by far less than the 0.1 % per evaluation the old rule asked for.
+    config = preset("standard", steps=200, seeds=1)
+    assert config.patience is None and preset("best").patience is None
+    outcome = optimize(sketcher.loss_model, target, random_starts((4,), 1), config)
+    assert outcome.steps == 200 and not outcome.canceled
+    evaluated = [step for step, _ in outcome.history]
+    assert evaluated == list(range(0, 201, 10))
+    losses = [losses[4][0] for _, losses in outcome.history]
+    best = [min(losses[: i + 1]) for i in range(len(losses))]
+    # still improving at the end: at least 1e-4 relative per evaluation over the last ten
+    assert (best[-11] - best[-1]) / best[-11] >= 10 * 1e-4
+
+
+def test_stopped_runs_stay_where_they_stopped(sketcher, target, monkeypatch):
+    """A draft-style run that stops must not coast on Adam's momentum afterwards."""
+    snapshots = []
+
+    class Recording(torch.optim.Adam):
+        def step(self, closure=None):
+            result = super().step(closure)
+            snapshots.append(self.param_groups[0]["params"][0].detach().clone())
+            return result
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    config = replace(FAST, steps=60, seeds=3, eval_every=2, patience=2, min_delta=5e-4)
+    optimize(sketcher.loss_model, target, random_starts((4,), 3), config)
+    moves = torch.stack([(b - a).abs().amax(dim=(1, 2, 3)) for a, b in
+                         itertools.pairwise(snapshots)])  # [steps - 1, seeds]
+    last_move = [max((i for i in range(len(moves)) if moves[i, s] > 0), default=-1)
+                 for s in range(3)]
+    stopped_early = [s for s in range(3) if last_move[s] < len(moves) - 1]
+    assert stopped_early and len(stopped_early) < 3  # one stopped while another went on
+    for s in stopped_early:
+        assert moves[last_move[s] + 1:, s].abs().max() == 0
+
+
 def test_photo_is_encoded_once_per_augmentation_not_per_run(sketcher, target):
     rows = []
     hook = sketcher.loss_model.visual.conv1.register_forward_hook(
@@ -199,14 +237,30 @@ def test_a_prompt_without_weight_is_no_loss_term():
 
 
 def test_presets():
-    assert preset("standard") == SketchConfig()
+    assert preset("standard") == SketchConfig(preset="standard")
     assert preset("standard").steps == 2000 and preset("standard").augmentations == 4
     assert preset("best").seeds > preset("standard").seeds
     assert preset("draft").steps < preset("standard").steps
+    assert preset("draft").patience is not None
     assert preset("draft", seed=5).seed == 5 and set(PRESETS) == {"draft", "standard", "best"}
+    assert {name: preset(name).preset for name in PRESETS} == {n: n for n in PRESETS}
     with pytest.raises(InputError) as err:
         preset("fast")
     assert err.value.field == "preset"
+
+
+@pytest.mark.parametrize(("device", "resolved"),
+                         [("cpu", "draft"), ("cuda", "standard"), ("cuda:1", "standard"),
+                          ("mps", "standard"), (torch.device("cpu"), "draft")])
+def test_auto_preset_follows_the_device(device, resolved):
+    assert resolve_preset("auto", device) == resolved
+    assert preset("auto", device) == PRESETS[resolved]
+    assert resolve_preset("best", device) == "best"
+
+
+def test_auto_preset_needs_a_device():
+    with pytest.raises(ValueError):
+        preset("auto")
 
 
 def test_non_resnet_loss_model_is_refused(tiny_models, target):

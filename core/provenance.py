@@ -1,0 +1,93 @@
+"""Where a sketch came from, kept inside its SVG as ``<metadata id="sketchify">JSON</metadata>``.
+
+A batch run reads it back to skip sketches already made with the same settings, and
+`sketchify evaluate` to report which weights made them. The JSON carries a format number: an SVG
+written by a newer release is refused rather than misread; one without metadata (release 0.1.0
+wrote none) simply has no provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from lxml import etree
+
+from sketchify.core.errors import InputError
+
+FORMAT = 1
+METADATA_ID = "sketchify"
+SVG_NS = "http://www.w3.org/2000/svg"
+# What was asked for: two sketches with equal settings are the same job done twice.
+SETTINGS = ("preset", "strokes", "first_seed", "seeds", "steps", "mask", "prompt", "width",
+            "loss_model", "saliency_model")
+
+
+def package_version() -> str:
+    try:
+        return version("sketchify-clipasso")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def model_label(name: str, weights: str) -> str:
+    """"RN101 openai" for a pretrained tag; file names, never a path of this machine."""
+    return f"{_name_only(name)} {_name_only(weights)}"
+
+
+def _name_only(value: str) -> str:
+    # Either separator: a Windows path must not leak its folders on a Linux server either.
+    return re.split(r"[\\/]", value.rstrip("/\\"))[-1]
+
+
+def record(**fields: Any) -> dict[str, Any]:
+    """The provenance JSON for one SVG: ``format`` and ``version`` first, then ``fields``."""
+    return {"format": FORMAT, "version": package_version(), **fields}
+
+
+def metadata_element(data: dict[str, Any]) -> etree._Element:
+    element = etree.Element(f"{{{SVG_NS}}}metadata", id=METADATA_ID)
+    element.text = json.dumps(data, sort_keys=False, separators=(", ", ": "))
+    return element
+
+
+def read(svg: str | bytes | etree._Element) -> dict[str, Any] | None:
+    """The provenance of an SVG written by Sketchify, None if it has none.
+
+    ``InputError`` (field ``svg``) when the SVG is unreadable, the JSON malformed, or its format
+    newer than this release understands.
+    """
+    if isinstance(svg, etree._Element):
+        root = svg
+    else:
+        try:
+            data = svg.encode() if isinstance(svg, str) else svg
+            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False,
+                                                          no_network=True))
+        except etree.XMLSyntaxError as exc:
+            raise InputError(f"not a readable SVG document: {exc}", field="svg") from exc
+    found = root.find(f".//{{{SVG_NS}}}metadata[@id='{METADATA_ID}']")
+    if found is None:
+        return None
+    try:
+        data = json.loads(found.text or "")
+    except ValueError:
+        raise InputError("the SVG's Sketchify metadata is not valid JSON", field="svg") from None
+    fmt = data.get("format") if isinstance(data, dict) else None
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise InputError("the SVG's Sketchify metadata has no valid format number", field="svg")
+    if fmt > FORMAT:
+        raise InputError(
+            f"the SVG was written by a newer Sketchify (metadata format {fmt}, version "
+            f"{data.get('version', 'unknown')}); this release reads format {FORMAT} or older: "
+            "upgrade Sketchify",
+            field="svg",
+        )
+    return data
+
+
+def settings_match(existing: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    """Whether a sketch with provenance ``existing`` was made with the settings ``wanted``."""
+    return existing is not None and all(existing.get(k) == wanted.get(k) for k in SETTINGS)
