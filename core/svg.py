@@ -12,6 +12,7 @@ from sketchify.core.errors import InputError
 from sketchify.core.geometry import Placement
 from sketchify.core.provenance import SVG_NS, metadata_element
 from sketchify.core.strokes import Strokes
+
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _PATH_D = re.compile(rf"^\s*M\s*({_NUMBER})[\s,]*({_NUMBER})\s*C((?:[\s,]*{_NUMBER}){{6}})\s*$")
 
