@@ -12,6 +12,7 @@ import torch
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
 from sketchify.core.errors import InputError, WeightsError
+from sketchify.core.fold import fold_loss_model
 
 DEFAULT_WEIGHTS = "openai"
 # Seconds to wait for the model hub before telling the user how to get the file by hand.
@@ -162,7 +163,8 @@ def _load(
             f"({_load_problem(exc)})."
         ) from exc
     model.eval().requires_grad_(False)
-    return model.to(device)
+    # Frozen for good, so a CLIP ResNet's BatchNorms fold into its convolutions (same function).
+    return fold_loss_model(model).to(device)
 
 
 def _load_problem(exc: Exception) -> str:
