@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import open_clip
@@ -13,7 +14,7 @@ from open_clip.modified_resnet import ModifiedResNet
 
 from sketchify.core.augment import resize
 from sketchify.core.errors import InputError
-from sketchify.core.models import normalize
+from sketchify.core.models import clip_mean_std
 
 STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 
@@ -29,9 +30,14 @@ class Features:
     def rows(self) -> int:
         return (self.stages or [self.embedding])[0].shape[0]
 
-    def select(self, index: torch.Tensor) -> Features:
-        embedding = None if self.embedding is None else self.embedding[index]
-        return Features([s[index] for s in self.stages], embedding)
+    def slice(self, start: int, stop: int) -> Features:
+        """Rows start..stop-1, as views (no copy)."""
+        embedding = None if self.embedding is None else self.embedding[start:stop]
+        return Features([s[start:stop] for s in self.stages], embedding)
+
+    def row(self, index: int) -> Features:
+        """One row, kept as a batch of one so it broadcasts against many."""
+        return self.slice(index, index + 1)
 
 
 def input_size(model: torch.nn.Module) -> int:
@@ -55,6 +61,8 @@ class ClipLoss:
         semantic_weight: float = 0.1,
         prompt: str | None = None,
         prompt_weight: float = 0.1,
+        autocast: torch.dtype | None = None,
+        channels_last: bool = False,
     ) -> None:
         if not isinstance(model.visual, ModifiedResNet):
             raise InputError(
@@ -63,6 +71,18 @@ class ClipLoss:
             )
         self.model = model
         self.size = input_size(model)
+        self.device = next(model.parameters()).device
+        self.autocast = autocast
+        self.channels_last = channels_last
+        # The weights follow the activations' layout (cuDNN and oneDNN would otherwise convert
+        # them on every call). In place on the shared model: the layout changes, the function
+        # does not; a no-op when they already have it.
+        model.visual.to(memory_format=torch.channels_last if channels_last
+                        else torch.contiguous_format)
+        mean, std = clip_mean_std(model)
+        dtype = target.dtype
+        self.mean = torch.tensor(mean, device=self.device, dtype=dtype).view(3, 1, 1)
+        self.std = torch.tensor(std, device=self.device, dtype=dtype).view(3, 1, 1)
         self.weighted = [(i, w) for i, w in enumerate(geometric_weights) if w]
         self.semantic_weight = semantic_weight
         self.prompt_weight = prompt_weight if prompt else 0.0
@@ -75,19 +95,25 @@ class ClipLoss:
             self.text = self._encode_text(prompt) if prompt else None
 
     def _encode_text(self, prompt: str) -> torch.Tensor:
-        device = next(self.model.parameters()).device
         tokens = open_clip.tokenize([prompt], context_length=self.model.context_length)
-        return F.normalize(self.model.encode_text(tokens.to(device)), dim=-1)
+        return F.normalize(self.model.encode_text(tokens.to(self.device)), dim=-1)
 
     def encode(self, images: torch.Tensor) -> Features:
-        """Images [M, 1 or 3, S, S] in [0, 1] -> the features the loss compares."""
+        """Images [M, 1 or 3, S, S] in [0, 1] -> the features the loss compares, in the images'
+        dtype (float32) whatever precision the network ran in: the losses are reduced in it."""
         visual = self.model.visual
-        x, stages = normalize(images.expand(-1, 3, -1, -1), self.model), []
-        for name in STAGES[: self.depth]:
-            x = getattr(visual, name)(x)
-            stages.append(x)
-        embedding = F.normalize(visual.attnpool(x), dim=-1) if self.needs_embedding else None
-        return Features([stages[i] for i, _ in self.weighted], embedding)
+        x = (images.expand(-1, 3, -1, -1) - self.mean) / self.std
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        stages = []
+        with (nullcontext() if self.autocast is None
+              else torch.autocast(self.device.type, self.autocast)):
+            for name in STAGES[: self.depth]:
+                x = getattr(visual, name)(x)
+                stages.append(x)
+            pooled = visual.attnpool(x) if self.needs_embedding else None
+        embedding = None if pooled is None else F.normalize(pooled.to(images.dtype), dim=-1)
+        return Features([stages[i].to(images.dtype) for i, _ in self.weighted], embedding)
 
     def photo_views(self, views: torch.Tensor) -> Features:
         """Features of the augmented photo views [K, 3, S, S] with the clean one in front."""
@@ -102,11 +128,12 @@ class ClipLoss:
         return Features(stages, embedding)
 
     def terms(self, sketch: Features, photo: Features) -> dict[str, torch.Tensor]:
-        """Loss terms per row [R]: sketch row r against photo row r (or the one photo row)."""
+        """Loss terms per row [R]: sketch row r against photo row r, or against the one photo
+        row, broadcast (never copied) to every sketch row."""
         out = {}
         if self.weighted:
             out["geometric"] = sum(
-                w * (s - p).square().flatten(1).mean(1)
+                w * (s - p).square().mean((1, 2, 3))
                 for (_, w), s, p in zip(self.weighted, sketch.stages, photo.stages, strict=True)
             )
         if self.needs_embedding:

@@ -20,6 +20,12 @@ from sketchify.core.strokes import Strokes
 # Stroke radius and opacity stay in ranges that still draw a visible, sane line.
 HALF_WIDTH_RANGE = (0.25, 8.0)
 OPACITY_RANGE = (0.0, 1.0)
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
+}
+# float16 gradients of a mean over ~10^5 activations fall below its normal range; scaling the
+# loss (and dividing the gradient back in float32) keeps them representable.
+FP16_LOSS_SCALE = 2.0**10
 
 
 @dataclass(frozen=True)
@@ -51,10 +57,18 @@ class SketchConfig:
     walk: float = WALK
     canvas: int = 224
     # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
-    # image for the backward pass). None: 16 on CPU and MPS, 64 on CUDA.
+    # image for the backward pass). None: 16 on CPU and MPS; on CUDA as many as half the free
+    # memory holds.
     max_batch: int | None = None
     distortion: float = 0.5
     crop_scale: tuple[float, float] = (0.8, 0.8)
+    # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "bf16",
+    # "fp16" (autocast), or "auto": bf16 on a CUDA GPU that has it (fp16 on older ones, as the
+    # reference runs CLIP), fp32 on a CPU (the exact math) and on MPS (not measured there).
+    precision: str = "auto"
+    # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
+    # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
+    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         positive = ("steps", "seeds", "lr", "eval_every", "half_width", "canvas")
@@ -84,6 +98,11 @@ class SketchConfig:
             raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
         if self.max_batch is not None and self.max_batch < 1:
             raise InputError("max_batch must be positive.", field="max_batch")
+        if self.precision not in ("auto", *PRECISIONS):
+            raise InputError(
+                f"precision must be auto, {', '.join(PRECISIONS)}; got {self.precision!r}.",
+                field="precision",
+            )
 
     @classmethod
     def knobs(cls) -> list[str]:
@@ -139,10 +158,12 @@ class _Group:
         return Strokes(self.points[s], self.half_width[s], self.opacity[s]).detached()
 
 
-def _groups(starts: dict[int, torch.Tensor], config: SketchConfig, device) -> list[_Group]:
+def _groups(starts: dict[int, torch.Tensor], config: SketchConfig, like: torch.Tensor
+            ) -> list[_Group]:
+    device, dtype = like.device, like.dtype
     groups = []
     for count in sorted(starts):
-        points = starts[count].to(device=device, dtype=torch.float32).clone()
+        points = starts[count].to(device=device, dtype=dtype).clone()
         if points.shape[1:] != (count, 4, 2) or points.shape[0] != config.seeds:
             raise ValueError(f"starts[{count}] must be [{config.seeds}, {count}, 4, 2]")
         shape = points.shape[:2]
@@ -150,9 +171,10 @@ def _groups(starts: dict[int, torch.Tensor], config: SketchConfig, device) -> li
             _Group(
                 count,
                 points.requires_grad_(),
-                torch.full(shape, config.half_width, device=device)
+                torch.full(shape, config.half_width, device=device, dtype=dtype)
                 .requires_grad_(config.optimize_width),
-                torch.ones(shape, device=device).requires_grad_(config.optimize_opacity),
+                torch.ones(shape, device=device, dtype=dtype)
+                .requires_grad_(config.optimize_opacity),
             )
         )
     return groups
@@ -179,12 +201,14 @@ def optimize(
     cancel: CancelToken | None = None,
 ) -> Outcome:
     """Optimize strokes so that ``model`` (a CLIP ResNet) sees ``target`` ([3, canvas, canvas]
-    in [0, 1], on the model's device) in them.
+    in [0, 1], on the model's device) in them. The strokes take the target's dtype: float32,
+    or float64 (with a float64 model) where tests compare code paths beyond float32 rounding.
 
     ``starts`` maps each stroke count to its initial control points, one row per seed
     ([config.seeds, count, 4, 2], canvas px); seed row i is reported as ``config.seed + i``.
     """
     device = target.device
+    autocast = autocast_dtype(config.precision, device)
     loss_fn = ClipLoss(
         model,
         target,
@@ -192,19 +216,25 @@ def optimize(
         semantic_weight=config.semantic_weight,
         prompt=config.prompt,
         prompt_weight=config.prompt_weight,
+        autocast=autocast,
+        channels_last=(device.type != "mps" if config.channels_last is None
+                       else config.channels_last),
     )
-    groups = _groups(starts, config, device)
+    groups = _groups(starts, config, target)
     adam = _adam(groups, config)
-    chunk = config.max_batch or (64 if device.type == "cuda" else 16)
     seeds = config.seeds
     # Run b is seed b % seeds of groups[b // seeds].
     runs = len(groups) * seeds
+    chunk = config.max_batch or _chunk_size(loss_fn, runs * (1 + config.augmentations))
+    loss_scale = FP16_LOSS_SCALE if autocast == torch.float16 else 1.0
     best_loss = [math.inf] * runs
     best: list[Strokes | None] = [None] * runs
     stalled = [0] * runs
     active = [True] * runs
     warp_rng = torch.Generator().manual_seed(config.seed)
     history: list[tuple[int, dict[int, list[float]]]] = []
+    losses: dict[str, float] = {}
+    rows = _LiveRows(groups, seeds)
     started = time.perf_counter()
     step = 0
 
@@ -218,26 +248,25 @@ def optimize(
         live = [b for b in range(runs) if active[b]]
         adam.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(not final):
-            sketches = torch.cat([
-                _rasterize(g.points[rows], g.half_width[rows], g.opacity[rows], config.canvas)
-                for g, rows in _live_rows(groups, live, seeds)
-            ])
+            sketches = _rasterize(rows.batches(live), config.canvas)
             warps = [] if final else sample_warps(
                 config.augmentations, config.canvas, warp_rng, config.distortion, config.crop_scale
             )
             sketch_views, photo_views = augment_pair(sketches, target, warps, loss_fn.size)
-        terms = _view_terms(
-            loss_fn, sketch_views, loss_fn.photo_views(photo_views), chunk, train=not final
-        )
+        terms = _view_terms(loss_fn, sketch_views, loss_fn.photo_views(photo_views), chunk,
+                            train=not final, loss_scale=loss_scale)
 
         if final or step % config.eval_every == 0:
-            # The clean view (row 0) is the evaluation: no extra forward needed.
-            values = terms["total"][0].tolist()
-            if not (all(map(math.isfinite, values)) and _finite(groups)):
+            # The clean view (row 0) is the evaluation: no extra forward needed. Its values, the
+            # progress report's mean terms and the finiteness check come back in one host sync,
+            # the only one of a step on a GPU besides the rasterizer's cull.
+            values, means, finite = _read_back(terms, groups)
+            if not (finite and all(map(math.isfinite, values))):
                 raise SketchifyError(
                     f"The optimization diverged at step {step} (non-finite strokes or loss); "
                     "try a lower learning rate."
                 )
+            losses = means
             current = list(best_loss)
             for b, value in zip(live, values, strict=True):
                 current[b] = value
@@ -270,7 +299,7 @@ def optimize(
                     step=step,
                     total=config.steps,
                     fraction=step / config.steps,
-                    losses={k: v.mean().item() for k, v in terms.items()},
+                    losses=dict(losses),
                     elapsed_s=elapsed,
                     eta_s=elapsed / step * (config.steps - step),
                     best={g.count: best[b] for g, b in _best_runs(groups, best_loss, seeds)},
@@ -289,29 +318,87 @@ def optimize(
     return Outcome(sketches, per_seed, canceled, step, history)
 
 
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype CLIP runs in for ``precision`` on ``device`` (None: float32, no autocast)."""
+    if precision != "auto":
+        return PRECISIONS[precision]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def _chunk_size(loss_fn: ClipLoss, views: int) -> int:
+    """Sketch views per CLIP forward when the config leaves it open: 16 on a CPU or MPS (no
+    faster in bigger batches, and memory stays bounded); on CUDA as many as half the free
+    memory holds, from the memory one view was measured to take."""
+    device = loss_fn.device
+    if device.type != "cuda":
+        return 16
+    free, _ = torch.cuda.mem_get_info(device)
+    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    return max(1, min(views, int(0.5 * free / _view_bytes(loss_fn))))
+
+
+def _view_bytes(loss_fn: ClipLoss) -> int:
+    """Peak CUDA memory that one sketch view's forward and backward add."""
+    device = loss_fn.device
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    view = torch.ones(1, 1, loss_fn.size, loss_fn.size, device=device, requires_grad=True)
+    loss_fn.terms(loss_fn.encode(view), loss_fn.clean)["total"].sum().backward()
+    torch.cuda.synchronize(device)
+    return max(1, torch.cuda.max_memory_allocated(device) - before)
+
+
 def _view_terms(
-    loss_fn: ClipLoss, views: torch.Tensor, photo: Features, chunk: int, train: bool
+    loss_fn: ClipLoss, views: torch.Tensor, photo: Features, chunk: int, train: bool,
+    loss_scale: float = 1.0,
 ) -> dict[str, torch.Tensor]:
     """Loss terms [V, B] of the V * B view-major sketch views against the V photo views.
 
     With ``train``, also backpropagates sum over runs of the mean over views into whatever
     ``views`` came from. CLIP sees ``chunk`` images at a time and keeps only that chunk's
     activations: the gradients reach ``views`` through a detached copy, then flow on in one go.
+    Each photo view's features are broadcast to its B sketch rows, never copied per row.
     """
     total_views = photo.rows
     runs = views.shape[0] // total_views
     leaf = views.detach().requires_grad_(train)
     parts = []
     for start in range(0, views.shape[0], chunk):
-        index = torch.arange(start, min(start + chunk, views.shape[0]), device=views.device)
+        stop = min(start + chunk, views.shape[0])
         with torch.set_grad_enabled(train):
-            terms = loss_fn.terms(loss_fn.encode(leaf[index]), photo.select(index // runs))
+            sketch = loss_fn.encode(leaf[start:stop])
+            # The chunk's rows view by view, each against its one photo row.
+            pieces = [
+                loss_fn.terms(sketch.slice(max(start, v * runs) - start,
+                                           min(stop, (v + 1) * runs) - start),
+                              photo.row(v))
+                for v in range(start // runs, (stop - 1) // runs + 1)
+            ]
+            terms = {k: torch.cat([p[k] for p in pieces]) for k in pieces[0]}
         if train:
-            (terms["total"].sum() / total_views).backward()
+            (terms["total"].sum() * (loss_scale / total_views)).backward()
         parts.append({k: v.detach() for k, v in terms.items()})
     if train:
-        views.backward(leaf.grad)
+        views.backward(leaf.grad / loss_scale if loss_scale != 1 else leaf.grad)
     return {k: torch.cat([p[k] for p in parts]).reshape(total_views, runs) for k in parts[0]}
+
+
+def _read_back(
+    terms: dict[str, torch.Tensor], groups: list[_Group]
+) -> tuple[list[float], dict[str, float], bool]:
+    """The clean view's total per live run, every term's mean over views and runs, and whether
+    every stroke parameter is finite: one device-to-host copy."""
+    finite = torch.stack([
+        torch.isfinite(t).all() for g in groups for t in (g.points, g.half_width, g.opacity)
+    ]).all()
+    packed = torch.cat([terms["total"][0]] + [v.mean()[None] for v in terms.values()]
+                       + [finite.to(terms["total"].dtype)[None]]).tolist()
+    runs = terms["total"].shape[1]
+    means = dict(zip(terms, packed[runs:-1], strict=True))
+    return packed[:runs], means, bool(packed[-1])
 
 
 def _freeze(adam: torch.optim.Adam, group: _Group, row: int) -> None:
@@ -326,19 +413,28 @@ def _freeze(adam: torch.optim.Adam, group: _Group, row: int) -> None:
             state["exp_avg"][row] = 0
 
 
-def _finite(groups: list[_Group]) -> bool:
-    """Whether every stroke parameter is finite, with a single host sync."""
-    return bool(torch.stack([
-        torch.isfinite(t).all() for g in groups for t in (g.points, g.half_width, g.opacity)
-    ]).all())
+class _LiveRows:
+    """The live runs' parameters as rasterizer batches. The seed-row index of a group is built
+    once per change of its live set (a host-to-device copy is a host sync on a GPU); a group
+    whose seeds all run is passed whole, without indexing."""
 
+    def __init__(self, groups: list[_Group], seeds: int) -> None:
+        self.groups, self.seeds = groups, seeds
+        self.index: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
 
-def _live_rows(groups: list[_Group], live: list[int], seeds: int):
-    """Split live run indices into (group, seed rows) for one batched rasterize per group."""
-    for i, g in enumerate(groups):
-        rows = [b - i * seeds for b in live if b // seeds == i]
-        if rows:
-            yield g, torch.tensor(rows, device=g.points.device)
+    def batches(self, live: list[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        out = []
+        for i, g in enumerate(self.groups):
+            rows = tuple(b - i * self.seeds for b in live if b // self.seeds == i)
+            if len(rows) == self.seeds:
+                out.append((g.points, g.half_width, g.opacity))
+            elif rows:
+                key = (i, rows)
+                if key not in self.index:
+                    self.index[key] = torch.tensor(rows, device=g.points.device)
+                index = self.index[key]
+                out.append((g.points[index], g.half_width[index], g.opacity[index]))
+        return out
 
 
 def _best_runs(groups: list[_Group], best_loss: list[float], seeds: int):

@@ -43,10 +43,23 @@ def rasterize(
     return _render(*_checked(points, half_width, opacity, size), cull=True)
 
 
-def _rasterize(points: Tensor, half_width: Tensor, opacity: Tensor, size: int) -> Tensor:
-    """:func:`rasterize` without input validation (whose host syncs would stall every step):
-    for callers that own their inputs, with ``half_width`` and ``opacity`` shaped [..., N]."""
-    return _render(points, half_width, opacity, (size, size), cull=True)
+def _rasterize(
+    batches: Sequence[tuple[Tensor, Tensor, Tensor]], size: int
+) -> Tensor:
+    """:func:`rasterize` of several batches at once, without input validation (whose host syncs
+    would stall every step): for callers that own their inputs.
+
+    Each batch is (points [B_i, N_i, 4, 2], half_width [B_i, N_i], opacity [B_i, N_i]); the
+    stroke counts N_i may differ. Returns the images of every batch in order,
+    [sum B_i, size, size]. One call draws them all: on a GPU that is one host sync (the cull's
+    pair count) and one set of kernel launches per step, not one per stroke count.
+    """
+    ctrl = torch.cat([p.reshape(-1, 4, 2) for p, _, _ in batches])
+    radius = torch.cat([w.reshape(-1) for _, w, _ in batches])
+    alpha = torch.cat([o.reshape(-1) for _, _, o in batches])
+    item_of = _item_of([p.shape[:2] for p, _, _ in batches], ctrl.device)
+    items = sum(p.shape[0] for p, _, _ in batches)
+    return _draw(ctrl, radius, alpha, item_of, items, (size, size), cull=True)
 
 
 def rasterize_dense(
@@ -57,11 +70,29 @@ def rasterize_dense(
 
 
 def _render(points, half_width, opacity, size: tuple[int, int], cull: bool) -> Tensor:
-    height, width = size
     batch, n = points.shape[:-3], points.shape[-3]
+    items = math.prod(batch)
     ctrl = points.reshape(-1, 4, 2)  # [S, 4, 2], one row per stroke of every batch item
-    radius, alpha = half_width.reshape(-1), opacity.reshape(-1)
-    basis = _bernstein(_segment_count(ctrl.detach()), ctrl)  # [K + 1, 4]
+    item_of = _item_of([(items, n)], ctrl.device)
+    image = _draw(ctrl, half_width.reshape(-1), opacity.reshape(-1), item_of, items, size, cull)
+    return image.reshape(*batch, *size)
+
+
+def _item_of(shapes: Sequence[tuple[int, int]], device: torch.device) -> Tensor:
+    """The image each stroke belongs to, for consecutive batches of (items, strokes each).
+    Built on the device (a host-made tensor would cost a host sync on a GPU)."""
+    parts, first = [], 0
+    for items, n in shapes:
+        parts.append(torch.arange(first, first + items, device=device).repeat_interleave(n))
+        first += items
+    return torch.cat(parts)
+
+
+def _draw(ctrl, radius, alpha, item_of, items: int, size: tuple[int, int], cull: bool) -> Tensor:
+    """Strokes ``ctrl`` [S, 4, 2] with ``radius`` and ``alpha`` [S], stroke s drawn on image
+    ``item_of[s]`` of ``items``; returns [items, H, W]."""
+    height, width = size
+    basis = _basis(ctrl.detach())  # [S, K + 1, 4]
     tile = (TILE, TILE) if cull else (height, width)
     tiles = (math.ceil(height / tile[0]), math.ceil(width / tile[1]))
 
@@ -73,24 +104,23 @@ def _render(points, half_width, opacity, size: tuple[int, int], cull: bool) -> T
             ty = tx = torch.zeros_like(stroke)
         # Everything is measured from the centre of the pair's tile: small numbers keep the
         # expanded-square distance search accurate in float32.
-        centre = torch.stack([tx * tile[1], ty * tile[0]], -1).to(ctrl) + _half(tile, ctrl)
+        centre = _tile_centres(tx, ty, tile, ctrl)
         offsets = _pixel_offsets(tile, ctrl)  # [M, 2]
         local = ctrl.detach()[stroke] - centre[:, None]
-        seg, t, _ = _nearest(offsets, basis @ local)
-        weights = torch.lerp(basis[seg], basis[seg + 1], t[..., None])  # [P, M, 4]
+        seg, t, _ = _nearest(offsets, basis[stroke] @ local)
+        own = stroke[:, None]
+        weights = torch.lerp(basis[own, seg], basis[own, seg + 1], t[..., None])  # [P, M, 4]
         rows = (ty * tile[0])[:, None] + torch.arange(tile[0], device=ctrl.device)  # [P, th]
         cols = (tx * tile[1])[:, None] + torch.arange(tile[1], device=ctrl.device)  # [P, tw]
         padded = (tiles[0] * tile[0], tiles[1] * tile[1])
-        item = torch.div(stroke, max(n, 1), rounding_mode="floor")
+        item = item_of[stroke]
         index = (item[:, None, None] * padded[0] + rows[:, :, None]) * padded[1] + cols[:, None]
 
     nearest = weights @ (ctrl[stroke] - centre[:, None])  # [P, M, 2], differentiable
     dist = (offsets - nearest).square().sum(-1).clamp_min(1e-12).sqrt()
     factor = 1 - alpha[stroke, None] * _coverage(dist, radius[stroke, None])
-    items = math.prod(batch)
     image = _Product.apply(factor.reshape(-1), index.reshape(-1), items * padded[0] * padded[1])
-    image = image.view(items, *padded)[:, :height, :width]
-    return image.reshape(*batch, height, width)
+    return image.view(items, *padded)[:, :height, :width]
 
 
 def _coverage(dist: Tensor, radius: Tensor) -> Tensor:
@@ -99,36 +129,37 @@ def _coverage(dist: Tensor, radius: Tensor) -> Tensor:
     return ((dist + radius).clamp(max=0.5) - (dist - radius).clamp(min=-0.5)).clamp(min=0)
 
 
-def _segment_count(ctrl: Tensor) -> int:
-    """Segments per cubic so that no polyline strays more than FLATNESS from its curve.
+def _basis(ctrl: Tensor) -> Tensor:
+    """Cubic Bernstein weights [S, K + 1, 4] flattening each stroke into its own number of
+    segments, so that no polyline strays more than FLATNESS from its curve.
 
     |B''| <= 6 * max second difference of the control points, and a chord over a parameter
-    step h deviates at most |B''| h^2 / 8 from the curve.
+    step h deviates at most |B''| h^2 / 8 from the curve. Each stroke's count depends on that
+    stroke alone (a batch never changes how a stroke is drawn); K is the largest, and a stroke
+    that needs fewer repeats its end point, as zero-length segments.
     """
-    if ctrl.shape[0] == 0:
-        return 1
-    second = (ctrl[:, :2] - 2 * ctrl[:, 1:3] + ctrl[:, 2:]).norm(dim=-1).max().item()
-    if not math.isfinite(second):  # only unchecked callers get here; they report it themselves
-        return MAX_SEGMENTS
-    return min(MAX_SEGMENTS, max(1, math.ceil(math.sqrt(0.75 * second / FLATNESS))))
-
-
-def _bernstein(segments: int, like: Tensor) -> Tensor:
-    """Cubic Bernstein weights [segments + 1, 4] at evenly spaced parameters."""
-    u = torch.linspace(0, 1, segments + 1, dtype=like.dtype, device=like.device)[:, None]
+    second = (ctrl[:, :2] - 2 * ctrl[:, 1:3] + ctrl[:, 2:]).norm(dim=-1).amax(1)
+    need = (0.75 * second / FLATNESS).sqrt().ceil()
+    # Non-finite strokes come only from unchecked callers, which report them themselves.
+    segments = torch.where(need.isfinite(), need, MAX_SEGMENTS).clamp(1, MAX_SEGMENTS)
+    # The one value the host needs (a shape); on a GPU this is a sync.
+    most = int(segments.max().item()) if len(ctrl) else 1
+    steps = torch.arange(most + 1, dtype=ctrl.dtype, device=ctrl.device)
+    u = (steps / segments[:, None]).clamp(max=1)[..., None]  # [S, K + 1, 1]
     v = 1 - u
     return torch.cat([v**3, 3 * u * v**2, 3 * u**2 * v, u**3], -1)
 
 
-def _half(tile: tuple[int, int], like: Tensor) -> Tensor:
-    return like.new_tensor([tile[1] / 2, tile[0] / 2])
+def _tile_centres(tx: Tensor, ty: Tensor, tile: tuple[int, int], like: Tensor) -> Tensor:
+    """Canvas (x, y) of the centres of tiles (ty, tx), [P, 2]."""
+    th, tw = tile
+    return torch.stack([tx * tw + tw / 2, ty * th + th / 2], -1).to(like)
 
 
 def _pixel_offsets(tile: tuple[int, int], like: Tensor) -> Tensor:
     """Pixel centres of a tile relative to the tile's centre, row-major, [th * tw, 2] (x, y)."""
-    ys, xs = (torch.arange(s, dtype=like.dtype, device=like.device) + 0.5 for s in tile)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
-    return grid - _half(tile, like)
+    ys, xs = (torch.arange(s, dtype=like.dtype, device=like.device) + (0.5 - s / 2) for s in tile)
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
 
 
 def _nearest(offsets: Tensor, poly: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -173,9 +204,9 @@ def _pairs(ctrl, radius, basis, tile, tiles) -> tuple[Tensor, Tensor, Tensor]:
     reach = radius.clamp(min=0) + 1  # coverage vanishes beyond radius + 0.5 from the curve
     span = torch.stack([ctrl.amin(1), ctrl.amax(1)], 1)  # [S, 2 (lo/hi), 2 (x/y)]
     span = span + torch.stack([-reach, reach], 1)[..., None]
-    size = span.new_tensor([tw, th])
-    first = (span[:, 0] / size).floor().clamp(-1, max(tiles) + 1).long()
-    last = (span[:, 1] / size).floor().clamp(-1, max(tiles) + 1).long()
+    span = torch.stack([span[..., 0] / tw, span[..., 1] / th], -1)  # in tiles
+    first = span[:, 0].floor().clamp(-1, max(tiles) + 1).long()
+    last = span[:, 1].floor().clamp(-1, max(tiles) + 1).long()
     ty = torch.arange(tiles[0], device=ctrl.device)[:, None]
     tx = torch.arange(tiles[1], device=ctrl.device)
     hit = (
@@ -186,8 +217,8 @@ def _pairs(ctrl, radius, basis, tile, tiles) -> tuple[Tensor, Tensor, Tensor]:
     )  # [S, tiles_y, tiles_x] from bounding boxes
     stroke, ty, tx = hit.nonzero(as_tuple=True)
     # Keep the tiles whose centre is near the polyline, not merely near the bounding box.
-    centre = torch.stack([tx * tw, ty * th], -1).to(ctrl) + _half(tile, ctrl)
-    *_, gap = _nearest(centre.new_zeros(1, 2), basis @ (ctrl[stroke] - centre[:, None]))
+    centre = _tile_centres(tx, ty, tile, ctrl)
+    *_, gap = _nearest(centre.new_zeros(1, 2), basis[stroke] @ (ctrl[stroke] - centre[:, None]))
     # (reach has half a pixel to spare for the rounding of the expanded-square search)
     near = gap[:, 0].clamp(min=0).sqrt() <= reach[stroke] + math.hypot(th - 1, tw - 1) / 2
     return stroke[near], ty[near], tx[near]
