@@ -232,7 +232,8 @@ def test_stroke_counts_are_sorted_and_unique():
 @pytest.mark.parametrize(
     ("knob", "value"),
     [("steps", 0), ("seeds", 0), ("lr", -1.0), ("augmentations", -1), ("half_width", 0.0),
-     ("geometric_weights", (1.0, 1.0)), ("crop_scale", (0.9, 0.5)), ("distortion", 2.0)],
+     ("geometric_weights", (1.0, 1.0)), ("crop_scale", (0.9, 0.5)), ("distortion", 2.0),
+     ("precision", "bf16")],
 )
 def test_bad_config_names_the_knob(knob, value):
     with pytest.raises(InputError) as err:
