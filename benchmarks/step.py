@@ -1,54 +1,114 @@
-"""Time of one CLIPasso optimization step, and batched runs against sequential ones.
+"""Time of one CLIPasso optimization step with each speed technique switched off and on, in
+one run, and the paper's sketch end to end against a reference-like loop.
 
 Uses the REAL model sizes (RN101 loss model, ViT-B-32 saliency model) with RANDOM weights,
-created by open_clip, saved to a file and loaded through the engine's own loader: the compute
-is that of the real models, the sketches are meaningless.
+created by open_clip (no pretrained weights), saved to a file and loaded through the engine's
+own loader: the compute is that of the real models, the sketches are meaningless.
 
-    python benchmarks/step.py                 # per-step split + batched vs sequential
-    python benchmarks/step.py --draft         # also: the draft preset end to end (~3 min CPU)
-    python benchmarks/step.py --draft-only --threads 1   # CPU time is robust to a busy machine
-    python benchmarks/step.py --device cuda   # one device only (default: cpu, and cuda if any)
+    python benchmarks/step.py                   # CPU: technique table, split, ladder, reference
+    python benchmarks/step.py --quick           # the same with fewer repetitions
+    python benchmarks/step.py --device cuda --quick   # the whole GPU table in under 5 minutes
+    python benchmarks/step.py --draft           # also the draft preset end to end (CPU)
+
+Repetitions of the variants are interleaved (A B C A B C ...) and medians taken, so a machine
+shared with other work slows every variant alike; the load average is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import itertools
 import os
 import platform
+import resource
+import statistics
 import tempfile
 import time
-from dataclasses import replace
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import open_clip
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.engine import Sketcher
+from sketchify.core.estimate import measure_step_cost, views_per_step
+from sketchify.core.fold import ClassTokenPool, fold_batchnorm
 from sketchify.core.image import load_image, make_target
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import load_clip
-from sketchify.core.optimize import SketchConfig, optimize
+from sketchify.core.optimize import SketchConfig, _view_terms, autocast_dtype, optimize
 from sketchify.core.presets import preset
-from sketchify.core.render import rasterize
+from sketchify.core.render import _rasterize
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
-COUNTS = (4, 8, 16, 32)
+LADDER = (4, 8, 16, 32)
 SEEDS = 3
-# Wall time by default; `--clock cpu` (this process's CPU seconds) with `--threads 1` stays
-# close to a dedicated core's wall time even when other work shares the machine.
-clock = time.perf_counter
+PAPER = preset("standard")  # 2000 steps, 3 seeds, 4 augmentations
 
 
-def random_weights(directory: Path, name: str) -> Path:
-    path = directory / f"{name}-random.pt"
-    torch.save(open_clip.create_model(name).state_dict(), path)
-    return path
+class Visual(torch.nn.Module):
+    """A loss model made of a CLIP visual tower only (all the loss uses, at a quarter of the
+    memory of a whole CLIP copy)."""
+
+    def __init__(self, visual: torch.nn.Module) -> None:
+        super().__init__()
+        self.visual = visual
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    batchnorm: bool  # BatchNorm folded into the convolutions
+    pool: bool  # attention pool for the class token only
+    channels_last: bool
+    precision: str = "fp32"
+    compiled: bool = False  # torch.compile of the four residual stages (benchmark only)
+
+
+def variants(device: torch.device, quick: bool, compiled: bool) -> list[Variant]:
+    """Everything off (today's main), each technique alone, each one left out, all on (last);
+    with ``compiled``, also all on under torch.compile (which the engine does not use)."""
+    off = Variant("all off (main)", False, False, False)
+    if device.type == "cuda":  # GPU steps are short: every variant even when quick
+        on = Variant("all on (the default)", True, True, True, "fp16")
+        out = [off, replace(on, name="all on but fp16 autocast", precision="fp32"),
+               replace(on, name="all on but channels-last", channels_last=False),
+               replace(on, name="all on but the folds", batchnorm=False, pool=False)]
+    else:
+        on = Variant("all on (the default)", True, True, True)
+        alone = [replace(off, name="BatchNorm folded only", batchnorm=True),
+                 replace(off, name="class-token pool only", pool=True),
+                 replace(off, name="channels-last only", channels_last=True)]
+        left_out = [replace(on, name="all on but BatchNorm folding", batchnorm=False),
+                    replace(on, name="all on but the class-token pool", pool=False),
+                    replace(on, name="all on but channels-last", channels_last=False)]
+        out = [off, *alone] if quick else [off, *alone, *left_out]
+    if compiled:
+        out.append(replace(on, name="all on + torch.compile", compiled=True))
+    return [*out, on]
+
+
+def build(plain: torch.nn.Module, variant: Variant) -> torch.nn.Module:
+    visual = copy.deepcopy(plain.visual)
+    if variant.batchnorm:
+        fold_batchnorm(visual)
+    if variant.pool:
+        visual.attnpool = ClassTokenPool(visual.attnpool)
+    if variant.compiled:
+        # CUDA graphs too on a GPU (launch overhead is what they remove).
+        mode = "reduce-overhead" if torch.cuda.is_available() else None
+        for name in ("layer1", "layer2", "layer3", "layer4"):
+            setattr(visual, name, torch.compile(getattr(visual, name), mode=mode))
+    return Visual(visual)
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def starts_for(counts, seeds, generator) -> dict[int, torch.Tensor]:
@@ -61,93 +121,213 @@ def starts_for(counts, seeds, generator) -> dict[int, torch.Tensor]:
     return out
 
 
-def step_split(model, target, starts, config: SketchConfig, device, repeats: int) -> dict:
-    """Seconds per step spent in each stage (median over ``repeats`` after one warm-up).
+def step_times(model, target, starts, config: SketchConfig) -> list[float]:
+    """Seconds of each optimization step after the first (which pays for first-call
+    allocations), from the engine's own loop."""
+    device = target.device
+    marks: list[float] = []
 
-    The CLIP forward and backward run in chunks of CHUNK images, as the optimizer does.
-    """
-    loss = ClipLoss(model, target, geometric_weights=config.geometric_weights,
-                    semantic_weight=config.semantic_weight)
+    def mark(_progress) -> None:
+        sync(device)
+        marks.append(time.perf_counter())
+
+    optimize(model, target, starts, config, progress=mark)
+    return [b - a for a, b in itertools.pairwise(marks)]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def technique_table(plain, target, device, chosen: list[Variant], quick: bool
+                    ) -> dict[str, float]:
+    """Per-step seconds of the paper's step (3 seeds x 16 strokes x 5 views) per variant."""
     rng = torch.Generator().manual_seed(0)
-    params = [s.to(device).requires_grad_() for s in starts.values()]
-    runs = sum(p.shape[0] for p in params)
-    chunk = 64 if device.type == "cuda" else 16
-    times: dict[str, list[float]] = {"rasterize": [], "augment": [], "loss forward": [],
-                                     "backward": []}
+    starts = starts_for((16,), SEEDS, rng)
+    models = {v: build(plain, v).to(device) for v in chosen}
+    steps = (30 if quick else 60) if device.type == "cuda" else (3 if quick else 4)
+    repeats = 1 if quick else 3
+    times: dict[Variant, list[float]] = {v: [] for v in chosen}
+    peaks: dict[Variant, float] = {}
+    for _ in range(repeats):
+        for v in chosen:  # interleaved: A B C ... A B C ...
+            config = replace(PAPER, steps=steps, eval_every=10, precision=v.precision,
+                             channels_last=v.channels_last)
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            times[v] += step_times(models[v], target, starts, config)
+            if device.type == "cuda":
+                peaks[v] = torch.cuda.max_memory_allocated(device) / 2**30
+    base = median(times[chosen[0]])
+    print(f"\nstep of the paper's settings ({SEEDS} seeds x 16 strokes x "
+          f"{1 + PAPER.augmentations} views = {views_per_step(PAPER, (16,))} sketch views), "
+          f"median of {len(times[chosen[0]])} steps per variant, interleaved:")
+    print(f"  {'variant':40s} {'s/step':>8s} {'vs all off':>11s}"
+          + ("  peak GiB" if peaks else ""))
+    for v in chosen:
+        t = median(times[v])
+        print(f"  {v.name:40s} {t:8.3f} {base / t:10.2f}x"
+              + (f"  {peaks[v]:8.2f}" if peaks else ""))
+    models.clear()
+    return {v.name: median(times[v]) for v in chosen}
+
+
+def step_split(model, target, device, config: SketchConfig, repeats: int) -> None:
+    """Where one step of the default path spends its time (median over repeats)."""
+    loss = ClipLoss(model, target, autocast=autocast_dtype(config.precision, device),
+                    channels_last=True)
+    points = starts_for((16,), SEEDS, torch.Generator().manual_seed(1))[16].to(device)
+    points.requires_grad_()
+    width = torch.full(points.shape[:2], config.half_width, device=device)
+    opacity = torch.ones_like(width)
+    adam = torch.optim.Adam([points], lr=config.lr)
+    rng = torch.Generator().manual_seed(0)
+    parts = ("rasterize", "augment", "photo views forward", "CLIP forward+backward", "Adam")
+    times: dict[str, list[float]] = {k: [] for k in parts}
 
     def now() -> float:
         sync(device)
-        return clock()
+        return time.perf_counter()
 
-    for _ in range(repeats + 1):
-        split = dict.fromkeys(times, 0.0)
+    for i in range(repeats + 1):
+        split = []
         began = now()
-        sketches = torch.cat([
-            rasterize(p, torch.full(p.shape[:2], config.half_width, device=device),
-                      torch.ones(p.shape[:2], device=device), config.canvas)
-            for p in params
-        ])
-        split["rasterize"], began = now() - began, now()
+        sketches = _rasterize([(points, width, opacity)], config.canvas)
+        split.append(now())
         warps = sample_warps(config.augmentations, config.canvas, rng)
-        sketch_views, photo_views = augment_pair(sketches, target, warps, loss.size)
-        split["augment"], began = now() - began, now()
+        views, photo_views = augment_pair(sketches, target, warps, loss.size)
+        split.append(now())
         photo = loss.photo_views(photo_views)
-        leaf = sketch_views.detach().requires_grad_()
-        for start in range(0, leaf.shape[0], chunk):
-            index = torch.arange(start, min(start + chunk, leaf.shape[0]), device=device)
-            began = now()
-            terms = loss.terms(loss.encode(leaf[index]), photo.select(index // runs))
-            split["loss forward"] += now() - began
-            began = now()
-            terms["total"].sum().backward()
-            split["backward"] += now() - began
-        began = now()
-        sketch_views.backward(leaf.grad)
-        split["backward"] += now() - began
-        for key, value in split.items():
-            times[key].append(value)
-    return {k: sorted(v[1:])[len(v[1:]) // 2] for k, v in times.items()}
+        split.append(now())
+        _view_terms(loss, views, photo, 64 if device.type == "cuda" else 16, train=True)
+        split.append(now())
+        adam.step()
+        adam.zero_grad()
+        split.append(now())
+        if i:  # the first pays for first-call allocations
+            for key, a, b in zip(parts, [began, *split], split, strict=False):
+                times[key].append(b - a)
+    medians = {k: median(v) for k, v in times.items()}
+    total = sum(medians.values())
+    print(f"\nper-step split, default path, {SEEDS} seeds x 16 strokes "
+          f"(median of {repeats}): {total:.3f} s")
+    for key, value in medians.items():
+        print(f"  {key:24s} {value:8.4f} s  {100 * value / total:5.1f} %")
 
 
-def timed_optimize(model, target, starts, config) -> float:
-    sync(target.device)
-    began = clock()
+def reference_like_step(plain, target, device, steps: int) -> float:
+    """Seconds per run-step of a loop shaped like the reference implementation: seeds one
+    after another, float32, the plain network, one Adam each, the photo augmented and encoded
+    with the sketch every step (its clean view too), an extra clean forward every 10 steps."""
+    model = Visual(copy.deepcopy(plain.visual)).to(device)
+    loss = ClipLoss(model, target)
+    starts = starts_for((16,), SEEDS, torch.Generator().manual_seed(2))[16]
+    elapsed = []
+    for seed in range(SEEDS):
+        points = starts[seed:seed + 1].clone().to(device).requires_grad_()
+        width = torch.full(points.shape[:2], PAPER.half_width, device=device)
+        opacity = torch.ones_like(width)
+        adam = torch.optim.Adam([points], lr=PAPER.lr)
+        rng = torch.Generator().manual_seed(seed)
+        for step in range(steps + 1):
+            if step == 1:  # step 0 pays for first-call allocations
+                sync(device)
+                began = time.perf_counter()
+            adam.zero_grad()
+            sketch = _rasterize([(points, width, opacity)], PAPER.canvas)
+            warps = sample_warps(PAPER.augmentations, PAPER.canvas, rng)
+            views, photo_views = augment_pair(sketch, target, warps, loss.size)
+            with torch.no_grad():
+                photo = loss.encode(torch.cat([target[None], photo_views]))
+            terms = loss.terms(loss.encode(views), photo)
+            terms["total"].mean().backward()
+            if step % PAPER.eval_every == 0:
+                with torch.no_grad():
+                    loss.terms(loss.encode(sketch[:, None]), loss.encode(target[None]))
+            adam.step()
+        sync(device)
+        elapsed.append((time.perf_counter() - began) / steps)
+    return median(elapsed)
+
+
+def end_to_end(model, target, counts, config, device) -> tuple[float, float]:
+    """Wall seconds and peak GiB (CUDA) of a whole optimization of ``counts`` x 3 seeds."""
+    starts = starts_for(counts, config.seeds, torch.Generator().manual_seed(3))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    sync(device)
+    began = time.perf_counter()
     optimize(model, target, starts, config)
-    sync(target.device)
-    return clock() - began
+    sync(device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else 0.0
+    return time.perf_counter() - began, peak
 
 
-def bench_device(device: torch.device, rn101: Path, steps: int) -> None:
+def host_syncs_per_step(model, target, device) -> float:
+    """CUDA only: synchronizing calls per step of the default path (torch's sync debug mode),
+    counted over 10 steps that include one evaluation."""
+    starts = starts_for((16,), SEEDS, torch.Generator().manual_seed(4))
+    config = replace(PAPER, steps=10, eval_every=10)
+    optimize(model, target, starts, replace(config, steps=1))  # allocations, chunk size
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            optimize(model, target, starts, config)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught) / config.steps
+
+
+def bench_device(device: torch.device, rn101: Path, args) -> None:
     print(f"\n== {device} ==")
-    model = load_clip("RN101", str(rn101), device)
+    fast = load_clip("RN101", str(rn101), device)  # the engine's loader: folded
+    plain = open_clip.create_model("RN101")
+    plain.load_state_dict(torch.load(rn101, weights_only=True))
+    plain = Visual(plain.visual).eval().requires_grad_(False)
     target = make_target(load_image(EXAMPLES / "astronaut.jpg")).image.to(device)
-    rng = torch.Generator().manual_seed(0)
-    standard = SketchConfig()
-    for label, starts in (
-        ("1 run x 16 strokes", starts_for((16,), 1, rng)),
-        (f"{SEEDS} seeds x {len(COUNTS)} counts {COUNTS}", starts_for(COUNTS, SEEDS, rng)),
-    ):
-        runs = sum(s.shape[0] for s in starts.values())
-        flat = {n: s.reshape(-1, n, 4, 2) for n, s in starts.items()}
-        split = step_split(model, target, flat, standard, device, repeats=steps)
-        total = sum(split.values())
-        parts = ", ".join(f"{k} {v:.3f}" for k, v in split.items())
-        print(f"step, {label} ({runs} runs, {standard.augmentations} augmentations): "
-              f"{total:.3f} s  [{parts}]")
+    cuda = device.type == "cuda"
 
-    # Same work both ways: steps fixed, no early stop.
-    config = replace(standard, steps=steps, seeds=SEEDS, eval_every=steps, patience=steps + 1)
-    starts = starts_for(COUNTS, SEEDS, rng)
-    timed_optimize(model, target, {4: starts[4][:1]}, replace(config, seeds=1))  # warm-up
-    batched = timed_optimize(model, target, starts, config)
-    sequential = sum(
-        timed_optimize(model, target, {n: starts[n][s:s + 1]},
-                       replace(config, seeds=1, seed=config.seed + s))
-        for n in COUNTS
-        for s in range(SEEDS)
-    )
-    print(f"{SEEDS} seeds x {COUNTS} strokes, {steps} steps: batched {batched:.1f} s, "
-          f"12 sequential runs {sequential:.1f} s, speed-up x{sequential / batched:.2f}")
+    chosen = variants(device, args.quick, args.compile)
+    default_step = technique_table(plain, target, device, chosen, args.quick)[chosen[-1].name]
+    step_split(fast, target, device, PAPER, repeats=5 if cuda else (1 if args.quick else 3))
+
+    ref_steps = 200 if cuda else (2 if args.quick else 3)
+    ref = reference_like_step(plain, target, device, ref_steps)
+    print(f"\nreference-like loop ({SEEDS} seeds one after another, fp32, plain network, photo "
+          f"encoded every step): {ref:.3f} s per seed-step, timed over {ref_steps} steps per "
+          f"seed; {SEEDS} x {PAPER.steps} steps EXTRAPOLATED: {SEEDS * PAPER.steps * ref:.0f} s")
+    print(f"  batched default path: {default_step:.3f} s per step for all {SEEDS} seeds -> "
+          f"{PAPER.steps * default_step:.0f} s extrapolated; speed-up "
+          f"x{SEEDS * ref / default_step:.2f}")
+
+    if cuda:
+        # --quick runs the whole 2000 steps only if 50 of them say it takes under a minute.
+        probe, _ = end_to_end(fast, target, (16,), replace(PAPER, steps=50), device)
+        full = not args.quick or probe * PAPER.steps / 50 < 60
+        for counts in ((16,), LADDER):
+            steps = PAPER.steps if full else 200
+            seconds, peak = end_to_end(fast, target, counts, replace(PAPER, steps=steps), device)
+            label = "measured" if full else f"EXTRAPOLATED from {steps} steps"
+            total = seconds * PAPER.steps / steps
+            print(f"standard, {'/'.join(map(str, counts))} strokes x {SEEDS} seeds, "
+                  f"{PAPER.steps} steps: {total:.1f} s ({label}), peak {peak:.2f} GiB")
+        syncs = host_syncs_per_step(fast, target, device)
+        print(f"host syncs per step (default path, 10 steps with one evaluation): {syncs:.1f}")
+    else:
+        ladder = step_times(fast, target,
+                            starts_for(LADDER, SEEDS, torch.Generator().manual_seed(5)),
+                            replace(PAPER, steps=2 if args.quick else 3))
+        print(f"\nladder {'/'.join(map(str, LADDER))} x {SEEDS} seeds, default path: "
+              f"{median(ladder):.2f} s per step -> {PAPER.steps} steps EXTRAPOLATED: "
+              f"{PAPER.steps * median(ladder) / 3600:.2f} h")
+        print(f"standard, 16 strokes x {SEEDS} seeds, {PAPER.steps} steps EXTRAPOLATED: "
+              f"{PAPER.steps * default_step / 3600:.2f} h")
+
+    # measure_step_cost reads only these two of a Sketcher.
+    cost = measure_step_cost(SimpleNamespace(device=device, loss_model=fast))
+    print(f"measure_step_cost: {cost:.4f} s per sketch view per step; the paper's step "
+          f"predicted {cost * views_per_step(PAPER, (16,)):.3f} s, measured {default_step:.3f} s")
 
 
 def bench_draft(rn101: Path, vit: Path) -> None:
@@ -168,39 +348,65 @@ def bench_draft(rn101: Path, vit: Path) -> None:
           f"{svg.count('<path')} paths")
 
 
+def cpu_name() -> str:
+    """The CPU model (and family/model numbers: "AMD EPYC" alone names many generations)."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    family = f", family {fields['cpu family']} model {fields['model']}" if "model" in fields else ""
+    return f"{fields.get('model name', platform.machine())}{family}"
+
+
+def physical_cores() -> int:
+    """Distinct (package, core) pairs among the CPUs this process may run on."""
+    cores = set()
+    for cpu in os.sched_getaffinity(0):
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            return os.cpu_count() or 1
+    return len(cores)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per measurement")
-    parser.add_argument("--device", choices=("cpu", "cuda"), action="append")
-    parser.add_argument("--draft", action="store_true", help="time the draft preset end to end")
-    parser.add_argument("--draft-only", action="store_true", help="only the draft timing")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--draft", action="store_true", help="also the draft preset end to end")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile of the loss network (slow to compile)")
     args = parser.parse_args()
-    if args.clock == "cpu":
-        global clock
-        clock = time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.draft_only:
-        args.draft, args.device = True, []
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    devices = devices if args.device is None else args.device
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("no CUDA GPU here")
 
     print("RANDOM weights, REAL sizes (RN101 loss, ViT-B-32 saliency): timings only.")
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, "
-          f"load average {os.getloadavg()[0]:.1f}, {args.clock} clock")
-    if "cuda" in devices:
+    print(f"torch {torch.__version__}; CPU: {cpu_name()}, {physical_cores()} physical cores, "
+          f"{torch.get_num_threads()} torch threads (torch's default is the physical core "
+          f"count); load average {os.getloadavg()[0]:.1f} (a shared machine slows every "
+          f"variant alike: their repetitions are interleaved)")
+    if args.device == "cuda":
         print(f"cuda: {torch.cuda.get_device_name()}")
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        rn101 = random_weights(Path(tmp), "RN101")
-        vit = random_weights(Path(tmp), "ViT-B-32") if args.draft else None
-        for device in devices:
-            bench_device(torch.device(device), rn101, args.steps)
+        rn101 = Path(tmp) / "RN101-random.pt"
+        torch.save(open_clip.create_model("RN101").state_dict(), rn101)
+        bench_device(torch.device(args.device), rn101, args)
         if args.draft:
+            vit = Path(tmp) / "ViT-B-32-random.pt"
+            torch.save(open_clip.create_model("ViT-B-32").state_dict(), vit)
             bench_draft(rn101, vit)
-    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}; peak resident memory "
+          f"{peak_rss:.1f} GiB; benchmark took {time.perf_counter() - began:.0f} s")
 
 
 if __name__ == "__main__":
