@@ -125,6 +125,8 @@ class Progress:
     step: int
     total: int
     fraction: float
+    # Mean loss terms of the latest evaluation step (every eval_every steps): reading them
+    # every step would make a GPU wait for the host each step.
     losses: dict[str, float]
     elapsed_s: float
     eta_s: float
@@ -328,9 +330,9 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def _chunk_size(loss_fn: ClipLoss, views: int) -> int:
-    """Sketch views per CLIP forward when the config leaves it open: 16 on a CPU or MPS (no
-    faster in bigger batches, and memory stays bounded); on CUDA as many as half the free
-    memory holds, from the memory one view was measured to take."""
+    """Sketch views per CLIP forward when the config leaves it open: 16 on a CPU or MPS
+    (~3 GB of activations); on CUDA as many as half the free memory holds, from the memory one
+    view was measured to take."""
     device = loss_fn.device
     if device.type != "cuda":
         return 16

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sketchify.core.errors import InputError
-from sketchify.core.render import FLATNESS, rasterize, rasterize_dense
+from sketchify.core.render import rasterize, rasterize_dense
 
 
 def random_strokes(gen, shape, size, step, dtype=torch.float64):
@@ -158,9 +158,10 @@ def test_batch_items_render_independently():
     points = scene_with_edge_cases(torch.float32)
     together = rasterize(points, 1.5, 1.0, 40)
     alone = rasterize(points[2, 1], 1.5, 1.0, 40)
-    # The batch's wildest curve sets how finely all are flattened: images agree within that.
-    assert (together[2, 1] - alone).abs().max().item() <= 2 * FLATNESS
-    assert (together[2, 1] - alone).abs().sum().item() <= 0.01 * (1 - alone).sum().item()
+    # Each stroke is flattened as finely as its own curvature asks, whatever else the batch
+    # holds: the images agree up to rounding.
+    torch.testing.assert_close(together[2, 1], alone, rtol=0, atol=1e-6)
+    assert (1 - alone).sum() > 1  # there is ink
 
 
 def test_degenerate_stroke_is_a_round_dot():
