@@ -153,40 +153,61 @@ def median(values: list[float]) -> float:
 
 def technique_table(plain, target, device, chosen: list[Variant], quick: bool
                     ) -> dict[str, float]:
-    """Per-step seconds of the paper's step (3 seeds x 16 strokes x 5 views) per variant."""
+    """Per-step seconds of the paper's step (3 seeds x 16 strokes x 5 views) per variant:
+    first all off against all on in strict alternation (A B A B ...), then every variant in
+    interleaved rounds. Many short runs rather than a few long ones: a burst of other work
+    then lands on both sides of a comparison alike."""
     rng = torch.Generator().manual_seed(0)
     starts = starts_for((16,), SEEDS, rng)
     models = {v: build(plain, v).to(device) for v in chosen}
-    # Many short runs, interleaved, rather than a few long ones: a burst of other work then
-    # lands on every variant alike.
     steps = (30 if quick else 60) if device.type == "cuda" else 3
-    repeats = 2 if quick else 5
-    times: dict[Variant, list[float]] = {v: [] for v in chosen}
     peaks: dict[Variant, float] = {}
-    for _ in range(repeats):
-        for v in chosen:  # interleaved: A B C ... A B C ...
-            config = replace(PAPER, steps=steps, eval_every=10, precision=v.precision,
-                             channels_last=v.channels_last)
-            if device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats(device)
-                torch.backends.cudnn.benchmark = v.cudnn_benchmark
-            times[v] += step_times(models[v], target, starts, config)
-            if device.type == "cuda":
-                peaks[v] = torch.cuda.max_memory_allocated(device) / 2**30
-    base, fastest = median(times[chosen[0]]), min(times[chosen[0]])
+
+    def run(v: Variant) -> list[float]:
+        config = replace(PAPER, steps=steps, eval_every=10, precision=v.precision,
+                         channels_last=v.channels_last)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            torch.backends.cudnn.benchmark = v.cudnn_benchmark
+        times = step_times(models[v], target, starts, config)
+        if device.type == "cuda":
+            peaks[v] = torch.cuda.max_memory_allocated(device) / 2**30
+        return times
+
+    off, on = chosen[0], chosen[-1]
+    pairs = [(run(off), run(on)) for _ in range(3 if quick else 8)]
+    ratios = [median(a) / median(b) for a, b in pairs]
     print(f"\nstep of the paper's settings ({SEEDS} seeds x 16 strokes x "
           f"{1 + PAPER.augmentations} views = {views_per_step(PAPER, (16,))} sketch views), "
-          f"{len(times[chosen[0]])} steps per variant from {repeats} interleaved runs; "
-          f"contention only adds time, so the minimum is shown beside the median:")
-    print(f"  {'variant':40s} {'median s':>9s} {'ratio':>7s} {'min s':>7s} {'ratio':>7s}"
-          + ("  peak GiB" if peaks else ""))
-    for v in chosen:
-        t, low = median(times[v]), min(times[v])
-        print(f"  {v.name:40s} {t:9.3f} {base / t:6.2f}x {low:7.3f} {fastest / low:6.2f}x"
-              + (f"  {peaks[v]:8.2f}" if peaks else ""))
+          f"'{off.name}' against '{on.name}', {len(pairs)} alternating pairs of runs of "
+          f"{steps - 1} timed steps:")
+    print(f"  per pair: {', '.join(f'{r:.2f}x' for r in ratios)}; median x{median(ratios):.2f}; "
+          f"medians {median([t for a, _ in pairs for t in a]):.3f} s -> "
+          f"{median([t for _, b in pairs for t in b]):.3f} s per step")
+
+    rounds = 1 if quick else 3
+    times: dict[Variant, list[list[float]]] = {v: [] for v in chosen}
+    for _ in range(rounds):
+        for v in chosen:
+            times[v].append(run(v))
     models.clear()
     torch.backends.cudnn.benchmark = False
-    return {v.name: median(times[v]) for v in chosen}
+    print(f"each technique: {rounds} interleaved round(s) of every variant; 'paired' is the "
+          f"median over rounds of each round's ratio to '{off.name}'; contention only adds "
+          f"time, so the minimum is shown too:")
+    print(f"  {'variant':40s} {'median s':>9s} {'min s':>7s} {'paired':>7s} {'by min':>7s}"
+          + ("  peak GiB" if peaks else ""))
+    result = {}
+    for v in chosen:
+        flat = [t for run_times in times[v] for t in run_times]
+        paired = median([median(a) / median(b)
+                         for a, b in zip(times[off], times[v], strict=True)])
+        by_min = min(t for run_times in times[off] for t in run_times) / min(flat)
+        print(f"  {v.name:40s} {median(flat):9.3f} {min(flat):7.3f} {paired:6.2f}x "
+              f"{by_min:6.2f}x" + (f"  {peaks[v]:8.2f}" if peaks else ""))
+        result[v.name] = median(flat)
+    result[on.name] = median([t for _, b in pairs for t in b] + [t for r in times[on] for t in r])
+    return result
 
 
 def step_split(model, target, device, config: SketchConfig, repeats: int) -> None:
