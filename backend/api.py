@@ -12,6 +12,12 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
   does not have; 422 for a missing or non-numeric count (it may be left out when the job has
   one); 409 while there is nothing to show (queued, failed, or running/canceled without
   preview=1 or before the first progress report).
+- GET /v1/sketches?status=&limit=&cursor=: 200 {items (newest first, each as GET
+  /v1/sketches/<id>), next_cursor (null on the last page)}; 422 for a bad status, limit or
+  cursor, or an unknown parameter.
+- GET /v1/sketches/<id>/zip: 200 application/zip of every SVG as `<photo stem>.<count>.svg`;
+  409 until the job is done.
+- GET /v1/sketches/<id>/image: 200, the photo exactly as submitted.
 - DELETE /v1/sketches/<id>: 200 + canceled job when it was queued (it never runs) or already
   canceled (so retries are harmless); 202 while a running job is asked to stop at the engine's
   next step; 409 when it already finished (done or failed).
@@ -21,12 +27,14 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
 
+from sketchify.backend import downloads, listing
 from sketchify.backend.errors import ApiError
 from sketchify.backend.service import Service
 from sketchify.backend.store import (
@@ -67,6 +75,7 @@ def _job_json(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": job.status,
+        "filename": job.filename,
         "strokes": job.strokes,
         "params": {k: v for k, v in job.params.items() if k != "strokes"},
         "queue_position": _service().store.queue_position(job),
@@ -121,6 +130,7 @@ def submit() -> Response:
             job, created = service.store.add(
                 submission.params, submission.image,
                 idempotency_key=key, fingerprint=submission.fingerprint,
+                filename=submission.filename,
             )
     except IdempotencyConflict:
         raise ApiError(422, "This Idempotency-Key was already used for a different request.",
@@ -129,6 +139,23 @@ def submit() -> Response:
         service.executor.submit(job)
     response = _job_response(job, 202 if created else 200)
     response.headers["Location"] = url_for("v1.job", job_id=job.id)
+    return response
+
+
+@v1.get("/sketches")
+def jobs() -> Response:
+    query = listing.parse_query(request.args)
+    # One job more than asked tells whether another page follows.
+    found = _service().store.recent(
+        statuses=query.statuses, limit=query.limit + 1, before_seq=query.before_seq
+    )
+    page = found[: query.limit]
+    more = len(found) > query.limit
+    response = jsonify({
+        "items": [_job_json(job) for job in page],
+        "next_cursor": listing.encode_cursor(page[-1].seq) if more else None,
+    })
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -187,6 +214,35 @@ def svg(job_id: str) -> Response:
     response = Response(body, mimetype="image/svg+xml")
     if job.status != DONE:
         response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@v1.get("/sketches/<job_id>/zip")
+def zip_file(job_id: str) -> Response:
+    job = _find(job_id)
+    if job.status in (QUEUED, RUNNING):
+        raise ApiError(409, f"The job is still {job.status}; its zip is ready once it is done.",
+                       None)
+    if job.status != DONE:
+        ended = "failed" if job.status == FAILED else "was canceled"
+        raise ApiError(409, f"The job {ended}, so it has no zip.", None)
+    try:
+        body = downloads.svgs_zip(_service().store, job)
+    except FileNotFoundError:
+        raise ApiError(404, "The SVGs are gone (the job was removed).", None) from None
+    return send_file(io.BytesIO(body), mimetype="application/zip", as_attachment=True,
+                     download_name=downloads.zip_name(job))
+
+
+@v1.get("/sketches/<job_id>/image")
+def image(job_id: str) -> Response:
+    job = _find(job_id)
+    try:
+        body = _service().store.read_input(job.id)
+    except FileNotFoundError:
+        raise ApiError(404, "The photo is gone (the job was removed).", None) from None
+    response = Response(body, mimetype=downloads.image_mimetype(body))
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

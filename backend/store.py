@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     idempotency_key TEXT UNIQUE,
     fingerprint TEXT,
-    worker TEXT  -- who runs/ran it (remote executors)
+    worker TEXT,  -- who runs/ran it (remote executors)
+    filename TEXT  -- the photo's original file name, if the client sent one
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
 """
@@ -69,6 +70,7 @@ class Job:
     idempotency_key: str | None
     fingerprint: str | None
     worker: str | None = None
+    filename: str | None = None
 
     @property
     def strokes(self) -> list[int]:
@@ -178,6 +180,7 @@ class JobStore:
         *,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
+        filename: str | None = None,
     ) -> tuple[Job, bool]:
         """Store a new queued job durably; returns (job, created).
 
@@ -196,9 +199,9 @@ class JobStore:
             with self._write() as db:
                 row = db.execute(
                     "INSERT INTO jobs (id, status, params, created_at, idempotency_key,"
-                    " fingerprint) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                    " fingerprint, filename) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
                     (job_id, QUEUED, json.dumps(params), time.time(), idempotency_key,
-                     fingerprint),
+                     fingerprint, filename),
                 ).fetchone()
         except sqlite3.IntegrityError:
             # Another request with the same key won the race; it owns the job.
@@ -232,6 +235,24 @@ class JobStore:
         if status is not None:
             sql, args = sql + " WHERE status = ?", (status,)
         return [Job.from_row(r) for r in self._db().execute(sql + " ORDER BY seq", args)]
+
+    def recent(
+        self, *, statuses: tuple[str, ...] = (), limit: int, before_seq: int | None = None
+    ) -> list[Job]:
+        """Up to ``limit`` jobs newest first (in any of ``statuses``, all when empty), only
+        those submitted before the job numbered ``before_seq``: the next page of a listing."""
+        clauses, args = [], []
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            args.append(before_seq)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db().execute(
+            f"SELECT * FROM jobs{where} ORDER BY seq DESC LIMIT ?", (*args, limit)
+        )
+        return [Job.from_row(r) for r in rows]
 
     def queue_position(self, job: Job) -> int | None:
         """How many queued jobs are ahead of this one (0: it starts next); None if not queued."""

@@ -19,7 +19,7 @@ from typing import Any
 import PIL.Image
 from flask import Request
 
-from sketchify.backend import limits
+from sketchify.backend import filenames, limits
 from sketchify.backend.errors import ApiError
 from sketchify.core.errors import InputError
 from sketchify.core.image import load_image
@@ -33,6 +33,7 @@ class Submission:
     params: dict[str, Any]  # normalized: what the job store keeps and the executor runs
     image: bytes
     fingerprint: str  # same request -> same fingerprint (for Idempotency-Key reuse)
+    filename: str | None = None  # the photo's original file name, if the client sent one
 
 
 def _int(value: Any, field: str, low: int, high: int) -> int:
@@ -176,6 +177,7 @@ def parse_submission(
     for name in request.args:  # a field in the URL would otherwise be silently ignored
         raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.", name)
     fields, image = _raw_fields(request)
+    filename = filenames.submitted(request, fields)
     for name in fields:
         if name not in _FIELDS:
             raise ApiError(422, f"Unknown field {name!r}.", name)
@@ -186,4 +188,7 @@ def parse_submission(
     check_image(image, max_pixels=max_pixels, formats=formats)
     digest = hashlib.sha256(image)
     digest.update(json.dumps(params, sort_keys=True).encode())
-    return Submission(params=params, image=image, fingerprint=digest.hexdigest())
+    if filename is not None:
+        digest.update(filename.encode())
+    return Submission(params=params, image=image, fingerprint=digest.hexdigest(),
+                      filename=filename)
