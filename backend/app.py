@@ -17,6 +17,7 @@ from sketchify.backend.runner import Executor, InProcessExecutor
 from sketchify.backend.security import install_guards, is_loopback
 from sketchify.backend.service import Service
 from sketchify.backend.store import JobStore
+from sketchify.backend.web.page import web
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def _register_errors(app: Flask) -> None:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the service. ``DATA_DIR`` (required) holds the job database and files."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # /static/ belongs to the web page's blueprint
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     if not app.config.get("DATA_DIR"):
@@ -114,9 +115,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     install_guards(
         app, token=app.config["TOKEN"], cors_origin=app.config["CORS_ORIGIN"],
         loopback_only=is_loopback(app.config["HOST"]),
+        public_blueprints=(web.name,),
     )
     _register_errors(app)
     app.register_blueprint(v1)
+    app.register_blueprint(web)
     if app.config["START"]:
         service.start()
     return app
