@@ -46,7 +46,10 @@ async function api(path, { method = "GET", body = null, as = "json" } = {}) {
     } catch {
       // Not JSON (a proxy in between, say): the status line is all there is to say.
     }
-    if (response.status === 401) askForToken(Boolean(token));
+    // A 401 for a token the user has replaced since is stale: it says nothing about the new one.
+    if (response.status === 401 && sessionStorage.getItem(TOKEN_KEY) === token) {
+      askForToken(Boolean(token));
+    }
     throw new ApiError(response.status, message, field);
   }
   if (as === "json") return response.json();
@@ -453,6 +456,7 @@ function showCard(job, first) {
 // -- the job list ----------------------------------------------------------------------------
 
 let nextCursor = null;
+let listing = 0; // which reset of the list is current (a slow answer must not undo a newer one)
 
 async function fetchPage(cursor) {
   const query = new URLSearchParams({ limit: `${PAGE_SIZE}` });
@@ -463,12 +467,18 @@ async function fetchPage(cursor) {
 }
 
 async function loadList(reset) {
+  if (reset) {
+    listing += 1;
+    cards.clear();
+    $("#job-list").replaceChildren();
+    nextCursor = null;
+    $("#more-button").hidden = true;
+  }
+  const current = listing;
   try {
     const page = await fetchPage(reset ? null : nextCursor);
-    if (reset) {
-      cards.clear();
-      $("#job-list").replaceChildren();
-    }
+    if (current !== listing) return;
+    // Cards already shown (a job submitted meanwhile) stay where they are.
     for (const job of page.items) showCard(job, false);
     nextCursor = page.next_cursor;
     $("#more-button").hidden = !nextCursor;
