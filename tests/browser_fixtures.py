@@ -6,12 +6,12 @@ tmp dir and says where in the report.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from backend_helpers import wait_for
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -53,14 +53,10 @@ class Page:
 
     def wait(self, check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
         """Poll ``check`` until it returns something truthy; fail saying ``what`` was awaited."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"within {timeout} s: {what}")
-            time.sleep(0.1)
+        try:
+            return wait_for(check, timeout=timeout, every=0.1)
+        except AssertionError:
+            raise AssertionError(f"not seen within {timeout} s: {what}") from None
 
     def downloaded(self, name: str, timeout: float = 20) -> Path:
         path = self.downloads / name

@@ -1,8 +1,8 @@
 """The endpoints behind the web page, through Flask's test client: the job list and its
 cursor, the photo's file name, the zip of a job's SVGs and its photo.
 
-The executor is not started (START False), so jobs stay where a test puts them; states move
-through the real JobStore's own methods, as an executor moves them.
+The executor is not started, so jobs stay where a test puts them; states move through the real
+JobStore's own methods, as an executor moves them.
 """
 
 from __future__ import annotations
@@ -15,25 +15,8 @@ from typing import Any
 import pytest
 from backend_helpers import example_image, png_bytes
 
-from sketchify.backend.app import create_app
-
-pytest_plugins = ["backend_fixtures"]
+pytest_plugins = ["backend_fixtures", "web_fixtures"]
 TOKEN = "web-api-token"
-
-
-@pytest.fixture
-def make_app(tmp_path, tiny_sketcher):
-    apps = []
-
-    def make(**config: Any):
-        app = create_app({"DATA_DIR": tmp_path / f"data{len(apps)}",
-                          "SKETCHERS": [tiny_sketcher], "START": False, **config})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["sketchify"].close()
 
 
 @pytest.fixture

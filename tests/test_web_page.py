@@ -5,32 +5,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import lxml.html
 import pytest
 
-from sketchify.backend.app import create_app
-
-pytest_plugins = ["backend_fixtures"]
+pytest_plugins = ["backend_fixtures", "web_fixtures"]
 TOKEN = "web-page-token"
 STATIC = Path(__file__).parent.parent / "backend" / "web" / "static"
 CSP = "default-src 'self'"
 
 
 @pytest.fixture
-def make_client(tmp_path, tiny_sketcher):
-    apps = []
-
-    def make(**config: Any):
-        app = create_app({"DATA_DIR": tmp_path / f"data{len(apps)}",
-                          "SKETCHERS": [tiny_sketcher], "START": False, **config})
-        apps.append(app)
-        return app.test_client()
-
-    yield make
-    for app in apps:
-        app.extensions["sketchify"].close()
+def make_client(make_app):
+    return lambda **config: make_app(**config).test_client()
 
 
 def page_references() -> list[str]:
