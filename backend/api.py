@@ -85,6 +85,8 @@ def _job_json(job: Job) -> dict[str, Any]:
         },
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
+        "resolved_preset": job.resolved_preset,
+        "device": job.device,
         "worker": job.worker,
         "error": job.error,
         "created_at": _iso(job.created_at),

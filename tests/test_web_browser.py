@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backend_helpers import png_bytes
+from backend_helpers import TOKEN, Server, png_bytes
 from lxml import etree
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.select import Select
-from test_backend_server import TOKEN, Server
 
 pytest_plugins = ["backend_fixtures", "browser_fixtures"]
 pytestmark = pytest.mark.slow
