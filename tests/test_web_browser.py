@@ -175,6 +175,7 @@ def test_upload_shows_progress_and_the_live_preview_then_cancels(page, server):
     page.find(".cancel-button", card).click()
     page.wait(lambda: card.get_attribute("data-status") == "canceled", "the job canceled")
     assert status_of(page, card) == "Canceled: its best strokes so far are shown."
+    assert page.driver.switch_to.active_element == page.find(".job-status", card)  # not lost
     assert server.job(job_id)["status"] == "canceled"
     assert len(strokes_drawn(page, card)) == 8
     assert not page.find(".cancel-button", card).is_displayed()

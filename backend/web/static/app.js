@@ -401,6 +401,10 @@ class Card {
     try {
       this.update(await api(`/v1/sketches/${this.job.id}`, { method: "DELETE" }));
       $(".job-error", this.item).textContent = "";
+      // The button is gone now: keyboard focus goes to what the cancel changed.
+      const status = $(".job-status", this.item);
+      status.tabIndex = -1;
+      status.focus();
     } catch (error) {
       $(".job-error", this.item).textContent = error.message;
     } finally {
