@@ -86,12 +86,8 @@ def alpha_mask(photo: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     photo has no alpha channel or nothing opaque enough."""
     img = open_image(photo, max_pixels=max_pixels, formats=formats)
     if not has_alpha(img):
-        kind = f"{img.format} " if img.format else ""
-        raise InputError(
-            f"mask 'alpha' needs a photo with transparency, but this {kind}photo has no alpha "
-            "channel; send a mask image or use mask 'auto'.",
-            field="mask",
-        )
+        raise InputError("mask 'alpha' needs a photo with transparency, but this photo has no "
+                         "alpha channel; send a mask image or use mask 'auto'.", field="mask")
     alpha = np.asarray(img.convert("RGBA").getchannel("A"))
     pixels = alpha >= HALF
     if not pixels.any():
