@@ -111,7 +111,8 @@ def submit() -> Response:
         raise ApiError(422, "Idempotency-Key must be 1-255 visible ASCII characters.",
                        "Idempotency-Key")
     submission = parse_submission(
-        request, max_pixels=service.max_pixels, formats=service.formats
+        request, max_pixels=service.max_pixels, formats=service.formats,
+        mask_problem=service.mask_problem,
     )
     try:
         job, created = service.store.by_key(key, submission.fingerprint), False
@@ -121,6 +122,7 @@ def submit() -> Response:
             job, created = service.store.add(
                 submission.params, submission.image,
                 idempotency_key=key, fingerprint=submission.fingerprint,
+                mask_image=submission.mask_image,
             )
     except IdempotencyConflict:
         raise ApiError(422, "This Idempotency-Key was already used for a different request.",

@@ -162,6 +162,13 @@ class JobStore:
     def read_input(self, job_id: str) -> bytes:
         return (self.job_dir(job_id) / "input").read_bytes()
 
+    def read_mask(self, job_id: str) -> bytes | None:
+        """The job's mask image (``mask`` 'file'), None when it was sent without one."""
+        try:
+            return (self.job_dir(job_id) / "mask").read_bytes()
+        except FileNotFoundError:
+            return None
+
     def svg_path(self, job_id: str, count: int, *, preview: bool = False) -> Path:
         return self.job_dir(job_id) / f"{'preview' if preview else 'result'}-{count}.svg"
 
@@ -178,8 +185,9 @@ class JobStore:
         *,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
+        mask_image: bytes | None = None,
     ) -> tuple[Job, bool]:
-        """Store a new queued job durably; returns (job, created).
+        """Store a new queued job durably (with its mask image, if any); returns (job, created).
 
         With an idempotency key already in use, returns the existing job (created False) when
         the fingerprint matches and raises IdempotencyConflict when it does not.
@@ -191,6 +199,8 @@ class JobStore:
         folder = self.job_dir(job_id)
         folder.mkdir()
         write_atomic(folder / "input", image)
+        if mask_image is not None:
+            write_atomic(folder / "mask", mask_image)
         _fsync_dir(self.jobs_dir)
         try:
             with self._write() as db:

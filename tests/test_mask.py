@@ -132,7 +132,7 @@ def test_file_mask_of_another_size_is_refused_naming_mask_image():
 
 @pytest.mark.parametrize("data", [b"", b"not an image at all", encode(Image.new("L", (6, 8)))[:40]])
 def test_a_mask_that_is_no_image_is_refused_naming_mask_image(data):
-    with pytest.raises(InputError, match="^The mask image is unusable: ") as error:
+    with pytest.raises(InputError, match=r"^The mask image is unusable: ") as error:
         file_mask(data, (6, 8))
     assert error.value.field == "mask_image"
 
