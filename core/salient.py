@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError, WeightsError
@@ -144,6 +145,8 @@ def _session(path: Path) -> Any:
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only: the CLI's stderr is for one message
+    # The same CPU budget as torch (`sketchify worker --threads N` sets it), not every core.
+    options.intra_op_num_threads = torch.get_num_threads()
     try:
         return FileSession("u2net", options)
     except Exception as exc:  # onnxruntime's own exception types for unreadable files
