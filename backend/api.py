@@ -67,6 +67,7 @@ def _job_json(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": job.status,
+        "filename": job.filename,
         "strokes": job.strokes,
         "params": {k: v for k, v in job.params.items() if k != "strokes"},
         "queue_position": _service().store.queue_position(job),
@@ -76,6 +77,8 @@ def _job_json(job: Job) -> dict[str, Any]:
         },
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
+        "resolved_preset": job.resolved_preset,
+        "device": job.device,
         "worker": job.worker,
         "error": job.error,
         "created_at": _iso(job.created_at),

@@ -223,7 +223,8 @@ class CeleryExecutor:
             return
         if kind == "started" or (job.status == QUEUED and kind in ("done", "canceled", "failed")):
             self.store.mark_started(job_id, data.get("attempt", job.attempts + 1),
-                                    data.get("worker"))
+                                    data.get("worker"), device=data.get("device"),
+                                    resolved_preset=data.get("resolved_preset"))
         if kind == "progress":
             self.store.set_progress(job_id, data["step"], data["total"], data["eta_s"],
                                     _counts(data["previews"]))

@@ -21,6 +21,7 @@ from celery.exceptions import Reject
 from sketchify.backend import celery_app as keys
 from sketchify.backend.runner import failure_message
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
+from sketchify.core.presets import resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,11 @@ class JobRunner:
             self._finish(job_id, "failed", error=(
                 f"Workers stopped while running this job {attempt - 1} times; giving up."))
             return
-        self._send(job_id, "started", attempt=attempt, worker=self.worker_name)
+        # Where it runs decides what `auto` means: the front records both from this event.
+        self._send(job_id, "started", attempt=attempt, worker=self.worker_name,
+                   device=str(self.sketcher.device),
+                   resolved_preset=resolve_preset(payload["params"]["preset"],
+                                                  self.sketcher.device))
         token = CancelToken(self.client, job_id, self.stopping)
         try:
             result = run_sketch_task(

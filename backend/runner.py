@@ -20,6 +20,7 @@ from sketchify.backend import limits
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.store import Job, JobStore
 from sketchify.core.errors import SketchifyError
+from sketchify.core.presets import resolve_preset
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,9 @@ class InProcessExecutor:
         with self._wake:
             if self._stopping.is_set():  # stop() ran since the loop's check: take no new job
                 return
-            job = self.store.claim_next()
+            device = str(sketcher.device)
+            job = self.store.claim_next(
+                device, lambda params: resolve_preset(params["preset"], sketcher.device))
             if job is None:
                 # The timeout is only a safety net; submit() wakes us.
                 self._wake.wait(timeout=5.0)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sketchify.backend import limits
 from sketchify.backend.security import is_loopback
+from sketchify.backend.store import DatabaseVersionError, check_database
 from sketchify.backend.worker import connect_broker
 
 
@@ -77,6 +78,11 @@ def serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host) and not args.token:
         print(f"sketchify serve: error: refusing to listen on {args.host} without a token; pass "
               "--token or set SKETCHIFY_TOKEN.", file=sys.stderr)
+        return 2
+    try:  # before the models load: a database this release cannot read is refused at once
+        check_database(args.data_dir)
+    except DatabaseVersionError as error:
+        print(f"sketchify serve: error: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     runs_jobs = _celery_executor(args) if args.executor == "celery" else {}

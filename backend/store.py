@@ -15,8 +15,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,15 @@ from typing import Any
 QUEUED, RUNNING, DONE, FAILED, CANCELED = "queued", "running", "done", "failed", "canceled"
 FINISHED = (DONE, FAILED, CANCELED)
 
+# The jobs database's format, kept in SQLite's `PRAGMA user_version`. Release 0.1.0 wrote no
+# version (0) with what is schema 1 here; a database is migrated one version at a time, in
+# place and in one transaction, and one from a newer release is refused untouched.
+SCHEMA_VERSION = 2
+# Params keys that releases before this one did not store, with the value they behaved as.
+PARAM_DEFAULTS = {"mask": "none"}
+
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
+CREATE TABLE jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
     id TEXT NOT NULL UNIQUE,
     status TEXT NOT NULL,
@@ -42,10 +49,68 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     idempotency_key TEXT UNIQUE,
     fingerprint TEXT,
-    worker TEXT  -- who runs/ran it (remote executors)
+    worker TEXT,  -- who runs/ran it (remote executors)
+    filename TEXT,  -- the photo's original file name, as the client sent it
+    resolved_preset TEXT,  -- what `auto` became where the job ran (null while queued)
+    device TEXT  -- the device running/that ran it
 );
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE INDEX jobs_status ON jobs (status, seq);
 """
+
+
+class DatabaseVersionError(Exception):
+    """The jobs database was written by a newer release (or is not one of ours); one
+    sentence for the user. Nothing was changed in the file."""
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    for column in ("filename", "resolved_preset", "device"):
+        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
+    for seq, raw, status in db.execute("SELECT seq, params, status FROM jobs").fetchall():
+        params = json.loads(raw)
+        missing = {k: v for k, v in PARAM_DEFAULTS.items() if k not in params}
+        # 0.1.0 had no `auto`: a job that started there ran exactly the preset it asked for.
+        resolved = None if status in (QUEUED, RUNNING) else params.get("preset")
+        db.execute("UPDATE jobs SET params = ?, resolved_preset = ? WHERE seq = ?",
+                   (json.dumps({**params, **missing}), resolved, seq))
+
+
+# MIGRATIONS[n] turns a version-n database into version n + 1.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+
+
+def _stored_version(db: sqlite3.Connection) -> int:
+    """The schema version in the file: 0 for an empty database, 1 for 0.1.0's (no version)."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version == 0:
+        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        if tables:
+            version = 1
+    return version
+
+
+def check_database(data_dir: str | os.PathLike[str]) -> None:
+    """Raise DatabaseVersionError if ``data_dir`` holds a jobs database this release must not
+    open. Reads the file only (a read-only connection), so a refused file stays as it was."""
+    path = Path(data_dir) / "jobs.sqlite3"
+    if not path.exists():
+        return
+    # Without a write-ahead log beside it the file alone is the database: read it as immutable,
+    # so not even the -wal/-shm files are created. With one, read through it (read-only).
+    wal = path.with_name(path.name + "-wal").exists()
+    mode = "mode=ro" if wal else "immutable=1"
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True, timeout=30)) as db:
+            version = _stored_version(db)
+    except sqlite3.DatabaseError as error:
+        raise DatabaseVersionError(
+            f"{path} is not a Sketchify jobs database ({error}); move it away or pass "
+            "another --data-dir.") from None
+    if version > SCHEMA_VERSION:
+        raise DatabaseVersionError(
+            f"{path} was written by a newer Sketchify (database version {version}, this "
+            f"release reads up to {SCHEMA_VERSION}); upgrade Sketchify or pass another "
+            "--data-dir.")
 
 
 @dataclass(frozen=True)
@@ -69,6 +134,9 @@ class Job:
     idempotency_key: str | None
     fingerprint: str | None
     worker: str | None = None
+    filename: str | None = None
+    resolved_preset: str | None = None
+    device: str | None = None
 
     @property
     def strokes(self) -> list[int]:
@@ -117,10 +185,31 @@ class JobStore:
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self._db_path = self.data_dir / "jobs.sqlite3"
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        check_database(self.data_dir)  # before anything could write to a newer release's file
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Create the schema, or migrate an older one, in one transaction: a crash or a full
+        disk mid-way leaves the old database exactly as it was."""
+        with self._write() as db:
+            # Read again under the write lock: another process may have migrated it meanwhile.
+            version = _stored_version(db)
+            if version == SCHEMA_VERSION:
+                return
+            if version > SCHEMA_VERSION:
+                raise DatabaseVersionError(f"{self._db_path} was just upgraded by a newer "
+                                           "Sketchify; upgrade this one too.")
+            if version == 0:  # a new database (executescript would commit mid-transaction)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    MIGRATIONS[step](db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -163,7 +252,7 @@ class JobStore:
         return (self.job_dir(job_id) / "input").read_bytes()
 
     def read_mask(self, job_id: str) -> bytes | None:
-        """The job's mask image (``mask`` 'file'), None when it was sent without one."""
+        """The mask image sent with the job (beside its input), or None when it has none."""
         try:
             return (self.job_dir(job_id) / "mask").read_bytes()
         except FileNotFoundError:
@@ -183,11 +272,13 @@ class JobStore:
         params: dict[str, Any],
         image: bytes,
         *,
+        filename: str | None = None,
+        mask_image: bytes | None = None,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
-        mask_image: bytes | None = None,
     ) -> tuple[Job, bool]:
-        """Store a new queued job durably (with its mask image, if any); returns (job, created).
+        """Store a new queued job durably (its input, and mask image if any, beside the row);
+        returns (job, created).
 
         With an idempotency key already in use, returns the existing job (created False) when
         the fingerprint matches and raises IdempotencyConflict when it does not.
@@ -206,9 +297,9 @@ class JobStore:
             with self._write() as db:
                 row = db.execute(
                     "INSERT INTO jobs (id, status, params, created_at, idempotency_key,"
-                    " fingerprint) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                    " fingerprint, filename) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
                     (job_id, QUEUED, json.dumps(params), time.time(), idempotency_key,
-                     fingerprint),
+                     fingerprint, filename),
                 ).fetchone()
         except sqlite3.IntegrityError:
             # Another request with the same key won the race; it owns the job.
@@ -258,34 +349,59 @@ class JobStore:
 
     # -- state changes -------------------------------------------------------------------------
 
-    def claim_next(self) -> Job | None:
-        """Move the oldest queued job to running (one more attempt) and return it."""
+    def claim_next(
+        self,
+        device: str | None = None,
+        resolve: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> Job | None:
+        """Move the oldest queued job to running (one more attempt) on ``device`` and return
+        it; ``resolve(params)`` names the preset it runs with there (recorded in the same
+        transaction, so a running job always says what it runs)."""
         with self._write() as db:
             row = db.execute(
-                "UPDATE jobs SET status = ?, started_at = ?, attempts = attempts + 1,"
-                " step = 0, total = NULL, eta_s = NULL"
-                " WHERE seq = (SELECT MIN(seq) FROM jobs WHERE status = ?) RETURNING *",
-                (RUNNING, time.time(), QUEUED),
+                "SELECT * FROM jobs WHERE seq = (SELECT MIN(seq) FROM jobs WHERE status = ?)",
+                (QUEUED,),
             ).fetchone()
-        return None if row is None else Job.from_row(row)
+            if row is None:
+                return None
+            resolved = resolve(json.loads(row["params"])) if resolve else None
+            row = db.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, attempts = attempts + 1,"
+                " step = 0, total = NULL, eta_s = NULL, device = ?, resolved_preset = ?"
+                " WHERE seq = ? RETURNING *",
+                (RUNNING, time.time(), device, resolved, row["seq"]),
+            ).fetchone()
+        return Job.from_row(row)
 
-    def mark_started(self, job_id: str, attempt: int, worker: str | None) -> Job | None:
+    def mark_started(
+        self,
+        job_id: str,
+        attempt: int,
+        worker: str | None,
+        *,
+        device: str | None = None,
+        resolved_preset: str | None = None,
+    ) -> Job | None:
         """A remote worker started (or restarted) this job; None if the job is no longer
         queued or running (canceled or finished meanwhile)."""
         with self._write() as db:
             row = db.execute(
                 "UPDATE jobs SET status = ?, started_at = ?, attempts = ?, worker = ?,"
-                " step = 0, total = NULL, eta_s = NULL"
+                " step = 0, total = NULL, eta_s = NULL, device = ?, resolved_preset = ?"
                 " WHERE id = ? AND status IN (?, ?) RETURNING *",
-                (RUNNING, time.time(), attempt, worker, job_id, QUEUED, RUNNING),
+                (RUNNING, time.time(), attempt, worker, device, resolved_preset, job_id,
+                 QUEUED, RUNNING),
             ).fetchone()
         return None if row is None else Job.from_row(row)
+
+    # A queued job has not run anywhere yet: what it ran with last time no longer holds.
+    _BACK_IN_QUEUE = "status = ?, started_at = NULL, device = NULL, resolved_preset = NULL"
 
     def requeue(self, job_id: str, *, refund_attempt: bool = False) -> None:
         """Put a running job back at its old place in the queue (e.g. on a clean shutdown)."""
         with self._write() as db:
             db.execute(
-                "UPDATE jobs SET status = ?, started_at = NULL, attempts = attempts - ?"
+                f"UPDATE jobs SET {self._BACK_IN_QUEUE}, attempts = attempts - ?"
                 " WHERE id = ? AND status = ?",
                 (QUEUED, int(refund_attempt), job_id, RUNNING),
             )
@@ -306,7 +422,7 @@ class JobStore:
                  RUNNING, max_attempts),
             )]
             requeued = [r[0] for r in db.execute(
-                "UPDATE jobs SET status = ?, started_at = NULL WHERE status = ? RETURNING id",
+                f"UPDATE jobs SET {self._BACK_IN_QUEUE} WHERE status = ? RETURNING id",
                 (QUEUED, RUNNING),
             )]
         return requeued, failed

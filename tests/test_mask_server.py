@@ -7,9 +7,8 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from backend_helpers import png_bytes
+from backend_helpers import Server, png_bytes, sketchify_command
 from PIL import Image, ImageDraw
-from test_backend_server import Server, sketchify_command
 from tiny_mask_model import write_tiny_u2net
 
 from sketchify.core import provenance
