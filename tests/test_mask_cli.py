@@ -14,6 +14,7 @@ from tiny_mask_model import write_tiny_u2net
 from sketchify.backend.cli import main
 from sketchify.core import provenance
 
+pytest_plugins = ["backend_fixtures"]
 CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"  # 451x300, no alpha
 U2NET_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net.onnx"
 
@@ -24,13 +25,10 @@ def photo(tmp_path) -> Path:
 
 
 @pytest.fixture
-def models(tiny_models) -> list[str]:
-    return [
-        "--loss-model", str(tiny_models.loss_config),
-        "--loss-weights", str(tiny_models.loss_weights),
-        "--saliency-model", str(tiny_models.saliency_config),
-        "--saliency-weights", str(tiny_models.saliency_weights),
-    ]
+def models(tiny_model_args) -> list[str]:
+    """The tiny models as `sketchify sketch` flags (--loss-model FILE ...)."""
+    return [arg for name, value in tiny_model_args.items()
+            for arg in (f"--{name.replace('_', '-')}", value)]
 
 
 def sketch(photo: Path, *extra: str, models: list[str]) -> int:
