@@ -122,7 +122,8 @@ def submit() -> Response:
         raise ApiError(422, "Idempotency-Key must be 1-255 visible ASCII characters.",
                        "Idempotency-Key")
     submission = parse_submission(
-        request, max_pixels=service.max_pixels, formats=service.formats
+        request, max_pixels=service.max_pixels, formats=service.formats,
+        mask_problem=service.mask_problem,
     )
     try:
         job, created = service.store.by_key(key, submission.fingerprint), False
@@ -133,6 +134,7 @@ def submit() -> Response:
                 submission.params, submission.image,
                 idempotency_key=key, fingerprint=submission.fingerprint,
                 filename=submission.filename,
+                mask_image=submission.mask_image,
             )
     except IdempotencyConflict:
         raise ApiError(422, "This Idempotency-Key was already used for a different request.",

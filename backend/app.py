@@ -103,13 +103,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         raise ValueError("create_app needs config['DATA_DIR']")
     store = JobStore(app.config["DATA_DIR"])
     factory = app.config["EXECUTOR_FACTORY"] or _in_process(app.config)
+    executor = factory(store)
     service = Service(
         store=store,
-        executor=factory(store),
+        executor=executor,
         version=_package_version(),
         max_pixels=app.config["MAX_PIXELS"],
         formats=tuple(app.config["IMAGE_FORMATS"]),
         retention_s=app.config["RETENTION_HOURS"] * 3600.0,
+        # Remote workers' disks are out of sight: only an in-process executor can tell.
+        mask_problem=getattr(executor, "mask_problem", lambda: None),
     )
     app.extensions["sketchify"] = service
     install_guards(

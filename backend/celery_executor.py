@@ -163,6 +163,7 @@ class CeleryExecutor:
             "job": job.id,
             "params": job.params,
             "image": base64.b64encode(self.store.read_input(job.id)).decode("ascii"),
+            "mask_image": _b64(self.store.read_mask(job.id)),
             "max_attempts": self.max_attempts,
             "max_pixels": self.max_pixels,
         }
@@ -244,3 +245,7 @@ class CeleryExecutor:
 def _counts(svgs: dict[str, str]) -> dict[int, str]:
     """JSON turned the stroke counts into strings on the way."""
     return {int(count): text for count, text in svgs.items()}
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")

@@ -89,6 +89,8 @@ class JobRunner:
                 payload["params"],
                 on_progress=lambda report: self._progress(job_id, report),
                 cancel=token,
+                # Payloads from a front older than masks carry no mask image.
+                mask_image=_unb64(payload.get("mask_image")),
                 max_pixels=payload["max_pixels"],
             )
         except Exception as error:  # one bad job must not take the worker down
@@ -151,3 +153,7 @@ class JobRunner:
 
 def _event(job_id: str, kind: str, **data: Any) -> dict[str, str]:
     return {"job": job_id, "type": kind, "data": json.dumps(data)}
+
+
+def _unb64(text: str | None) -> bytes | None:
+    return None if text is None else base64.b64decode(text)

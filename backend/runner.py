@@ -118,6 +118,10 @@ class InProcessExecutor:
     def check_accepting(self) -> None:
         """Always: jobs wait in the store until a worker thread takes them."""
 
+    def mask_problem(self) -> str | None:
+        """Why an ``auto`` mask cannot run on these workers now (None: it can)."""
+        return self.sketchers[0].mask_model.problem()
+
     def describe(self) -> dict[str, Any]:
         with self._wake:
             running = sorted(self._cancels)
@@ -167,6 +171,7 @@ class InProcessExecutor:
                 job.params,
                 on_progress=lambda r: self._report(job.id, r),
                 cancel=cancel,
+                mask_image=self.store.read_mask(job.id),
                 max_pixels=self.max_pixels,
                 report_every_s=self.report_every_s,
             )

@@ -45,6 +45,8 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--loss-weights", default="openai")
     p.add_argument("--saliency-model", default="ViT-B-32")
     p.add_argument("--saliency-weights", default="openai")
+    p.add_argument("--mask-model", metavar="FILE", default=None,
+                   help="u2net ONNX file for mask 'auto' (default: rembg's cache)")
     p.add_argument("--max-upload-mb", type=float, default=limits.MAX_UPLOAD_MB,
                    help="largest request body (default %(default)g)")
     p.add_argument("--max-megapixels", type=float, default=limits.MAX_PIXELS / 1e6,
@@ -118,7 +120,8 @@ def _load_sketchers(args: argparse.Namespace) -> dict[str, Any]:
     }
     sketchers = [
         Sketcher(device=device, loss_model=args.loss_model, loss_weights=args.loss_weights,
-                 saliency_model=args.saliency_model, saliency_weights=args.saliency_weights)
+                 saliency_model=args.saliency_model, saliency_weights=args.saliency_weights,
+                 mask_model=args.mask_model)
         for device in args.device or ["auto"]
     ]
     return {"SKETCHERS": sketchers, "MODELS": models}

@@ -51,12 +51,17 @@ def run_sketch_task(
     *,
     on_progress: Callable[[ProgressReport], None],
     cancel: Any,
+    mask_image: bytes | None = None,
     max_pixels: int = limits.MAX_PIXELS,
     report_every_s: float = 0.5,
 ) -> TaskResult:
     """Run one job on a loaded Sketcher; ``on_progress`` is called at most every
-    ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled)."""
+    ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled).
+    ``mask_image`` is the job's stored mask image (``mask`` 'file')."""
     picture = load_image(image, max_pixels=max_pixels)
+    # Jobs stored before masks existed have no "mask" param: they had none.
+    mask = sketcher.object_mask(image, params.get("mask", "none"), mask_image, picture=picture,
+                                max_pixels=max_pixels)
     config = sketch_config(params, sketcher.device)
     placement = Placement(picture.width, picture.height, config.canvas)
     last_report = float("-inf")
@@ -71,7 +76,8 @@ def run_sketch_task(
         on_progress(ProgressReport(p.step, p.total, p.eta_s, previews))
 
     result = sketcher.sketch(
-        picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel
+        picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel,
+        mask=mask,
     )
     svgs = {count: result.svg(count) for count in result.sketches}
     return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps)

@@ -37,6 +37,10 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--seeds", type=int, help="independent starts to choose the best from")
     parser.add_argument("--seed", type=int, help="random seed (same seed, same SVG on CPU)")
     parser.add_argument("--prompt", help="optional text the sketch should also match")
+    parser.add_argument(
+        "--mask", default="none", metavar="none|alpha|auto|FILE",
+        help="object mask, background turned white: none (default), alpha (the photo's own "
+        "transparency), auto (salient-object network, needs the [mask] extra) or a mask image")
     add_model_arguments(parser)
     parser.add_argument(
         "-o", "--output", type=Path,
@@ -54,6 +58,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loss-weights", default="openai", help="pretrained tag or file")
     parser.add_argument("--saliency-model", default="ViT-B-32", help="open_clip name or JSON")
     parser.add_argument("--saliency-weights", default="openai", help="pretrained tag or file")
+    parser.add_argument("--mask-model", metavar="FILE",
+                        help="u2net ONNX file for --mask auto (default: rembg's cache)")
 
 
 def sketcher_from_args(args: argparse.Namespace):  # -> Sketcher, imported lazily
@@ -66,6 +72,7 @@ def sketcher_from_args(args: argparse.Namespace):  # -> Sketcher, imported lazil
         loss_weights=args.loss_weights,
         saliency_model=args.saliency_model,
         saliency_weights=args.saliency_weights,
+        mask_model=args.mask_model,
     )
 
 
@@ -90,6 +97,7 @@ def run_sketch(args: argparse.Namespace) -> int:
     # The engine (open_clip, models) loads only when the command actually runs.
     from sketchify.core.engine import stroke_counts
     from sketchify.core.image import load_image
+    from sketchify.core.mask import mask_option
     from sketchify.core.presets import preset, resolve_preset
 
     counts = stroke_counts(parse_counts(args.strokes))
@@ -104,6 +112,7 @@ def run_sketch(args: argparse.Namespace) -> int:
     for path in paths.values():
         if not path.parent.is_dir():
             raise InputError(f"The output folder {path.parent} does not exist.", field="output")
+    mask = mask_option(args.mask, args.photo, photo, args.mask_model)  # before CLIP loads
 
     sketcher = sketcher_from_args(args)
     config = preset(args.preset, sketcher.device, **overrides)
@@ -112,7 +121,7 @@ def run_sketch(args: argparse.Namespace) -> int:
               "--preset draft finishes in minutes.", file=sys.stderr)
     cancel = threading.Event()
     with _progress_bar(config.steps) as show, _ctrl_c_sets(cancel):
-        result = sketcher.sketch(photo, counts, config, progress=show, cancel=cancel)
+        result = sketcher.sketch(photo, counts, config, progress=show, cancel=cancel, mask=mask)
 
     _write_all({paths[n]: result.svg(n) for n in counts})
     for n in counts:

@@ -143,7 +143,7 @@ def test_defaults(client, controlled):
     job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "auto", "steps": None, "seeds": None, "seed": None,
-                             "prompt": None, "width": 3.0}
+                             "prompt": None, "width": 3.0, "mask": "none"}
 
 
 # -- validation ----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ replaced before the Redis restart test.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -33,12 +34,14 @@ from celery_fixtures import (
     wait_until,
 )
 from lxml import etree
+from PIL import Image, ImageDraw
 from tiny_models import TinyModels
 
 from sketchify.backend import celery_app as keys
 from sketchify.backend.celery_executor import CeleryExecutor
 from sketchify.backend.celery_jobs import CancelToken
 from sketchify.backend.store import JobStore
+from sketchify.core import provenance
 
 # Longer than any job here (a few seconds each), short enough to see a redelivery in the test.
 VISIBILITY_TIMEOUT_S = 12
@@ -172,6 +175,22 @@ def test_ten_jobs_are_shared_by_both_workers_and_show_progress(cluster: Cluster)
         assert job["attempts"] == 1 and job["progress"]["step"] == job["progress"]["total"]
 
 
+def test_a_mask_image_travels_to_the_worker(cluster: Cluster) -> None:
+    mask = Image.new("L", (64, 48), 0)
+    ImageDraw.Draw(mask).ellipse((16, 12, 48, 36), fill=255)
+    out = io.BytesIO()
+    mask.save(out, format="PNG")
+    reply = requests.post(f"{cluster.base}/v1/sketches", data={**SHORT, "steps": "2"}, timeout=10,
+                          files={"image": ("photo.png", image_bytes(), "image/png"),
+                                 "mask_image": ("mask.png", out.getvalue(), "image/png")})
+    assert reply.status_code == 202, reply.text
+    # A worker without the mask image would fail the job ("mask 'file' needs a mask image").
+    job = cluster.wait_status(reply.json()["id"], ("done", "failed"))
+    assert job["status"] == "done", job["error"]
+    svg = requests.get(cluster.base + job["links"]["svg"]["4"], timeout=10)
+    assert provenance.read(svg.content)["mask"] == "file"
+
+
 def test_cancel_reaches_the_worker_process(cluster: Cluster) -> None:
     job_id = cluster.submit(LONG)["id"]
     running = cluster.wait_running(job_id)
@@ -278,6 +297,16 @@ def test_worker_start_up_errors_are_one_clear_line(redis_server_with_password: R
         assert words in stderr and len(stderr.strip().splitlines()) == 1, stderr
         assert stderr.startswith(f"sketchify {key[0]}: error: ")
         assert "wrong" not in stderr  # the password is never echoed
+
+
+def test_worker_with_a_missing_mask_model_stops_with_one_line(redis_server: RedisServer,
+                                                              tmp_path: Path) -> None:
+    absent = tmp_path / "u2net.onnx"
+    done = subprocess.run(sketchify_cmd("worker", "--broker", redis_server.url, "--device", "cpu",
+                                        "--mask-model", str(absent)),
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"sketchify: error: Mask model file not found: {absent}."
 
 
 def test_worker_connects_without_password_and_stops_cleanly(
