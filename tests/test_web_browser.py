@@ -13,6 +13,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import PIL.Image
+import PIL.ImageDraw
 import pytest
 from backend_helpers import TOKEN, Server, png_bytes
 from lxml import etree
@@ -182,9 +184,14 @@ def test_upload_shows_progress_and_the_live_preview_then_cancels(page, server):
 
 
 def test_queued_job_runs_after_a_cancel_and_its_svgs_and_zip_download(page, server, tmp_path):
-    disc, other, notes = tmp_path / "disc photo.png", tmp_path / "other.png", tmp_path / "notes.txt"
+    disc, masked, other = (tmp_path / f"{name}.png" for name in ("disc photo", "masked", "other"))
     disc.write_bytes(png_bytes(160, 120))
+    masked.write_bytes(png_bytes(80, 80))
     other.write_bytes(png_bytes(80, 80))
+    mask, notes = tmp_path / "mask.png", tmp_path / "notes.txt"
+    mask_image = PIL.Image.new("L", (80, 80), 0)
+    PIL.ImageDraw.Draw(mask_image).ellipse((20, 20, 60, 60), fill=255)  # the photo's disc
+    mask_image.save(mask)
     notes.write_text("not an image")
     page.open(server.url, TOKEN)
     page.wait(lambda: page.find("#app").is_displayed(), "the page")
@@ -194,12 +201,18 @@ def test_queued_job_runs_after_a_cancel_and_its_svgs_and_zip_download(page, serv
     blocker_id = blocker.get_attribute("data-id")
     page.wait(lambda: server.job(blocker_id)["status"] == "running", "the first job to start")
 
-    page.find("#photo-input").send_keys(f"{disc}\n{other}")
-    page.find_all(".mask-input")[1].send_keys(str(notes))  # only other.png gets a mask
+    page.find("#photo-input").send_keys(f"{disc}\n{masked}\n{other}")
+    masks = page.find_all(".mask-input")
+    masks[1].send_keys(str(mask))
+    masks[2].send_keys(str(notes))
     fill_form(page, {4, 8}, preset="draft", steps="3")
     card = submit_form(page, "disc photo.png")
     assert status_of(page, card) == "Queued: starts next."
-    # The mask is refused (the server names mask_image); the photo stays to be fixed.
+    masked_card = page.wait(lambda: card_of(page, "masked.png"), "the masked photo's job")
+    masked_job = server.job(masked_card.get_attribute("data-id"))
+    assert masked_job["params"]["mask"] == "file"
+    assert server.job(card.get_attribute("data-id"))["params"]["mask"] == "none"
+    # A mask that is no image is refused (the server names mask_image); that photo stays.
     error = page.wait(lambda: page.find_all(".photo-error[data-field=mask_image]"),
                       "the mask's error")[0]
     assert error.text and error.is_displayed()
