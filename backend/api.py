@@ -6,7 +6,8 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
   Idempotency-Key (scoped to this server, hence to its token) is reused with the same body;
   422 (field "Idempotency-Key") when it is reused with a different body; 422 for a bad or
   unknown field; 415 for a body that is neither multipart nor JSON, or an image that is not an
-  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit.
+  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit;
+  507 while the data folder's disk is (nearly) full.
 - GET /v1/sketches/<id>: 200, or 404.
 - GET /v1/sketches/<id>/svg?strokes=N[&preview=1]: 200 image/svg+xml; 404 for a count the job
   does not have; 422 for a missing or non-numeric count (it may be left out when the job has
@@ -201,6 +202,8 @@ def health() -> Response:
         "version": service.version,
         **service.executor.describe(),
         "queue_length": service.store.count(QUEUED),
+        "disk": {"free_bytes": service.store.space.free_bytes(),
+                 "accepting": service.store.space.accepting()},
         "limits": {
             "max_upload_bytes": current_app.config["MAX_CONTENT_LENGTH"],
             "max_pixels": service.max_pixels,

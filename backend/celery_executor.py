@@ -13,6 +13,7 @@ The job store stays the single source of truth. One collector thread in the API 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import threading
@@ -24,6 +25,7 @@ import redis
 
 from sketchify.backend import celery_app as keys
 from sketchify.backend import limits
+from sketchify.backend.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.errors import ApiError
 from sketchify.backend.store import FINISHED, QUEUED, RUNNING, Job, JobStore
 
@@ -150,7 +152,10 @@ class CeleryExecutor:
         self._epoch = epoch
 
     def _dispatch(self) -> None:
-        """Hand over every queued job the broker does not hold yet."""
+        """Hand over every queued job the broker does not hold yet; none while the disk is
+        (nearly) full, as its result could not be stored."""
+        if not self.store.space.accepting():
+            return
         for job in self.store.jobs(QUEUED):
             if job.id not in self._handed:
                 self._hand_over(job)
@@ -225,10 +230,15 @@ class CeleryExecutor:
                                     data.get("worker"), device=data.get("device"),
                                     resolved_preset=data.get("resolved_preset"))
         if kind == "progress":
-            self.store.set_progress(job_id, data["step"], data["total"], data["eta_s"],
-                                    _counts(data["previews"]))
+            with contextlib.suppress(DiskFullError):  # best effort: the next report may fit
+                self.store.set_progress(job_id, data["step"], data["total"], data["eta_s"],
+                                        _counts(data["previews"]))
         elif kind == "done":
-            self.store.finish(job_id, _counts(data["svgs"]), data["steps"])
+            try:
+                self.store.finish(job_id, _counts(data["svgs"]), data["steps"])
+            except DiskFullError:
+                log.error("job %s: the disk is full; its result could not be stored", job_id)
+                self.store.fail(job_id, RESULT_NOT_STORED)
         elif kind == "canceled":
             self.store.mark_canceled(job_id, _counts(data["previews"]))
         elif kind == "failed":

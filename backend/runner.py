@@ -17,12 +17,14 @@ import threading
 from typing import Any, Protocol
 
 from sketchify.backend import limits
+from sketchify.backend.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.store import Job, JobStore
 from sketchify.core.errors import SketchifyError
 from sketchify.core.presets import resolve_preset
 
 log = logging.getLogger(__name__)
+_DISK_POLL_S = 2.0  # how often a worker looks whether a full disk has room again
 
 
 class Executor(Protocol):
@@ -80,6 +82,7 @@ class InProcessExecutor:
         self._stopping = threading.Event()
         self._cancels: dict[str, threading.Event] = {}  # running job id -> its cancel flag
         self._threads: list[threading.Thread] = []
+        self._disk_paused = False
 
     # -- Executor ------------------------------------------------------------------------------
 
@@ -135,12 +138,15 @@ class InProcessExecutor:
         while not self._stopping.is_set():
             try:
                 self._take_one(sketcher)
-            except Exception:  # e.g. a full disk: keep the worker, retry shortly
+            except Exception:  # e.g. a busy database: keep the worker, retry shortly
                 log.exception("worker error")
                 self._stopping.wait(1.0)
         self.store.close()
 
     def _take_one(self, sketcher: Any) -> None:
+        if not self._room_for_work():
+            self._stopping.wait(_DISK_POLL_S)
+            return
         with self._wake:
             if self._stopping.is_set():  # stop() ran since the loop's check: take no new job
                 return
@@ -159,13 +165,27 @@ class InProcessExecutor:
             with self._wake:
                 del self._cancels[job.id]
 
+    def _room_for_work(self) -> bool:
+        """Queued jobs wait while the disk is (nearly) full, and start once space is freed:
+        no job is started that could not store its result."""
+        accepting = self.store.space.accepting()
+        with self._wake:
+            if accepting == self._disk_paused:  # log each change once, not every poll
+                self._disk_paused = not accepting
+                if accepting:
+                    log.info("disk space freed; taking queued jobs again")
+                else:
+                    log.warning("the data folder's disk is full; queued jobs wait")
+        return accepting
+
     def _run(self, sketcher: Any, job: Job, cancel: threading.Event) -> None:
+        progress_lost: list[bool] = []  # whether a progress report already could not be stored
         try:
             result = run_sketch_task(
                 sketcher,
                 self.store.read_input(job.id),
                 job.params,
-                on_progress=lambda r: self._report(job.id, r),
+                on_progress=lambda r: self._report(job.id, r, progress_lost),
                 cancel=cancel,
                 max_pixels=self.max_pixels,
                 report_every_s=self.report_every_s,
@@ -176,7 +196,10 @@ class InProcessExecutor:
             return
         try:
             self._record(job, result)
-        except (OSError, sqlite3.Error) as error:  # e.g. a full disk: not 'running' forever
+        except DiskFullError:
+            log.error("job %s: the disk is full; its result could not be stored", job.id)
+            self.store.fail(job.id, RESULT_NOT_STORED)
+        except (OSError, sqlite3.Error) as error:  # e.g. a lost disk: not 'running' forever
             log.exception("could not store the outcome of job %s", job.id)
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             self.store.fail(job.id, f"The server could not store the job's result: {reason}.")
@@ -190,5 +213,11 @@ class InProcessExecutor:
         else:
             self.store.mark_canceled(job.id, result.svgs)
 
-    def _report(self, job_id: str, report: ProgressReport) -> None:
-        self.store.set_progress(job_id, report.step, report.total, report.eta_s, report.previews)
+    def _report(self, job_id: str, report: ProgressReport, lost: list[bool]) -> None:
+        try:
+            self.store.set_progress(job_id, report.step, report.total, report.eta_s,
+                                    report.previews)
+        except DiskFullError:  # progress is best effort: the job runs on; its end decides
+            if not lost:
+                log.warning("job %s: the disk is full; progress is not stored", job_id)
+                lost.append(True)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sketchify.backend import limits
+from sketchify.backend.schema import DatabaseVersionError, check_database
 from sketchify.backend.security import is_loopback
-from sketchify.backend.store import DatabaseVersionError, check_database
 from sketchify.backend.worker import connect_broker
 
 
@@ -53,6 +53,9 @@ def add_serve_command(subparsers: Any) -> None:
                    help="keep finished jobs this long (default %(default)g)")
     p.add_argument("--max-attempts", type=int, default=limits.MAX_ATTEMPTS,
                    help="runs a crashing job gets before it fails (default %(default)d)")
+    p.add_argument("--min-free-mb", type=float, default=limits.MIN_FREE_MB,
+                   help="refuse new sketches (HTTP 507) while the data folder has less free "
+                   "space than this (default %(default)g)")
     p.add_argument("--cors-origin", default=None,
                    help="one web origin allowed to call the API from a browser")
     p.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
@@ -99,7 +102,7 @@ def serve(args: argparse.Namespace) -> int:
         "CORS_ORIGIN": args.cors_origin, **runs_jobs,
         "MAX_CONTENT_LENGTH": int(args.max_upload_mb * 2**20),
         "MAX_PIXELS": int(args.max_megapixels * 1e6), "RETENTION_HOURS": args.retention_hours,
-        "MAX_ATTEMPTS": args.max_attempts,
+        "MAX_ATTEMPTS": args.max_attempts, "MIN_FREE_BYTES": int(args.min_free_mb * 2**20),
     })
     service = app.extensions["sketchify"]
     try:

@@ -8,9 +8,11 @@ replaced before the Redis restart test.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
+import sqlite3
 import subprocess
 import threading
 import time
@@ -36,8 +38,10 @@ from lxml import etree
 from tiny_models import TinyModels
 
 from sketchify.backend import celery_app as keys
+from sketchify.backend import disk
 from sketchify.backend.celery_executor import CeleryExecutor
 from sketchify.backend.celery_jobs import CancelToken
+from sketchify.backend.disk import RESULT_NOT_STORED
 from sketchify.backend.store import JobStore
 
 # Longer than any job here (a few seconds each), short enough to see a redelivery in the test.
@@ -321,26 +325,44 @@ def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
         redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = JobStore(tmp_path / "data")
     job, _ = store.add({"strokes": [4]}, b"image")
+    full, _ = store.add({"strokes": [4]}, b"image")
     real_finish, failed = store.finish, []
 
-    def finish_after_a_full_disk(*args: Any) -> None:
+    def finish_after_a_busy_database(job_id: str, *args: Any) -> None:
+        if job_id == full.id:  # a real ENOSPC under the result file
+            monkeypatch.setattr(disk, "open", _no_space, raising=False)
+            try:
+                return real_finish(job_id, *args)
+            finally:
+                monkeypatch.delattr(disk, "open")
         if not failed:
             failed.append(args)
-            raise OSError(28, "No space left on device")
-        real_finish(*args)
+            raise sqlite3.OperationalError("database is locked")
+        real_finish(job_id, *args)
 
-    monkeypatch.setattr(store, "finish", finish_after_a_full_disk)
+    monkeypatch.setattr(store, "finish", finish_after_a_busy_database)
     client = redis_server.client()
-    for kind, data in [("started", "not json"), ("started", {"attempt": 1, "worker": "w1"}),
-                       ("done", {"svgs": {"4": "<svg/>"}, "steps": 3})]:
-        client.xadd(keys.EVENTS, {"job": job.id, "type": kind,
+    for job_id, kind, data in [
+            (job.id, "started", "not json"), (job.id, "started", {"attempt": 1, "worker": "w1"}),
+            (job.id, "done", {"svgs": {"4": "<svg/>"}, "steps": 3}),
+            (full.id, "started", {"attempt": 1, "worker": "w2"}),
+            (full.id, "done", {"svgs": {"4": "<svg/>"}, "steps": 3})]:
+        client.xadd(keys.EVENTS, {"job": job_id, "type": kind,
                                   "data": data if isinstance(data, str) else json.dumps(data)})
     executor = CeleryExecutor(store, redis_server.url, block_ms=50)
     executor.start()
     try:
         wait_until(lambda: store.get(job.id).status == "done", 15, "the job to be done")
+        wait_until(lambda: store.get(full.id).status == "failed", 15, "the other to fail")
     finally:
         executor.stop(10)
     assert failed, "the first attempt to store the result should have failed"
     assert store.get(job.id).worker == "w1"
+    # A result that does not fit on the front's disk fails its job, leaving no file behind.
+    assert store.get(full.id).error == RESULT_NOT_STORED
+    assert sorted(p.name for p in store.job_dir(full.id).iterdir()) == ["input"]
     assert client.xlen(keys.EVENTS) == 0  # every event acknowledged and removed
+
+
+def _no_space(*args: Any, **kwargs: Any) -> Any:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
