@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_ATTEMPTS": limits.MAX_ATTEMPTS,
     "MIN_FREE_BYTES": limits.MIN_FREE_BYTES,  # less free in DATA_DIR: submissions get 507
     "PROGRESS_EVERY_S": 0.5,
+    "MEASURE_STEP_COST": True,  # time a few steps per device at start (for estimates)
     # How jobs run: EXECUTOR_FACTORY(store) -> Executor wins; otherwise the in-process
     # executor with one thread per Sketcher in SKETCHERS (default: one Sketcher(**ENGINE)).
     "EXECUTOR_FACTORY": None,
@@ -59,6 +60,7 @@ def _in_process(config: dict[str, Any]) -> Callable[[JobStore], Executor]:
         return InProcessExecutor(
             store, sketchers, models=config["MODELS"], max_attempts=config["MAX_ATTEMPTS"],
             max_pixels=config["MAX_PIXELS"], report_every_s=config["PROGRESS_EVERY_S"],
+            measure=config["MEASURE_STEP_COST"],
         )
 
     return build

@@ -15,6 +15,8 @@ from sketchify.backend.schema import DatabaseVersionError, check_database
 from sketchify.backend.security import is_loopback
 from sketchify.backend.worker import connect_broker
 
+log = logging.getLogger(__name__)
+
 
 def default_data_dir() -> Path:
     """Per-user data folder: XDG on Linux, Application Support on macOS, LOCALAPPDATA on Windows."""
@@ -66,8 +68,9 @@ def add_serve_command(subparsers: Any) -> None:
                    help="Redis URL for --executor celery, e.g. redis://:PASSWORD@host:6379/0 "
                    "(default: $SKETCHIFY_BROKER)")
     p.add_argument("--visibility-timeout", type=float, default=None, metavar="S",
-                   help="with --executor celery: seconds before the job of a worker that died "
-                   "goes to another worker; must exceed the longest job (default 4 hours)")
+                   help="with --executor celery: seconds before the broker itself redelivers the "
+                   "task of a worker that died (a fallback: workers' heartbeats hand it on "
+                   "sooner); must exceed the longest job (default 4 hours)")
     p.set_defaults(run=serve)
 
 
@@ -85,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
     except DatabaseVersionError as error:
         print(f"sketchify serve: error: {error}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    _configure_logging()
     runs_jobs = _celery_executor(args) if args.executor == "celery" else {}
     if runs_jobs is None:
         return 2
@@ -108,7 +111,17 @@ def serve(args: argparse.Namespace) -> int:
     try:
         return _run_waitress(app, args)
     finally:
+        log.info("stopping")
         service.close()
+        log.info("stopped")
+
+
+def _configure_logging() -> None:
+    """Our own INFO lines (one per job event) on stderr; of the libraries only warnings:
+    open_clip logs each model-loading step on the root logger, waitress its address, Celery
+    and kombu every connection."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("sketchify").setLevel(logging.INFO)
 
 
 def _load_sketchers(args: argparse.Namespace) -> dict[str, Any]:

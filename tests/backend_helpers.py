@@ -70,6 +70,9 @@ class ControlledSketcher:
         self.reported = threading.Event()
         self.fail_with: BaseException | None = None
 
+    def __getattr__(self, name: str) -> Any:  # the loaded models etc. (step cost timing)
+        return getattr(self.inner, name)
+
     def open(self) -> None:
         self.start_gate.set()
         self.step_gate.set()
