@@ -286,9 +286,9 @@ class CeleryExecutor:
                                 "this front (sketchify serve)")
         except keys.NewerMessageError as error:  # never guess at what a newer worker meant
             log.error("job %s: %s", job_id, error)
-            if job.status not in FINISHED:
+            if job.status == QUEUED:  # fail() ends running jobs only
                 self.store.mark_started(job_id, job.attempts, job.worker)
-                self.store.fail(job_id, str(error))
+            self.store.fail(job_id, str(error))
             return
         data = json.loads(event["data"])
         if "worker" in data:

@@ -21,6 +21,7 @@ import redis
 from celery.exceptions import Reject
 
 from sketchify.backend import celery_app as keys
+from sketchify.backend.estimates import refreshed
 from sketchify.backend.runner import failure_message
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
 from sketchify.core.presets import resolve_preset
@@ -183,7 +184,9 @@ class JobRunner:
             log.warning("job %s was handed to another worker meanwhile; stopped here", job_id)
             return
         if result.step_cost_s is not None and self.heartbeat is not None:
-            self.heartbeat.step_cost_s = result.step_cost_s  # the front's estimates follow
+            # The next heartbeat carries it: the front's estimates follow.
+            self.heartbeat.step_cost_s = refreshed(self.heartbeat.step_cost_s,
+                                                   result.step_cost_s, result.steps)
         if not result.canceled:
             self._finish(job_id, "done", svgs=result.svgs, steps=result.steps)
         elif token.requested:

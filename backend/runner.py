@@ -216,7 +216,7 @@ class InProcessExecutor:
                 if accepting:
                     log.info("disk space freed; taking queued jobs again")
                 else:
-                    log.warning("the data folder's disk is full; queued jobs wait")
+                    log.warning("the data folder's disk is (nearly) full; queued jobs wait")
         return accepting
 
     def _run(self, sketcher: Any, job: Job, cancel: threading.Event) -> None:
