@@ -6,7 +6,8 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
   Idempotency-Key (scoped to this server, hence to its token) is reused with the same body;
   422 (field "Idempotency-Key") when it is reused with a different body; 422 for a bad or
   unknown field; 415 for a body that is neither multipart nor JSON, or an image that is not an
-  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit.
+  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit;
+  507 while the data folder's disk is (nearly) full.
 - GET /v1/sketches/<id>: 200, or 404.
 - GET /v1/sketches/<id>/svg?strokes=N[&preview=1]: 200 image/svg+xml; 404 for a count the job
   does not have; 422 for a missing or non-numeric count (it may be left out when the job has
@@ -32,10 +33,11 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_file, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
 
-from sketchify.backend import downloads, listing
+from sketchify.backend import downloads, joblog, listing
 from sketchify.backend.errors import ApiError
+from sketchify.backend.estimates import QueueEstimate, estimate_fields
 from sketchify.backend.service import Service
 from sketchify.backend.store import (
     CANCELED,
@@ -47,6 +49,7 @@ from sketchify.backend.store import (
     Job,
 )
 from sketchify.backend.validation import parse_submission
+from sketchify.core.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -61,6 +64,14 @@ def _iso(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
+
+
+def _estimate() -> QueueEstimate:
+    """One reading of the queue per request, however many jobs it shows."""
+    if "sketchify_estimate" not in g:
+        service = _service()
+        g.sketchify_estimate = QueueEstimate(service.store, service.executor.step_costs())
+    return g.sketchify_estimate
 
 
 def _job_json(job: Job) -> dict[str, Any]:
@@ -81,8 +92,9 @@ def _job_json(job: Job) -> dict[str, Any]:
         "queue_position": _service().store.queue_position(job),
         "progress": {
             "step": job.step, "total": job.total, "fraction": round(fraction, 4),
-            "eta_s": job.eta_s,
+            "eta_s": job.eta_s, "eta_text": about(job.eta_s),
         },
+        **estimate_fields(_estimate().seconds(job)),
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
         "resolved_preset": job.resolved_preset,
@@ -140,6 +152,7 @@ def submit() -> Response:
         raise ApiError(422, "This Idempotency-Key was already used for a different request.",
                        "Idempotency-Key") from None
     if created:
+        joblog.received(job)
         service.executor.submit(job)
     response = _job_response(job, 202 if created else 200)
     response.headers["Location"] = url_for("v1.job", job_id=job.id)
@@ -171,7 +184,7 @@ def job(job_id: str) -> Response:
 @v1.delete("/sketches/<job_id>")
 def cancel(job_id: str) -> Response:
     service = _service()
-    _find(job_id)
+    before = _find(job_id)
     job = service.store.cancel(job_id)
     if job is None:  # purged between the lookup and the cancel
         raise _not_found(job_id)
@@ -180,6 +193,8 @@ def cancel(job_id: str) -> Response:
         return _job_response(job, 202)  # cooperative: it stops at the engine's next step
     if job.status in (DONE, FAILED):
         raise ApiError(409, f"The job already finished ({job.status}); nothing to cancel.", None)
+    if before.status == QUEUED:
+        joblog.ended(job)
     return _job_response(job, 200)
 
 
@@ -258,6 +273,9 @@ def health() -> Response:
         "version": service.version,
         **service.executor.describe(),
         "queue_length": service.store.count(QUEUED),
+        "step_cost": service.executor.step_costs(),
+        "disk": {"free_bytes": service.store.space.free_bytes(),
+                 "accepting": service.store.space.accepting()},
         "limits": {
             "max_upload_bytes": current_app.config["MAX_CONTENT_LENGTH"],
             "max_pixels": service.max_pixels,

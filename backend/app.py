@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sketchify.backend import limits
 from sketchify.backend.api import v1
+from sketchify.backend.disk import DiskFullError
 from sketchify.backend.errors import ApiError
 from sketchify.backend.runner import Executor, InProcessExecutor
 from sketchify.backend.security import install_guards, is_loopback
@@ -30,7 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "IMAGE_FORMATS": limits.IMAGE_FORMATS,
     "RETENTION_HOURS": limits.RETENTION_HOURS,
     "MAX_ATTEMPTS": limits.MAX_ATTEMPTS,
+    "MIN_FREE_BYTES": limits.MIN_FREE_BYTES,  # less free in DATA_DIR: submissions get 507
     "PROGRESS_EVERY_S": 0.5,
+    "MEASURE_STEP_COST": True,  # time a few steps per device at start (for estimates)
     # How jobs run: EXECUTOR_FACTORY(store) -> Executor wins; otherwise the in-process
     # executor with one thread per Sketcher in SKETCHERS (default: one Sketcher(**ENGINE)).
     "EXECUTOR_FACTORY": None,
@@ -58,6 +61,7 @@ def _in_process(config: dict[str, Any]) -> Callable[[JobStore], Executor]:
         return InProcessExecutor(
             store, sketchers, models=config["MODELS"], max_attempts=config["MAX_ATTEMPTS"],
             max_pixels=config["MAX_PIXELS"], report_every_s=config["PROGRESS_EVERY_S"],
+            measure=config["MEASURE_STEP_COST"],
         )
 
     return build
@@ -75,6 +79,10 @@ def _register_errors(app: Flask) -> None:
         response = _error(error.status, error.message, error.field)
         response.headers.update(error.headers)
         return response
+
+    @app.errorhandler(DiskFullError)
+    def disk_full(error: DiskFullError) -> Response:
+        return _error(507, str(error))  # 507 Insufficient Storage: the cause is ours
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> Response:
@@ -101,7 +109,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     if not app.config.get("DATA_DIR"):
         raise ValueError("create_app needs config['DATA_DIR']")
-    store = JobStore(app.config["DATA_DIR"])
+    store = JobStore(app.config["DATA_DIR"], min_free_bytes=app.config["MIN_FREE_BYTES"])
     factory = app.config["EXECUTOR_FACTORY"] or _in_process(app.config)
     executor = factory(store)
     service = Service(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchify.backend import limits
+from sketchify.core.estimate import views_per_step
 from sketchify.core.geometry import Placement
 from sketchify.core.image import load_image
 from sketchify.core.presets import preset
@@ -34,6 +35,7 @@ class TaskResult:
     svgs: dict[int, str]  # stroke count -> final SVG (best so far when canceled)
     canceled: bool
     steps: int
+    step_cost_s: float | None = None  # measured seconds per sketch view per step, if it could be
 
 
 def sketch_config(params: dict[str, Any], device: Any) -> Any:
@@ -65,10 +67,13 @@ def run_sketch_task(
     config = sketch_config(params, sketcher.device)
     placement = Placement(picture.width, picture.height, config.canvas)
     last_report = float("-inf")
+    first: tuple[int, float] | None = None  # step and time of the first progress call
 
     def progress(p: Any) -> None:
-        nonlocal last_report
+        nonlocal last_report, first
         now = time.monotonic()
+        if first is None:
+            first = (p.step, now)
         if now - last_report < report_every_s:
             return
         last_report = now
@@ -79,5 +84,11 @@ def run_sketch_task(
         picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel,
         mask=mask,
     )
+    end = time.monotonic()
+    cost = None
+    if first is not None and result.steps > first[0]:
+        # Timed from the first step on: the start (saliency, setup) is not a per-step cost.
+        views = views_per_step(config, params["strokes"])
+        cost = (end - first[1]) / ((result.steps - first[0]) * views)
     svgs = {count: result.svg(count) for count in result.sketches}
-    return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps)
+    return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps, step_cost_s=cost)

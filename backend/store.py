@@ -16,102 +16,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sketchify.backend import limits
+from sketchify.backend.disk import (
+    DiskFullError,
+    DiskSpace,
+    fsync_dir,
+    full_disk_as_error,
+    write_atomic,
+)
+from sketchify.backend.schema import DB_NAME, check_database, upgrade
+
 QUEUED, RUNNING, DONE, FAILED, CANCELED = "queued", "running", "done", "failed", "canceled"
 FINISHED = (DONE, FAILED, CANCELED)
-
-# The jobs database's format, kept in SQLite's `PRAGMA user_version`. Release 0.1.0 wrote no
-# version (0) with what is schema 1 here; a database is migrated one version at a time, in
-# place and in one transaction, and one from a newer release is refused untouched.
-SCHEMA_VERSION = 2
-# Params keys that releases before this one did not store, with the value they behaved as.
-PARAM_DEFAULTS = {"mask": "none"}
-
-_SCHEMA = """
-CREATE TABLE jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
-    id TEXT NOT NULL UNIQUE,
-    status TEXT NOT NULL,
-    params TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    step INTEGER NOT NULL DEFAULT 0,
-    total INTEGER,
-    eta_s REAL,
-    has_preview INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    idempotency_key TEXT UNIQUE,
-    fingerprint TEXT,
-    worker TEXT,  -- who runs/ran it (remote executors)
-    filename TEXT,  -- the photo's original file name, as the client sent it
-    resolved_preset TEXT,  -- what `auto` became where the job ran (null while queued)
-    device TEXT  -- the device running/that ran it
-);
-CREATE INDEX jobs_status ON jobs (status, seq);
-"""
-
-
-class DatabaseVersionError(Exception):
-    """The jobs database was written by a newer release (or is not one of ours); one
-    sentence for the user. Nothing was changed in the file."""
-
-
-def _migrate_1_to_2(db: sqlite3.Connection) -> None:
-    for column in ("filename", "resolved_preset", "device"):
-        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
-    for seq, raw, status in db.execute("SELECT seq, params, status FROM jobs").fetchall():
-        params = json.loads(raw)
-        missing = {k: v for k, v in PARAM_DEFAULTS.items() if k not in params}
-        # 0.1.0 had no `auto`: a job that started there ran exactly the preset it asked for.
-        resolved = None if status in (QUEUED, RUNNING) else params.get("preset")
-        db.execute("UPDATE jobs SET params = ?, resolved_preset = ? WHERE seq = ?",
-                   (json.dumps({**params, **missing}), resolved, seq))
-
-
-# MIGRATIONS[n] turns a version-n database into version n + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
-
-
-def _stored_version(db: sqlite3.Connection) -> int:
-    """The schema version in the file: 0 for an empty database, 1 for 0.1.0's (no version)."""
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version == 0:
-        tables = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        if tables:
-            version = 1
-    return version
-
-
-def check_database(data_dir: str | os.PathLike[str]) -> None:
-    """Raise DatabaseVersionError if ``data_dir`` holds a jobs database this release must not
-    open. Reads the file only (a read-only connection), so a refused file stays as it was."""
-    path = Path(data_dir) / "jobs.sqlite3"
-    if not path.exists():
-        return
-    # Without a write-ahead log beside it the file alone is the database: read it as immutable,
-    # so not even the -wal/-shm files are created. With one, read through it (read-only).
-    wal = path.with_name(path.name + "-wal").exists()
-    mode = "mode=ro" if wal else "immutable=1"
-    try:
-        with closing(sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True, timeout=30)) as db:
-            version = _stored_version(db)
-    except sqlite3.DatabaseError as error:
-        raise DatabaseVersionError(
-            f"{path} is not a Sketchify jobs database ({error}); move it away or pass "
-            "another --data-dir.") from None
-    if version > SCHEMA_VERSION:
-        raise DatabaseVersionError(
-            f"{path} was written by a newer Sketchify (database version {version}, this "
-            f"release reads up to {SCHEMA_VERSION}); upgrade Sketchify or pass another "
-            "--data-dir.")
-
 
 @dataclass(frozen=True)
 class Job:
@@ -159,57 +80,25 @@ class IdempotencyConflict(Exception):
         self.job = job
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Readers see the old file or the whole new one, never a torn write, even after a crash."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name == "posix":  # a directory entry is durable only once its directory is synced
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class JobStore:
-    """Jobs in ``<data_dir>/jobs.sqlite3``; files of job X in ``<data_dir>/jobs/X/``."""
+    """Jobs in ``<data_dir>/jobs.sqlite3``; files of job X in ``<data_dir>/jobs/X/``.
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    New jobs are refused (DiskFullError) while the data folder has less than
+    ``min_free_bytes`` free; a job's outcome is still recorded on a full disk (see disk.py).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], *,
+                 min_free_bytes: int = limits.MIN_FREE_BYTES) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
-        self._db_path = self.data_dir / "jobs.sqlite3"
+        self._db_path = self.data_dir / DB_NAME
         self._local = threading.local()
         check_database(self.data_dir)  # before anything could write to a newer release's file
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self._upgrade()
-
-    def _upgrade(self) -> None:
-        """Create the schema, or migrate an older one, in one transaction: a crash or a full
-        disk mid-way leaves the old database exactly as it was."""
         with self._write() as db:
-            # Read again under the write lock: another process may have migrated it meanwhile.
-            version = _stored_version(db)
-            if version == SCHEMA_VERSION:
-                return
-            if version > SCHEMA_VERSION:
-                raise DatabaseVersionError(f"{self._db_path} was just upgraded by a newer "
-                                           "Sketchify; upgrade this one too.")
-            if version == 0:  # a new database (executescript would commit mid-transaction)
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            else:
-                for step in range(version, SCHEMA_VERSION):
-                    MIGRATIONS[step](db)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            upgrade(db, self._db_path)
+        self.space = DiskSpace(self.data_dir, min_free_bytes)
+        self.space.accepting()  # puts the reserve in place when there is room for it
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -227,14 +116,15 @@ class JobStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
-        try:
-            yield db
-            db.execute("COMMIT")  # inside: a failed COMMIT must not leave the transaction open
-        except BaseException:
-            if db.in_transaction:  # SQLite may have rolled back by itself (e.g. disk full)
-                db.execute("ROLLBACK")
-            raise
+        with full_disk_as_error():
+            db.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+            try:
+                yield db
+                db.execute("COMMIT")  # inside: a failed COMMIT must not leave it open
+            except BaseException:
+                if db.in_transaction:  # SQLite may have rolled back by itself (e.g. disk full)
+                    db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         """Close this thread's connection (other threads' close when their thread ends)."""
@@ -261,9 +151,19 @@ class JobStore:
     def svg_path(self, job_id: str, count: int, *, preview: bool = False) -> Path:
         return self.job_dir(job_id) / f"{'preview' if preview else 'result'}-{count}.svg"
 
-    def _write_svgs(self, job_id: str, svgs: dict[int, str], *, preview: bool) -> None:
-        for count, text in svgs.items():
-            write_atomic(self.svg_path(job_id, count, preview=preview), text.encode())
+    def _write_svgs(self, job_id: str, svgs: dict[int, str], *, preview: bool) -> list[Path]:
+        written = []
+        try:
+            for count, text in svgs.items():
+                path = self.svg_path(job_id, count, preview=preview)
+                write_atomic(path, text.encode())
+                written.append(path)
+        except BaseException:
+            if not preview:  # results are all there or none is: nothing half-written
+                for path in written:
+                    path.unlink(missing_ok=True)
+            raise
+        return written
 
     # -- submission and reading ----------------------------------------------------------------
 
@@ -286,14 +186,16 @@ class JobStore:
         existing = self.by_key(idempotency_key, fingerprint)
         if existing is not None:
             return existing, False
+        self.space.check()
         job_id = uuid.uuid4().hex
         folder = self.job_dir(job_id)
-        folder.mkdir()
-        write_atomic(folder / "input", image)
-        if mask_image is not None:
-            write_atomic(folder / "mask", mask_image)
-        _fsync_dir(self.jobs_dir)
         try:
+            with full_disk_as_error():
+                folder.mkdir()
+                write_atomic(folder / "input", image)
+                if mask_image is not None:
+                    write_atomic(folder / "mask", mask_image)
+                fsync_dir(self.jobs_dir)
             with self._write() as db:
                 row = db.execute(
                     "INSERT INTO jobs (id, status, params, created_at, idempotency_key,"
@@ -308,6 +210,9 @@ class JobStore:
             if existing is None:
                 raise
             return existing, False
+        except BaseException:  # e.g. a full disk: no folder without a row
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return Job.from_row(row), True
 
     def by_key(self, key: str | None, fingerprint: str | None) -> Job | None:
@@ -417,16 +322,18 @@ class JobStore:
 
     def requeue(self, job_id: str, *, refund_attempt: bool = False) -> None:
         """Put a running job back at its old place in the queue (e.g. on a clean shutdown)."""
-        with self._write() as db:
-            db.execute(
-                f"UPDATE jobs SET {self._BACK_IN_QUEUE}, attempts = attempts - ?"
-                " WHERE id = ? AND status = ?",
-                (QUEUED, int(refund_attempt), job_id, RUNNING),
-            )
+        self._execute_essential(
+            f"UPDATE jobs SET {self._BACK_IN_QUEUE}, attempts = attempts - ?"
+            " WHERE id = ? AND status = ?",
+            (QUEUED, int(refund_attempt), job_id, RUNNING),
+        )
 
     def recover_interrupted(self, max_attempts: int) -> tuple[list[str], list[str]]:
         """Jobs left 'running' by a process that died: requeue them, or fail those that have
         used up their attempts (cancel those the user canceled). Returns (requeued, failed) ids."""
+        return self.space.essential(lambda: self._recover(max_attempts))
+
+    def _recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
         with self._write() as db:
             db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ? WHERE status = ? AND cancel_requested",
@@ -465,51 +372,82 @@ class JobStore:
             )
 
     def finish(self, job_id: str, svgs: dict[int, str], steps: int) -> None:
-        """Results on disk first, then the row says done: a crash in between only reruns it."""
-        self._write_svgs(job_id, svgs, preview=False)
-        self._end(job_id, DONE, step=steps, total=steps, eta_s=0.0)
+        """Results on disk first, then the row says done: a crash in between only reruns it.
+        On a full disk (DiskFullError) no result is left behind and the row is unchanged."""
+        written = self._write_svgs(job_id, svgs, preview=False)
+        try:
+            self._end(job_id, DONE, step=steps, total=steps, eta_s=0.0)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
 
     def mark_canceled(self, job_id: str, previews: dict[int, str] | None = None) -> None:
-        """A running job stopped on request; its best strokes so far stay as the preview."""
+        """A running job stopped on request; its best strokes so far stay as the preview
+        (on a full disk, the last preview that could be stored)."""
+        stored = False
         if previews:
-            self._write_svgs(job_id, previews, preview=True)
+            try:
+                stored = bool(self._write_svgs(job_id, previews, preview=True))
+            except DiskFullError:  # each preview file is the old one or the new one
+                stored = False
         # Only ever sets the flag: previews written by earlier progress reports stay readable.
-        self._end(job_id, CANCELED, **({"has_preview": True} if previews else {}))
+        self._end(job_id, CANCELED, essential=True, **({"has_preview": True} if stored else {}))
 
     def fail(self, job_id: str, message: str) -> None:
-        self._end(job_id, FAILED, error=message)
+        """Recorded even on a full disk (the reserve makes room for it)."""
+        self._end(job_id, FAILED, essential=True, error=message)
 
-    def _end(self, job_id: str, status: str, **fields: Any) -> None:
+    def _end(self, job_id: str, status: str, *, essential: bool = False, **fields: Any) -> None:
         fields["status"], fields["finished_at"] = status, time.time()
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self._write() as db:
-            db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?",
-                (*fields.values(), job_id, RUNNING),
-            )
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?"
+        args = (*fields.values(), job_id, RUNNING)
+        if essential:
+            self._execute_essential(sql, args)
+        else:
+            with self._write() as db:
+                db.execute(sql, args)
+
+    def _execute_essential(self, sql: str, args: tuple[Any, ...]) -> None:
+        """One UPDATE that must land even on a full disk (a job's outcome)."""
+
+        def write() -> None:
+            with self._write() as db:
+                db.execute(sql, args)
+
+        self.space.essential(write)
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel at once if queued; flag it if running (the executor stops it cooperatively).
         Finished jobs are left as they are. Returns the job afterwards (None if unknown)."""
-        with self._write() as db:
-            db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status = ?",
-                (CANCELED, time.time(), job_id, QUEUED),
-            )
-            db.execute(
-                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = ?",
-                (job_id, RUNNING),
-            )
+
+        def write() -> None:
+            with self._write() as db:
+                db.execute(
+                    "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status = ?",
+                    (CANCELED, time.time(), job_id, QUEUED),
+                )
+                db.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = ?",
+                    (job_id, RUNNING),
+                )
+
+        self.space.essential(write)  # a user's cancel works on a full disk too
         return self.get(job_id)
 
     def purge_finished(self, older_than_s: float) -> int:
         """Remove finished jobs (rows and files) that ended more than ``older_than_s`` ago."""
-        with self._write() as db:
-            ids = [r[0] for r in db.execute(
-                f"DELETE FROM jobs WHERE status IN ({','.join('?' * len(FINISHED))})"
-                " AND finished_at < ? RETURNING id",
-                (*FINISHED, time.time() - older_than_s),
-            )]
+
+        def delete() -> list[str]:  # essential: on a full disk, this is what frees space
+            with self._write() as db:
+                return [r[0] for r in db.execute(
+                    f"DELETE FROM jobs WHERE status IN ({','.join('?' * len(FINISHED))})"
+                    " AND finished_at < ? RETURNING id",
+                    (*FINISHED, time.time() - older_than_s),
+                )]
+
+        ids = self.space.essential(delete)
         for job_id in ids:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         self._purge_orphans()

@@ -70,8 +70,8 @@ class ControlledSketcher:
         self.reported = threading.Event()
         self.fail_with: BaseException | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)  # e.g. object_mask, mask_model
+    def __getattr__(self, name: str) -> Any:  # the loaded models etc. (step cost timing)
+        return getattr(self.inner, name)
 
     def open(self) -> None:
         self.start_gate.set()
@@ -110,9 +110,10 @@ def sketchify_command() -> list[str]:
 class Server:
     """One `sketchify serve` subprocess; ``url`` once it printed its address."""
 
-    def __init__(self, data_dir: Path, models: dict[str, str], *extra: str) -> None:
+    def __init__(self, data_dir: Path, models: dict[str, str], *extra: str,
+                 log: Path | None = None) -> None:
         self.data_dir = data_dir
-        self.log = data_dir.with_suffix(".log")
+        self.log = log or data_dir.with_suffix(".log")  # its stderr
         args = [*sketchify_command(), "serve", "--port", "0", "--data-dir", str(data_dir),
                 "--device", "cpu", "--token", TOKEN, *extra]
         for name, value in models.items():

@@ -41,6 +41,7 @@ def make_app(tmp_path, controlled):
             "DATA_DIR": tmp_path / f"data{len(apps)}",
             "SKETCHERS": [controlled],
             "PROGRESS_EVERY_S": 0.0,
+            "MEASURE_STEP_COST": False,  # timed only where estimates are tested
             **config,
         }
         app = create_app(settings)

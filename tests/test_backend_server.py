@@ -42,7 +42,9 @@ def svg_path_count(server: Server, link: str) -> int:
 def test_health_and_auth(server):
     health = server.http.get(f"{server.url}/v1/health", timeout=30).json()
     assert health["devices"] == ["cpu"] and health["models_loaded"] is True
-    assert health["models"]["loss"]["name"].endswith(".json")
+    assert health["models"]["loss"]["name"] == "sketchify-tiny-rn.json"  # a name, not a path
+    assert health["models"]["saliency"]["weights"] == "sketchify-tiny-vit.pt"
+    assert "/" not in str(health["models"])
     anonymous = requests.get(f"{server.url}/v1/health", timeout=30)
     assert anonymous.status_code == 401
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
@@ -179,3 +181,33 @@ def test_missing_weights_is_one_line_and_exit_2(tmp_path, tiny_model_args):
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "missing.pt" in result.stderr
+
+
+def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tiny_model_args):
+    server = Server(tmp_path / "data", tiny_model_args)
+    try:
+        done = server.submit(strokes=4, steps=3).json()["id"]
+        assert server.finished(done)["status"] == "done"
+        long = server.submit(strokes=4, steps=10000).json()["id"]
+        wait_for(lambda: server.job(long)["status"] == "running")
+        queued = server.submit(strokes=4, steps=3).json()["id"]
+        for job_id in (queued, long):
+            assert server.http.delete(f"{server.url}/v1/sketches/{job_id}",
+                                      timeout=30).status_code in (200, 202)
+        assert server.finished(long)["status"] == "canceled"
+        assert server.stop() == 0
+    finally:
+        server.stop()
+    lines = server.log.read_text().splitlines()
+    assert lines[-1].endswith("sketchify.backend.serve: stopped")
+    text = "\n".join(lines)
+    for expected in (f"job {done} received: strokes 4, preset draft",
+                     f"job {done} started on cpu (preset draft, attempt 1)",
+                     f"job {done} done (", f"job {long} started on cpu",
+                     f"job {long} canceled (", f"job {queued} canceled before it started"):
+        assert expected in text, expected
+    done_line = next(line for line in lines if f"job {done} done (" in line)
+    assert done_line.endswith(", 3 steps)")  # the time taken, then the steps run
+    # open_clip logs each model-loading step on the root logger, waitress its address.
+    assert " root: " not in text and "waitress" not in text and "Parsing model" not in text
+    assert sum(f"job {done} " in line for line in lines) == 3  # received, started, done

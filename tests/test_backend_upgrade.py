@@ -15,15 +15,10 @@ import pytest
 from backend_helpers import Server, sketchify_command, wait_for
 from lxml import etree
 
-from sketchify.backend import store as store_module
-from sketchify.backend.store import (
-    CANCELED,
-    DONE,
-    QUEUED,
-    SCHEMA_VERSION,
-    DatabaseVersionError,
-    JobStore,
-)
+from sketchify.backend import schema
+from sketchify.backend.disk import DiskFullError
+from sketchify.backend.schema import SCHEMA_VERSION, DatabaseVersionError
+from sketchify.backend.store import CANCELED, DONE, QUEUED, JobStore
 
 pytest_plugins = ["backend_fixtures"]
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0"
@@ -112,8 +107,8 @@ def test_a_migration_that_fails_half_way_leaves_the_old_database(old_data, monke
         db.execute("ALTER TABLE jobs ADD COLUMN filename TEXT")
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setitem(store_module.MIGRATIONS, 1, broken)
-    with pytest.raises(sqlite3.OperationalError):
+    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
+    with pytest.raises(DiskFullError):
         JobStore(old_data)
     with sqlite3.connect(old_data / "jobs.sqlite3") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 0
