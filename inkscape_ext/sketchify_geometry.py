@@ -75,6 +75,12 @@ def _viewport_transform(svg: inkex.BaseElement) -> inkex.Transform:
     )
 
 
+def raw(element: inkex.BaseElement, name: str) -> str | None:
+    """An attribute as written. inkex's own ``get`` of ``transform`` or ``style`` parses it and
+    writes it back rounded to 6 digits, which would change the user's document."""
+    return element.attrib.get(name)
+
+
 def to_root(element: inkex.BaseElement) -> inkex.Transform:
     """The element's own transform and every ancestor's, up to (not including) the root."""
     total = inkex.Transform()
@@ -83,7 +89,7 @@ def to_root(element: inkex.BaseElement) -> inkex.Transform:
         if node is not element and node.tag == SVG_TAG:
             # SVG 2: a nested <svg>'s own transform applies outside its viewport.
             total = _viewport_transform(node) @ total
-        total = inkex.Transform(node.get("transform")) @ total
+        total = inkex.Transform(raw(node, "transform")) @ total
         node = node.getparent()
     return total
 
