@@ -260,7 +260,7 @@ def _mask_problem(fields: dict[str, str], mask: bytes | None,
         return "mask_image is not an image.", "mask_image"
     if picture.size != size:
         return f"mask_image is {picture.size}, the image {size}.", "mask_image"
-    if not any(value >= 128 for value in picture.convert("L").getdata()):
+    if picture.convert("L").getextrema()[1] < 128:
         return "mask_image has no object pixel.", "mask_image"
     return None
 
