@@ -584,23 +584,76 @@ class TestInxAndWindow(SketchifyCase):
         self.assertNotIn("take minutes per image", text)
 
     def test_progress_window_under_a_display(self):
+        # One process, two windows: Inkscape's dark theme, then its light one. Each shows a
+        # thick stroke across the middle of a 200x100 photo.
+        themes = {}
+        for dark in (True, False):
+            folder = Path(self.tempdir, f"profile-{dark}")
+            folder.mkdir()
+            (folder / "preferences.xml").write_text(
+                '<?xml version="1.0"?>\n<inkscape version="1"><group id="theme" '
+                f'gtkTheme="Adwaita" preferDarkTheme="{str(dark).lower()}"/></inkscape>\n',
+                encoding="utf-8")
+            themes[dark] = str(folder)
+        photo = Path(self.tempdir, "photo.png")
+        photo.write_bytes(png_bytes(200, 100, (200, 80, 40)))
+        sketch = Path(self.tempdir, "sketch.svg")
+        sketch.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 100">'
+                          '<path d="M 0 50 C 60 50 140 50 200 50" stroke-width="20"/></svg>',
+                          encoding="utf-8")
         script = textwrap.dedent(f"""
-            import sys
+            import json, os, sys
             sys.path.insert(0, {str(EXT_DIR)!r})
             from sketchify_progress import progress_window, _GtkProgress
-            with progress_window("Sketchify") as window:
-                assert isinstance(window, _GtkProgress), type(window)
-                window.show("cat.jpg: step 3 of 10", 0.3)
-                window.wait(0.1)
-                assert not window.canceled
-                window.button.clicked()
-                window.wait(0.1)
-                assert window.canceled
-            print("ok")
+            photo = open({str(photo)!r}, "rb").read()
+            sketch = open({str(sketch)!r}, "rb").read()
+            found = {{}}
+            for dark, profile in (("dark", {themes[True]!r}), ("light", {themes[False]!r})):
+                os.environ["INKSCAPE_PROFILE_DIR"] = profile
+                with progress_window("Sketchify") as window:
+                    assert isinstance(window, _GtkProgress), type(window)
+                    window.show("cat.jpg: step 3 of 10", 0.3)
+                    window.preview(photo, sketch)
+                    window.wait(0.1)
+                    assert not window.canceled
+                    window.button.clicked()
+                    window.wait(0.1)
+                    assert window.canceled
+                    pixbuf = window.picture.get_pixbuf()
+                    data, stride = pixbuf.get_pixels(), pixbuf.get_rowstride()
+                    channels = pixbuf.get_n_channels()
+                    def at(x, y):
+                        return list(data[y * stride + x * channels:][:3])
+                    found[dark] = {{"size": [pixbuf.get_width(), pixbuf.get_height()],
+                                   "colours": window.colours(),
+                                   "stroke": at(160, 80), "photo": at(160, 20)}}
+            print(json.dumps(found))
         """)
         result = subprocess.run(
             ["timeout", "60", *xvfb_run(), sys.executable, "-c", script],
             capture_output=True, text=True, timeout=90,
         )
-        self.assertEqual(result.stdout.strip(), "ok", result.stderr)
         self.assertEqual(result.stderr, "", "the window must not print to stderr")
+        found = json.loads(result.stdout)
+
+        def rgb(colour: str) -> list[int]:
+            return [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+
+        def luminance(values: list[int]) -> float:
+            return (0.2126 * values[0] + 0.7152 * values[1] + 0.0722 * values[2]) / 255
+
+        for theme, seen in found.items():
+            with self.subTest(theme=theme):
+                ink, veil = (rgb(c) for c in seen["colours"])
+                self.assertEqual(seen["size"], [320, 160])  # the photo's shape, 320 px wide
+                if theme == "dark":
+                    self.assertGreater(luminance(ink), 0.6)
+                    self.assertLess(luminance(veil), 0.4)
+                else:
+                    self.assertLess(luminance(ink), 0.4)
+                    self.assertGreater(luminance(veil), 0.6)
+                for got, want in zip(seen["stroke"], ink, strict=True):
+                    self.assertAlmostEqual(got, want, delta=8)
+                for got, photo_c, veil_c in zip(seen["photo"], (200, 80, 40), veil,
+                                                strict=True):
+                    self.assertAlmostEqual(got, 0.4 * photo_c + 0.6 * veil_c, delta=8)
