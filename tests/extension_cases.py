@@ -131,7 +131,7 @@ class ExtensionCase(InxMixin, TestCase):
         inkex call deprecated in the newest inkex fails the test (Inkscape 1.2-1.4)."""
         effect, output = effect_class(), io.BytesIO()
         with document_path(doc), Capture("stderr") as stderr, warnings.catch_warnings():
-            warnings.filterwarnings("error", category=DeprecationWarning, module="inkex")
+            # inkex names itself in its deprecation messages ("inkex.elements... -> ...").
             warnings.filterwarnings("error", category=DeprecationWarning,
                                     message=r".*inkex.*")
             effect.run([doc, *args], output=output)

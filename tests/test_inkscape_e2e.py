@@ -200,8 +200,8 @@ def run_inkscape(profile: Path, document: Path, output: Path, select: str = "ast
                  action: str = "org.sketchify.image") -> tuple[int, int, str]:
     """Run an extension on the selection and save: the exit code, the dialogs closed and the
     driver's log of the windows it saw."""
-    actions = (f"select-by-id:{select};{action}.noprefs;"
-               f"export-filename:{output};export-do")
+    actions = (f"select-by-id:{select};" if select else "") + (
+        f"{action}.noprefs;export-filename:{output};export-do")
     env = {**os.environ, "INKSCAPE_PROFILE_DIR": str(profile)}
     for _attempt in range(2):
         result = subprocess.run(
@@ -321,7 +321,7 @@ def test_wait_off_then_update_sketches_in_real_inkscape(server, zip_profile, tmp
     tree.write(str(moved))
 
     updated = tmp_path / "updated.svg"
-    code, dialogs, log = run_inkscape(zip_profile, moved, updated, select="cat",
+    code, dialogs, log = run_inkscape(zip_profile, moved, updated, select="",
                                       action="org.sketchify.update")
     assert (code, dialogs) == (0, 0), log
     root = inkex.load_svg(str(updated)).getroot()
@@ -354,7 +354,7 @@ def test_wait_off_then_update_sketches_in_real_inkscape(server, zip_profile, tmp
 
     # A second update: one message ("nothing to update"), the drawing as it was.
     again = tmp_path / "again.svg"
-    code, dialogs, log = run_inkscape(zip_profile, updated, again, select="cat",
+    code, dialogs, log = run_inkscape(zip_profile, updated, again, select="",
                                       action="org.sketchify.update")
     assert (code, dialogs) == (0, 1), log
     assert drawing(inkex.load_svg(str(again)).getroot()) == drawing(root)
