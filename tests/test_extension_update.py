@@ -114,6 +114,7 @@ class TestFilling(UpdateCase):
             self.assertIn(f'"strokes": {count}', metadata.text)
         ids = [el.get("id") for el in root.iter() if el.get("id")]
         self.assertEqual(len(ids), len(set(ids)))
+        self.assertNotIn(TOKEN.encode(), Path(doc).read_bytes())
 
     def test_a_deleted_image_gets_its_strokes_where_it_was(self):
         doc = self.write(photo_document())
