@@ -311,24 +311,26 @@ class TestRefusals(UpdateCase):
         self.assertIn("no Sketchify placeholders", self.update_fails(doc))
         self.assertEqual(self.backend.requests, [])
 
-    def test_placeholders_from_a_newer_extension_are_refused(self):
+    def refused_placeholder(self, written: str, edited: str) -> str:
+        """The message for a placeholder whose ``written`` attribute was made ``edited``."""
         doc = self.write(photo_document())
         self.start(doc)
-        text = Path(doc).read_text(encoding="utf-8").replace('sketchify:format="1"',
-                                                             'sketchify:format="2"')
-        Path(doc).write_text(text, encoding="utf-8")
+        text = Path(doc).read_text(encoding="utf-8")
+        self.assertIn(written, text)
+        Path(doc).write_text(text.replace(written, edited), encoding="utf-8")
         self.backend.requests.clear()
         message = self.update_fails(doc)
-        self.assertIn("newer Sketchify extension (placeholder format 2", message)
         self.assertEqual(self.backend.requests, [])
+        return message
+
+    def test_placeholders_from_a_newer_extension_are_refused(self):
+        message = self.refused_placeholder('sketchify:format="1"', 'sketchify:format="2"')
+        self.assertIn("newer Sketchify extension (placeholder format 2", message)
 
     def test_a_damaged_placeholder_is_refused(self):
-        doc = self.write(photo_document())
-        self.start(doc)
-        text = Path(doc).read_text(encoding="utf-8").replace('sketchify:pixels="200 100"',
-                                                             'sketchify:pixels="lots"')
-        Path(doc).write_text(text, encoding="utf-8")
-        self.assertIn("is damaged", self.update_fails(doc))
+        message = self.refused_placeholder('sketchify:pixels="200 100"',
+                                           'sketchify:pixels="lots"')
+        self.assertIn("is damaged", message)
 
     def test_the_frame_is_kept_to_full_precision(self):
         doc = self.write(photo_document(transform="rotate(10.123456789)"))
