@@ -7,7 +7,7 @@ import sys
 
 from sketchify.backend.serve import add_serve_command
 from sketchify.backend.worker import add_worker_command
-from sketchify.core.cli import CANCELED_EXIT, add_sketch_command
+from sketchify.core.cli import CANCELED_EXIT, add_evaluate_command, add_sketch_command
 from sketchify.core.errors import SketchifyError
 
 USAGE_ERROR = 2
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="sketchify", description="Photos to editable line sketches.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_sketch_command(subparsers)
+    add_evaluate_command(subparsers)
     add_serve_command(subparsers)
     add_worker_command(subparsers)
     return parser
