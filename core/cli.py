@@ -43,7 +43,7 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     add_sketch_options(parser, strokes="16")
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
-        "-o", "--output", type=Path,
+        "-o", "--output", type=Path, metavar="OUT.svg",
         help="one photo's SVG path; with several counts the count goes before the suffix "
         "(out.16.svg). Default: beside the photo (cat.16.svg)")
     where.add_argument("--out-dir", type=Path, metavar="OUTDIR",
@@ -78,17 +78,19 @@ def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
 
 def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
     """The flags every command that makes sketches shares."""
-    parser.add_argument("--strokes", type=stroke_counts, default=strokes,
+    parser.add_argument("--strokes", type=stroke_counts, default=strokes, metavar="N,N,...",
                         help=f"stroke counts, e.g. 4,8,16,32 (default {strokes})")
     parser.add_argument(
         "--preset", default="auto", choices=PRESET_NAMES,
         help="auto (default: standard on a GPU, draft on a CPU), draft, standard or best")
-    parser.add_argument("--steps", type=positive_int,
+    parser.add_argument("--steps", type=positive_int, metavar="N",
                         help="optimization steps (overrides the preset)")
-    parser.add_argument("--seeds", type=positive_int,
+    parser.add_argument("--seeds", type=positive_int, metavar="K",
                         help="independent starts to choose the best from")
-    parser.add_argument("--seed", type=int, help="random seed (same seed, same SVG on CPU)")
-    parser.add_argument("--prompt", help="optional text the sketch should also match")
+    parser.add_argument("--seed", type=int, metavar="S",
+                        help="random seed (same seed, same SVG on CPU)")
+    parser.add_argument("--prompt", metavar="TEXT",
+                        help="optional text the sketch should also match")
     parser.add_argument("--force", action="store_true",
                         help="in a batch, redo sketches that are already up to date")
     add_model_arguments(parser)
@@ -96,20 +98,21 @@ def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The device and model flags every command that loads a Sketcher shares."""
-    parser.add_argument("--device", default="auto", type=device_name,
+    parser.add_argument("--device", default="auto", type=device_name, metavar="NAME",
                         help="auto, cpu, cuda, cuda:N or mps (default auto)")
     quick = ("; a bare OpenAI checkpoint (a state dict, such as the Hugging Face file) needs "
-             "the -quickgelu name ({}-quickgelu), while OpenAI's own .pt files are recognised")
-    parser.add_argument("--loss-model", default="RN101",
+             "the -quickgelu name ({}-quickgelu); OpenAI's own .pt files are recognised and "
+             "get QuickGELU under either name")
+    parser.add_argument("--loss-model", default="RN101", metavar="NAME|JSON",
                         help="open_clip model name or config JSON (default RN101)"
                         + quick.format("RN101"))
-    parser.add_argument("--loss-weights", default="openai",
+    parser.add_argument("--loss-weights", default="openai", metavar="TAG|FILE",
                         help="pretrained tag (default openai: downloaded once, then cached) "
                         "or a checkpoint file")
-    parser.add_argument("--saliency-model", default="ViT-B-32",
+    parser.add_argument("--saliency-model", default="ViT-B-32", metavar="NAME|JSON",
                         help="open_clip model name or config JSON (default ViT-B-32)"
                         + quick.format("ViT-B-32"))
-    parser.add_argument("--saliency-weights", default="openai",
+    parser.add_argument("--saliency-weights", default="openai", metavar="TAG|FILE",
                         help="pretrained tag (default openai) or a checkpoint file")
 
 
