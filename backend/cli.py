@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sketchify: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
-        print("sketchify: interrupted; nothing written.", file=sys.stderr)
+        # A second Ctrl-C, or one before the first step: what a batch finished stays written.
+        print("sketchify: interrupted; nothing more written.", file=sys.stderr)
         return CANCELED_EXIT
 
 
