@@ -93,6 +93,8 @@ def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
                         help="optional text the sketch should also match")
     parser.add_argument("--force", action="store_true",
                         help="in a batch, redo sketches that are already up to date")
+    # The object-mask flags (--mask, --mask-model) belong here: batch.run hands them to
+    # Sketcher.sketch and to expected_provenance, so that skipping compares the mask too.
     add_model_arguments(parser)
 
 
