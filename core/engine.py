@@ -14,7 +14,7 @@ from sketchify.core.errors import InputError
 from sketchify.core.geometry import Placement
 from sketchify.core.image import DEFAULT_MAX_PIXELS, Target, load_image, make_target
 from sketchify.core.mask import ImageSource, ObjectMask, masked_target, object_mask
-from sketchify.core.models import load_clip, resolve_device
+from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
 from sketchify.core.provenance import model_label, record
 from sketchify.core.saliency import init_strokes, saliency_map
@@ -84,9 +84,10 @@ class Sketcher:
         self.mask_model = SalientObjectModel(mask_model)
         self.models = {"loss_model": model_label(loss_model, loss_weights),
                        "saliency_model": model_label(saliency_model, saliency_weights)}
-        self.loss_model = load_clip(loss_model, loss_weights, self.device, role="loss")
-        self.saliency_model = load_clip(
-            saliency_model, saliency_weights, self.device, role="saliency"
+        # Both at once: missing weights are reported for every model in one message.
+        self.loss_model, self.saliency_model = load_clips(
+            [(loss_model, loss_weights, "loss"), (saliency_model, saliency_weights, "saliency")],
+            self.device,
         )
 
     def sketch(
