@@ -5,13 +5,16 @@
     python install.py --check          # what is installed, does Inkscape see it, backend up?
     python install.py --uninstall      # remove exactly what the last install put there
     python install.py --backend        # also `pip install -e .` this repository (the backend)
+    python install.py --zip DIR        # write a zip to unzip into Inkscape's extensions folder
 
 The extension needs the `requests` package in the Python that Inkscape runs extensions with
 (on Debian/Ubuntu that is /usr/bin/python3, often without it). When that Python lacks it, a
 copy of requests and its dependencies is taken from the Python running this script and put
 beside the extension in `sketchify_vendor/`, so nothing in Inkscape's own Python changes.
 Everything installed is listed in `sketchify_manifest.json` in the extensions folder.
-Only the standard library is used here, so any Python 3.8+ can run it.
+The zip holds the same files in a `sketchify/` folder with requests always bundled (pure
+Python only, so one zip serves every system). Only the standard library is used here, so any
+Python 3.8+ can run it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -41,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="report what is installed")
     mode.add_argument("--uninstall", action="store_true", help="remove what was installed")
+    mode.add_argument("--zip", type=Path, metavar="DIR",
+                      help="write a zip for installing by hand into DIR (nothing is installed)")
     parser.add_argument("--extensions-dir", type=Path,
                         help="Inkscape's user extensions folder (found automatically)")
     parser.add_argument("--python", help="the Python Inkscape runs extensions with "
@@ -53,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the backend's bearer token for --check (default: the "
                         "SKETCHIFY_TOKEN environment variable)")
     args = parser.parse_args(argv)
+    if args.zip:
+        return write_zip(args.zip)
     inkscape = shutil.which("inkscape")
     folder = (args.extensions_dir or extensions_dir(inkscape)).expanduser().resolve()
     if args.uninstall:
@@ -112,10 +120,9 @@ def install(folder: Path, inkscape: str | None, override: str | None) -> int:
     old = read_manifest(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for source in sorted(SOURCE.iterdir()):
-        if source.suffix in (".inx", ".py"):
-            shutil.copy2(source, folder / source.name)
-            files.append(source.name)
+    for source in extension_files():
+        shutil.copy2(source, folder / source.name)
+        files.append(source.name)
     print(f"Installed the Sketchify extension into {folder}")
     python = inkscape_python(folder, inkscape, override)
     status = 0
@@ -142,9 +149,24 @@ def install(folder: Path, inkscape: str | None, override: str | None) -> int:
     return status
 
 
+def extension_files() -> list[Path]:
+    return sorted(p for p in SOURCE.iterdir() if p.suffix in (".inx", ".py"))
+
+
 def vendor_requests(target: Path) -> list[str]:
     """Copy requests and everything it needs, as installed in this Python, into ``target``."""
-    wanted, seen, copied = ["requests"], set(), []
+    copied = []
+    for source, name in requests_files():
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, destination)
+        copied.append(name)
+    return copied
+
+
+def requests_files() -> list[tuple[Path, str]]:
+    """requests and everything it needs, as installed in this Python: (file, relative name)."""
+    wanted, seen, found = ["requests"], set(), []
     while wanted:
         name = wanted.pop()
         key = re.sub(r"[-_.]+", "-", name).lower()
@@ -155,7 +177,7 @@ def vendor_requests(target: Path) -> list[str]:
             dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
             if name == "requests":
-                return copied  # nothing to copy: the caller reports the fix
+                return found  # nothing to copy: the caller reports the fix
             continue
         for requirement in dist.requires or []:
             if "extra ==" not in requirement:
@@ -164,11 +186,36 @@ def vendor_requests(target: Path) -> list[str]:
             parts = Path(file).parts
             if ".." in parts or "__pycache__" in parts or file.suffix == ".pyc":
                 continue
-            destination = target / file
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(dist.locate_file(file), destination)
-            copied.append(Path(file).as_posix())
-    return copied
+            found.append((Path(dist.locate_file(file)), Path(file).as_posix()))
+    return found
+
+
+def write_zip(folder: Path) -> int:
+    """``sketchify-inkscape-VERSION.zip`` in ``folder``: the extension in a ``sketchify/``
+    folder with requests bundled. Compiled modules are left out: charset_normalizer (a
+    dependency of requests) falls back to pure Python, so the zip works on any system."""
+    version = re.search(r'^version\s*=\s*"([^"]+)"', (HERE / "pyproject.toml").read_text(
+        encoding="utf-8"), re.M)
+    target = folder.expanduser().resolve() / (
+        f"sketchify-inkscape-{version.group(1) if version else 'dev'}.zip")
+    vendored = [(source, name) for source, name in requests_files()
+                if Path(name).suffix not in (".so", ".pyd", ".dylib")]
+    if not vendored:
+        print("! requests is not installed in this Python, so it cannot be bundled: "
+              f"{sys.executable} -m pip install requests, then run this again.")
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in extension_files():
+            archive.write(source, f"sketchify/{source.name}")
+        for source, name in vendored:
+            archive.write(source, f"sketchify/{VENDOR}/{name}")
+    partial.replace(target)
+    print(f"Wrote {target}")
+    print("Unzip it into Inkscape's user extensions folder (Inkscape: Edit > Preferences > "
+          "System > User extensions), restart Inkscape, then use Extensions > Sketchify.")
+    return 0
 
 
 def install_backend() -> int:

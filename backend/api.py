@@ -6,12 +6,19 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
   Idempotency-Key (scoped to this server, hence to its token) is reused with the same body;
   422 (field "Idempotency-Key") when it is reused with a different body; 422 for a bad or
   unknown field; 415 for a body that is neither multipart nor JSON, or an image that is not an
-  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit.
+  accepted format; 422 for a broken, empty or too large (pixels) image; 413 over the body limit;
+  507 while the data folder's disk is (nearly) full.
 - GET /v1/sketches/<id>: 200, or 404.
 - GET /v1/sketches/<id>/svg?strokes=N[&preview=1]: 200 image/svg+xml; 404 for a count the job
   does not have; 422 for a missing or non-numeric count (it may be left out when the job has
   one); 409 while there is nothing to show (queued, failed, or running/canceled without
   preview=1 or before the first progress report).
+- GET /v1/sketches?status=&limit=&cursor=: 200 {items (newest first, each as GET
+  /v1/sketches/<id>), next_cursor (null on the last page)}; 422 for a bad status, limit or
+  cursor, or an unknown parameter.
+- GET /v1/sketches/<id>/zip: 200 application/zip of every SVG as `<photo stem>.<count>.svg`;
+  409 until the job is done.
+- GET /v1/sketches/<id>/image: 200, the photo exactly as submitted.
 - DELETE /v1/sketches/<id>: 200 + canceled job when it was queued (it never runs) or already
   canceled (so retries are harmless); 202 while a running job is asked to stop at the engine's
   next step; 409 when it already finished (done or failed).
@@ -21,13 +28,16 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
 
+from sketchify.backend import downloads, joblog, listing
 from sketchify.backend.errors import ApiError
+from sketchify.backend.estimates import QueueEstimate, estimate_fields
 from sketchify.backend.service import Service
 from sketchify.backend.store import (
     CANCELED,
@@ -39,6 +49,7 @@ from sketchify.backend.store import (
     Job,
 )
 from sketchify.backend.validation import parse_submission
+from sketchify.core.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
@@ -55,6 +66,14 @@ def _iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
 
 
+def _estimate() -> QueueEstimate:
+    """One reading of the queue per request, however many jobs it shows."""
+    if "sketchify_estimate" not in g:
+        service = _service()
+        g.sketchify_estimate = QueueEstimate(service.store, service.executor.step_costs())
+    return g.sketchify_estimate
+
+
 def _job_json(job: Job) -> dict[str, Any]:
     fraction = job.step / job.total if job.total else 0.0
     links: dict[str, Any] = {"self": url_for("v1.job", job_id=job.id)}
@@ -67,15 +86,19 @@ def _job_json(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "status": job.status,
+        "filename": job.filename,
         "strokes": job.strokes,
         "params": {k: v for k, v in job.params.items() if k != "strokes"},
         "queue_position": _service().store.queue_position(job),
         "progress": {
             "step": job.step, "total": job.total, "fraction": round(fraction, 4),
-            "eta_s": job.eta_s,
+            "eta_s": job.eta_s, "eta_text": about(job.eta_s),
         },
+        **estimate_fields(_estimate().seconds(job)),
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
+        "resolved_preset": job.resolved_preset,
+        "device": job.device,
         "worker": job.worker,
         "error": job.error,
         "created_at": _iso(job.created_at),
@@ -111,7 +134,8 @@ def submit() -> Response:
         raise ApiError(422, "Idempotency-Key must be 1-255 visible ASCII characters.",
                        "Idempotency-Key")
     submission = parse_submission(
-        request, max_pixels=service.max_pixels, formats=service.formats
+        request, max_pixels=service.max_pixels, formats=service.formats,
+        mask_problem=service.mask_problem,
     )
     try:
         job, created = service.store.by_key(key, submission.fingerprint), False
@@ -121,14 +145,34 @@ def submit() -> Response:
             job, created = service.store.add(
                 submission.params, submission.image,
                 idempotency_key=key, fingerprint=submission.fingerprint,
+                filename=submission.filename,
+                mask_image=submission.mask_image,
             )
     except IdempotencyConflict:
         raise ApiError(422, "This Idempotency-Key was already used for a different request.",
                        "Idempotency-Key") from None
     if created:
+        joblog.received(job)
         service.executor.submit(job)
     response = _job_response(job, 202 if created else 200)
     response.headers["Location"] = url_for("v1.job", job_id=job.id)
+    return response
+
+
+@v1.get("/sketches")
+def jobs() -> Response:
+    query = listing.parse_query(request.args)
+    # One job more than asked tells whether another page follows.
+    found = _service().store.recent(
+        statuses=query.statuses, limit=query.limit + 1, before_seq=query.before_seq
+    )
+    page = found[: query.limit]
+    more = len(found) > query.limit
+    response = jsonify({
+        "items": [_job_json(job) for job in page],
+        "next_cursor": listing.encode_cursor(page[-1].seq) if more else None,
+    })
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -140,7 +184,7 @@ def job(job_id: str) -> Response:
 @v1.delete("/sketches/<job_id>")
 def cancel(job_id: str) -> Response:
     service = _service()
-    _find(job_id)
+    before = _find(job_id)
     job = service.store.cancel(job_id)
     if job is None:  # purged between the lookup and the cancel
         raise _not_found(job_id)
@@ -149,6 +193,8 @@ def cancel(job_id: str) -> Response:
         return _job_response(job, 202)  # cooperative: it stops at the engine's next step
     if job.status in (DONE, FAILED):
         raise ApiError(409, f"The job already finished ({job.status}); nothing to cancel.", None)
+    if before.status == QUEUED:
+        joblog.ended(job)
     return _job_response(job, 200)
 
 
@@ -190,6 +236,35 @@ def svg(job_id: str) -> Response:
     return response
 
 
+@v1.get("/sketches/<job_id>/zip")
+def zip_file(job_id: str) -> Response:
+    job = _find(job_id)
+    if job.status in (QUEUED, RUNNING):
+        raise ApiError(409, f"The job is still {job.status}; its zip is ready once it is done.",
+                       None)
+    if job.status != DONE:
+        ended = "failed" if job.status == FAILED else "was canceled"
+        raise ApiError(409, f"The job {ended}, so it has no zip.", None)
+    try:
+        body = downloads.svgs_zip(_service().store, job)
+    except FileNotFoundError:
+        raise ApiError(404, "The SVGs are gone (the job was removed).", None) from None
+    return send_file(io.BytesIO(body), mimetype="application/zip", as_attachment=True,
+                     download_name=downloads.zip_name(job))
+
+
+@v1.get("/sketches/<job_id>/image")
+def image(job_id: str) -> Response:
+    job = _find(job_id)
+    try:
+        body = _service().store.read_input(job.id)
+    except FileNotFoundError:
+        raise ApiError(404, "The photo is gone (the job was removed).", None) from None
+    response = Response(body, mimetype=downloads.image_mimetype(body))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @v1.get("/health")
 def health() -> Response:
     service = _service()
@@ -198,6 +273,9 @@ def health() -> Response:
         "version": service.version,
         **service.executor.describe(),
         "queue_length": service.store.count(QUEUED),
+        "step_cost": service.executor.step_costs(),
+        "disk": {"free_bytes": service.store.space.free_bytes(),
+                 "accepting": service.store.space.accepting()},
         "limits": {
             "max_upload_bytes": current_app.config["MAX_CONTENT_LENGTH"],
             "max_pixels": service.max_pixels,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -12,11 +11,14 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sketchify.backend import limits
 from sketchify.backend.api import v1
+from sketchify.backend.disk import DiskFullError
 from sketchify.backend.errors import ApiError
 from sketchify.backend.runner import Executor, InProcessExecutor
 from sketchify.backend.security import install_guards, is_loopback
 from sketchify.backend.service import Service
 from sketchify.backend.store import JobStore
+from sketchify.backend.web.page import web
+from sketchify.core.provenance import package_version
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "IMAGE_FORMATS": limits.IMAGE_FORMATS,
     "RETENTION_HOURS": limits.RETENTION_HOURS,
     "MAX_ATTEMPTS": limits.MAX_ATTEMPTS,
+    "MIN_FREE_BYTES": limits.MIN_FREE_BYTES,  # less free in DATA_DIR: submissions get 507
     "PROGRESS_EVERY_S": 0.5,
+    "MEASURE_STEP_COST": True,  # time a few steps per device at start (for estimates)
     # How jobs run: EXECUTOR_FACTORY(store) -> Executor wins; otherwise the in-process
     # executor with one thread per Sketcher in SKETCHERS (default: one Sketcher(**ENGINE)).
     "EXECUTOR_FACTORY": None,
@@ -38,13 +42,6 @@ DEFAULTS: dict[str, Any] = {
     "MODELS": {},  # model names/weights, shown by /v1/health
     "START": True,  # start the executor and the retention sweep now
 }
-
-
-def _package_version() -> str:
-    try:
-        return version("sketchify-clipasso")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _in_process(config: dict[str, Any]) -> Callable[[JobStore], Executor]:
@@ -57,6 +54,7 @@ def _in_process(config: dict[str, Any]) -> Callable[[JobStore], Executor]:
         return InProcessExecutor(
             store, sketchers, models=config["MODELS"], max_attempts=config["MAX_ATTEMPTS"],
             max_pixels=config["MAX_PIXELS"], report_every_s=config["PROGRESS_EVERY_S"],
+            measure=config["MEASURE_STEP_COST"],
         )
 
     return build
@@ -74,6 +72,10 @@ def _register_errors(app: Flask) -> None:
         response = _error(error.status, error.message, error.field)
         response.headers.update(error.headers)
         return response
+
+    @app.errorhandler(DiskFullError)
+    def disk_full(error: DiskFullError) -> Response:
+        return _error(507, str(error))  # 507 Insufficient Storage: the cause is ours
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> Response:
@@ -95,28 +97,33 @@ def _register_errors(app: Flask) -> None:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the service. ``DATA_DIR`` (required) holds the job database and files."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # /static/ belongs to the web page's blueprint
     app.config.update(DEFAULTS)
     app.config.update(config or {})
     if not app.config.get("DATA_DIR"):
         raise ValueError("create_app needs config['DATA_DIR']")
-    store = JobStore(app.config["DATA_DIR"])
+    store = JobStore(app.config["DATA_DIR"], min_free_bytes=app.config["MIN_FREE_BYTES"])
     factory = app.config["EXECUTOR_FACTORY"] or _in_process(app.config)
+    executor = factory(store)
     service = Service(
         store=store,
-        executor=factory(store),
-        version=_package_version(),
+        executor=executor,
+        version=package_version(),
         max_pixels=app.config["MAX_PIXELS"],
         formats=tuple(app.config["IMAGE_FORMATS"]),
         retention_s=app.config["RETENTION_HOURS"] * 3600.0,
+        # Remote workers' disks are out of sight: only an in-process executor can tell.
+        mask_problem=getattr(executor, "mask_problem", lambda: None),
     )
     app.extensions["sketchify"] = service
     install_guards(
         app, token=app.config["TOKEN"], cors_origin=app.config["CORS_ORIGIN"],
         loopback_only=is_loopback(app.config["HOST"]),
+        public_blueprints=(web.name,),
     )
     _register_errors(app)
     app.register_blueprint(v1)
+    app.register_blueprint(web)
     if app.config["START"]:
         service.start()
     return app

@@ -5,7 +5,12 @@ Celery and redis-py are an optional extra (``pip install sketchify-clipasso[cele
 
 Jobs travel API -> worker as Celery tasks on the Redis broker; everything travels back on plain
 Redis keys and one stream (``EVENTS``) that the API front consumes, so the API's job store stays
-the only place where a job's state and results are written.
+the only place where a job's state and results are written. Each worker also keeps a heartbeat
+key alive (``worker_key``, with a time-to-live): when it vanishes, the front hands that worker's
+job to another one.
+
+Every message carries a format number (``MESSAGE_FORMAT``): what release 0.1.0 sent carries
+none and is read as format 1; one from a newer release is refused with a sentence.
 """
 
 from __future__ import annotations
@@ -24,8 +29,43 @@ EVENTS_MAXLEN = 100_000  # approximate cap; the API acknowledges events within a
 EPOCH = "sketchify:epoch"  # vanishes with the data when Redis restarts without persistence
 FINISHED_TTL_S = 7 * 24 * 3600
 
-# A job redelivered after a worker died waits this long: keep it above the longest job.
+# A task a dead worker held is put back on the queue by the broker after this long; keep it
+# above the longest job. Heartbeats hand such a job on much sooner (HEARTBEAT_TTL_S).
 DEFAULT_VISIBILITY_TIMEOUT_S = 4 * 3600
+WORKERS = "sketchify:workers"  # hash: name of every worker that sends heartbeats -> its TTL
+HEARTBEAT_S = 10.0  # how often a worker says it is alive
+HEARTBEAT_TTL_S = 30.0  # silence after which the front hands its job to another worker
+
+# 2: task payloads carry `format`, `dispatch` and `mask`; events carry `format`; heartbeats.
+MESSAGE_FORMAT = 2
+
+
+class NewerMessageError(Exception):
+    """A message from a newer Sketchify; ``str()`` is one sentence saying what to upgrade."""
+
+
+def message_format(value: object, what: str, upgrade: str) -> int:
+    """The format of a message (1 when it carries none, as 0.1.0's); NewerMessageError for
+    one this release cannot read. ``what`` names the message, ``upgrade`` the side to upgrade."""
+    try:
+        version = 1 if value is None else int(value)
+    except (TypeError, ValueError):
+        raise NewerMessageError(f"{what} has an unreadable format number {value!r}.") from None
+    if version > MESSAGE_FORMAT:
+        raise NewerMessageError(
+            f"{what} is in message format {version}, newer than this Sketchify reads "
+            f"({MESSAGE_FORMAT}); upgrade {upgrade}.")
+    return version
+
+
+def worker_key(name: str) -> str:
+    """A worker's heartbeat (JSON: device, step cost, current job); expires unless renewed."""
+    return f"sketchify:worker:{name}"
+
+
+def dispatch_key(job_id: str) -> str:
+    """The id of the job's latest hand-over: a task with another id is a stale copy."""
+    return f"sketchify:dispatch:{job_id}"
 
 
 def cancel_key(job_id: str) -> str:

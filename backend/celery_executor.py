@@ -7,15 +7,20 @@ The job store stays the single source of truth. One collector thread in the API 
 - reads the workers' events stream and moves jobs through the store (started -> progress ->
   done / canceled / failed), ignoring anything for a job that is already over, so a job that
   two workers both finished is written once;
-- keeps cancel flags in Redis in step with the store's cancel requests.
+- keeps cancel flags in Redis in step with the store's cancel requests;
+- reads the workers' heartbeats: a running job whose worker's heartbeat key has expired goes
+  back to the queue and is handed over again under a new dispatch id (so the dead worker's own
+  task, should the broker ever redeliver it, is recognized as a stale copy and dropped).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -23,14 +28,17 @@ import kombu.exceptions
 import redis
 
 from sketchify.backend import celery_app as keys
-from sketchify.backend import limits
+from sketchify.backend import joblog, limits
+from sketchify.backend.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.errors import ApiError
+from sketchify.backend.estimates import device_label
 from sketchify.backend.store import FINISHED, QUEUED, RUNNING, Job, JobStore
 
 log = logging.getLogger(__name__)
 
 BROKER_ERRORS = (redis.RedisError, kombu.exceptions.OperationalError, OSError)
 _CONSUMER = "api"
+_CHECK_WORKERS_EVERY_S = 1.0
 
 
 class CeleryExecutor:
@@ -57,6 +65,12 @@ class CeleryExecutor:
         self._handed: set[str] = set()  # jobs known to be on the broker in this Redis epoch
         self._flagged: set[str] = set()  # running jobs whose cancel flag is in Redis
         self._workers: set[str] = set()
+        self._alive: dict[str, dict[str, Any]] = {}  # worker name -> its last heartbeat
+        # Workers known to send heartbeats: remembered here too, for when Redis loses its data.
+        self._beating: set[str] = set()
+        self._workers_checked = float("-inf")
+        self._deaths_from = 0.0  # no worker is taken for dead before this (monotonic) time
+        self._regrace = True
         self._epoch: bytes | None = None
         self._read_from = "0"  # our own unacknowledged events first, then new ones (">")
         self._reachable = False
@@ -95,12 +109,21 @@ class CeleryExecutor:
             raise ApiError(503, "The job queue (Redis broker) is unreachable; "
                                 "try again in a minute.", headers={"Retry-After": "10"})
 
+    def step_costs(self) -> dict[str, float]:
+        """Each live worker's measured step cost, as its heartbeat says."""
+        return {device_label(beat["device"], name): beat["step_cost"]
+                for name, beat in dict(self._alive).items()
+                if beat.get("device") and beat.get("step_cost")}
+
     def describe(self) -> dict[str, Any]:
+        alive = dict(self._alive)
         return {
             "executor": "celery",
             "broker": keys.redact(self.broker),
             "broker_reachable": self._reachable,
             "workers_seen": sorted(self._workers),
+            "workers": [{"name": name, "device": beat.get("device"), "job": beat.get("job")}
+                        for name, beat in sorted(alive.items())],
             "running": [job.id for job in self.store.jobs(RUNNING)],
         }
 
@@ -111,6 +134,7 @@ class CeleryExecutor:
             self._submitted.clear()  # set again by a submission during this pass
             try:
                 self._sync_epoch()
+                self._check_workers()
                 self._dispatch()
                 self._flag_requested_cancels()
                 self._reachable = True
@@ -127,6 +151,43 @@ class CeleryExecutor:
         if self._reachable:
             log.warning("Redis broker %s unreachable: %s", keys.redact(self.broker), error)
         self._reachable = False
+
+    def _check_workers(self) -> None:
+        """Read every heartbeat; hand the job of a worker whose heartbeat expired to another."""
+        # At start and back after an outage, heartbeats sent meanwhile may have been lost with
+        # Redis: every worker gets one time-to-live to be heard again before it is judged.
+        self._regrace = self._regrace or not self._reachable
+        now = time.monotonic()
+        if now - self._workers_checked < _CHECK_WORKERS_EVERY_S:
+            return
+        self._workers_checked = now
+        registered = {name.decode(): json.loads(info)
+                      for name, info in self.client.hgetall(keys.WORKERS).items()}
+        names = sorted(registered)
+        beats = self.client.mget([keys.worker_key(n) for n in names]) if names else []
+        self._alive = {n: _heartbeat(n, b) for n, b in zip(names, beats, strict=True) if b}
+        if self._regrace:
+            ttls = [info.get("ttl_s", keys.HEARTBEAT_TTL_S) for info in registered.values()]
+            self._deaths_from = now + max(ttls, default=0.0)
+            self._regrace = False
+        self._beating.update(registered)
+        if now < self._deaths_from:
+            return
+        running = self.store.jobs(RUNNING)
+        for job in running:
+            # Workers of 0.1.0 send no heartbeats (never registered): the broker's visibility
+            # timeout still hands their jobs on.
+            if job.worker in self._beating and job.worker not in self._alive:
+                log.warning("job %s: worker %s stopped sending heartbeats; handing the job to "
+                            "another worker", job.id, job.worker)
+                self.store.requeue(job.id)  # the attempt counts: the worker did start it
+                joblog.requeued(job.id, f"worker {job.worker} stopped sending heartbeats")
+                self.client.delete(keys.handed_key(job.id))
+                self._handed.discard(job.id)
+        busy = {job.worker for job in running}
+        gone = [n for n in names if n not in self._alive and n not in busy]
+        if gone:
+            self.client.hdel(keys.WORKERS, *gone)
 
     def _sync_epoch(self) -> None:
         """After a Redis restart without persistence the queue is empty: hand everything over
@@ -150,7 +211,10 @@ class CeleryExecutor:
         self._epoch = epoch
 
     def _dispatch(self) -> None:
-        """Hand over every queued job the broker does not hold yet."""
+        """Hand over every queued job the broker does not hold yet; none while the disk is
+        (nearly) full, as its result could not be stored."""
+        if not self.store.space.accepting():
+            return
         for job in self.store.jobs(QUEUED):
             if job.id not in self._handed:
                 self._hand_over(job)
@@ -159,13 +223,19 @@ class CeleryExecutor:
         if self.client.exists(keys.handed_key(job.id)):  # e.g. by our previous run
             self._handed.add(job.id)
             return
+        dispatch = uuid.uuid4().hex
         payload = {
+            "format": keys.MESSAGE_FORMAT,
             "job": job.id,
+            "dispatch": dispatch,
             "params": job.params,
             "image": base64.b64encode(self.store.read_input(job.id)).decode("ascii"),
+            "mask_image": _b64(self.store.read_mask(job.id)),
             "max_attempts": self.max_attempts,
             "max_pixels": self.max_pixels,
         }
+        # The id first: a worker that gets this task must not take it for a stale copy.
+        self.client.set(keys.dispatch_key(job.id), dispatch, ex=keys.FINISHED_TTL_S)
         self.celery.send_task(keys.TASK_NAME, args=[payload], queue=keys.QUEUE, retry=False)
         # Marked after sending: a crash in between sends it twice, and the worker that finishes
         # second is ignored, rather than never.
@@ -208,10 +278,20 @@ class CeleryExecutor:
             self._stopping.wait(1.0)
 
     def _apply(self, event: dict[str, str]) -> None:
-        job_id, kind, data = event["job"], event["type"], json.loads(event["data"])
+        job_id, kind = event["job"], event["type"]
         job = self.store.get(job_id)
         if job is None:  # purged meanwhile
             return
+        try:
+            keys.message_format(event.get("format"), f"A worker's {kind!r} event",
+                                "this front (sketchify serve)")
+        except keys.NewerMessageError as error:  # never guess at what a newer worker meant
+            log.error("job %s: %s", job_id, error)
+            if job.status == QUEUED:  # fail() ends running jobs only
+                self.store.mark_started(job_id, job.attempts, job.worker)
+            self.store.fail(job_id, str(error))
+            return
+        data = json.loads(event["data"])
         if "worker" in data:
             self._workers.add(data["worker"])
         if job.status in FINISHED:
@@ -221,25 +301,52 @@ class CeleryExecutor:
                 log.info("ignoring a second outcome (%s) for job %s", kind, job_id)
             return
         if kind == "started" or (job.status == QUEUED and kind in ("done", "canceled", "failed")):
-            self.store.mark_started(job_id, data.get("attempt", job.attempts + 1),
-                                    data.get("worker"))
+            started = self.store.mark_started(
+                job_id, data.get("attempt", job.attempts + 1), data.get("worker"),
+                device=data.get("device"), resolved_preset=data.get("resolved_preset"))
+            if started is not None and kind == "started":
+                joblog.started(started)
         if kind == "progress":
-            self.store.set_progress(job_id, data["step"], data["total"], data["eta_s"],
-                                    _counts(data["previews"]))
+            with contextlib.suppress(DiskFullError):  # best effort: the next report may fit
+                self.store.set_progress(job_id, data["step"], data["total"], data["eta_s"],
+                                        _counts(data["previews"]))
         elif kind == "done":
-            self.store.finish(job_id, _counts(data["svgs"]), data["steps"])
+            try:
+                self.store.finish(job_id, _counts(data["svgs"]), data["steps"])
+            except DiskFullError:
+                log.error("job %s: the disk is full; its result could not be stored", job_id)
+                self.store.fail(job_id, RESULT_NOT_STORED)
         elif kind == "canceled":
             self.store.mark_canceled(job_id, _counts(data["previews"]))
         elif kind == "failed":
             self.store.fail(job_id, data["error"])
         elif kind == "requeued":
             self.store.requeue(job_id, refund_attempt=True)
+            joblog.requeued(job_id, f"worker {job.worker} stopped; another one takes it")
         if kind in ("done", "canceled", "failed"):
+            joblog.ended(self.store.get(job_id))
             self.client.delete(keys.handed_key(job_id))
             self._handed.discard(job_id)
             self._flagged.discard(job_id)
 
 
+def _heartbeat(name: str, raw: bytes) -> dict[str, Any]:
+    """A live worker's heartbeat; one from a newer worker proves it alive, but what else it
+    says is not guessed at."""
+    beat = json.loads(raw)
+    try:
+        keys.message_format(beat.get("format"), f"The heartbeat of worker {name}",
+                            "this front (sketchify serve)")
+    except keys.NewerMessageError as error:
+        log.warning("%s", error)
+        return {}
+    return beat
+
+
 def _counts(svgs: dict[str, str]) -> dict[int, str]:
     """JSON turned the stroke counts into strings on the way."""
     return {int(count): text for count, text in svgs.items()}
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")

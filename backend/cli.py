@@ -7,7 +7,7 @@ import sys
 
 from sketchify.backend.serve import add_serve_command
 from sketchify.backend.worker import add_worker_command
-from sketchify.core.cli import CANCELED_EXIT, add_sketch_command
+from sketchify.core.cli import CANCELED_EXIT, add_evaluate_command, add_sketch_command
 from sketchify.core.errors import SketchifyError
 
 USAGE_ERROR = 2
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="sketchify", description="Photos to editable line sketches.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_sketch_command(subparsers)
+    add_evaluate_command(subparsers)
     add_serve_command(subparsers)
     add_worker_command(subparsers)
     return parser
@@ -40,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sketchify: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
-        print("sketchify: interrupted; nothing written.", file=sys.stderr)
+        # A second Ctrl-C, or one before the first step: what a batch finished stays written.
+        print("sketchify: interrupted; nothing more written.", file=sys.stderr)
         return CANCELED_EXIT
 
 

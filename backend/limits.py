@@ -10,3 +10,6 @@ RETENTION_HOURS = 24.0 * 7
 MAX_ATTEMPTS = 3  # runs of a job that crashes take before it is failed
 MAX_COUNTS = 8  # stroke counts per job
 
+# New sketches are refused (507) while the data folder has less free space than this.
+MIN_FREE_MB = 64.0
+MIN_FREE_BYTES = int(MIN_FREE_MB * 2**20)

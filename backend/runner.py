@@ -12,16 +12,22 @@ device in this process; ``sketch_task.run_sketch_task`` is how any executor runs
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 from typing import Any, Protocol
 
-from sketchify.backend import limits
+from sketchify.backend import joblog, limits
+from sketchify.backend.disk import RESULT_NOT_STORED, DiskFullError
+from sketchify.backend.estimates import refreshed
 from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.store import Job, JobStore
 from sketchify.core.errors import SketchifyError
+from sketchify.core.estimate import measure_step_cost
+from sketchify.core.presets import resolve_preset
 
 log = logging.getLogger(__name__)
+_DISK_POLL_S = 2.0  # how often a worker looks whether a full disk has room again
 
 
 class Executor(Protocol):
@@ -42,6 +48,17 @@ class Executor(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What /v1/health shows about the workers: kind, devices, models, running job ids."""
+
+    def step_costs(self) -> dict[str, float]:
+        """Measured seconds per sketch view per step, per device label (estimates.py)."""
+
+
+def file_names_only(models: dict[str, Any]) -> dict[str, Any]:
+    """Model settings as /v1/health shows them: a weights or config path becomes its file name
+    (the server's folders are nobody else's business); tags such as `openai` stay."""
+    return {kind: {key: re.split(r"[\\/]", value)[-1] if isinstance(value, str) else value
+                   for key, value in settings.items()}
+            for kind, settings in models.items()}
 
 
 def failure_message(error: BaseException) -> str:
@@ -66,6 +83,7 @@ class InProcessExecutor:
         max_attempts: int = limits.MAX_ATTEMPTS,
         max_pixels: int = limits.MAX_PIXELS,
         report_every_s: float = 0.5,
+        measure: bool = True,
     ) -> None:
         if not sketchers:
             raise ValueError("InProcessExecutor needs at least one Sketcher")
@@ -75,10 +93,13 @@ class InProcessExecutor:
         self.max_attempts = max_attempts
         self.max_pixels = max_pixels
         self.report_every_s = report_every_s
+        self.measure = measure  # time a few steps on each device before its first job
+        self._costs: dict[str, float] = {}  # device -> seconds per view per step
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._cancels: dict[str, threading.Event] = {}  # running job id -> its cancel flag
         self._threads: list[threading.Thread] = []
+        self._disk_paused = False
 
     # -- Executor ------------------------------------------------------------------------------
 
@@ -117,33 +138,48 @@ class InProcessExecutor:
     def check_accepting(self) -> None:
         """Always: jobs wait in the store until a worker thread takes them."""
 
+    def mask_problem(self) -> str | None:
+        """Why an ``auto`` mask cannot run on these workers now (None: it can)."""
+        return self.sketchers[0].mask_model.problem()
+
     def describe(self) -> dict[str, Any]:
         with self._wake:
             running = sorted(self._cancels)
         return {
             "executor": "in-process",
             "devices": [str(s.device) for s in self.sketchers],
-            "models": self.models,
+            "models": file_names_only(self.models),
             "models_loaded": True,
             "running": running,
         }
 
+    def step_costs(self) -> dict[str, float]:
+        with self._wake:
+            return dict(self._costs)
+
     # -- worker --------------------------------------------------------------------------------
 
     def _work(self, sketcher: Any) -> None:
+        if self.measure:
+            self._measure(sketcher)
         while not self._stopping.is_set():
             try:
                 self._take_one(sketcher)
-            except Exception:  # e.g. a full disk: keep the worker, retry shortly
+            except Exception:  # e.g. a busy database: keep the worker, retry shortly
                 log.exception("worker error")
                 self._stopping.wait(1.0)
         self.store.close()
 
     def _take_one(self, sketcher: Any) -> None:
+        if not self._room_for_work():
+            self._stopping.wait(_DISK_POLL_S)
+            return
         with self._wake:
             if self._stopping.is_set():  # stop() ran since the loop's check: take no new job
                 return
-            job = self.store.claim_next()
+            device = str(sketcher.device)
+            job = self.store.claim_next(
+                device, lambda params: resolve_preset(params["preset"], sketcher.device))
             if job is None:
                 # The timeout is only a safety net; submit() wakes us.
                 self._wake.wait(timeout=5.0)
@@ -156,14 +192,54 @@ class InProcessExecutor:
             with self._wake:
                 del self._cancels[job.id]
 
+    def _measure(self, sketcher: Any) -> None:
+        device = str(sketcher.device)
+        try:
+            cost = measure_step_cost(sketcher)
+        except Exception:  # no estimates on this device, but its jobs still run
+            log.exception("could not measure the step cost on %s", device)
+            return
+        with self._wake:
+            self._costs[device] = cost
+        log.info("step cost on %s: %.4g s per sketch view per step", device, cost)
+
+    def _refresh_cost(self, device: str, result: Any) -> None:
+        if result.step_cost_s is None:
+            return
+        with self._wake:
+            self._costs[device] = refreshed(self._costs.get(device), result.step_cost_s,
+                                            result.steps)
+
+    def _room_for_work(self) -> bool:
+        """Queued jobs wait while the disk is (nearly) full, and start once space is freed:
+        no job is started that could not store its result."""
+        accepting = self.store.space.accepting()
+        with self._wake:
+            if accepting == self._disk_paused:  # log each change once, not every poll
+                self._disk_paused = not accepting
+                if accepting:
+                    log.info("disk space freed; taking queued jobs again")
+                else:
+                    log.warning("the data folder's disk is (nearly) full; queued jobs wait")
+        return accepting
+
     def _run(self, sketcher: Any, job: Job, cancel: threading.Event) -> None:
+        joblog.started(job)
+        try:
+            self._run_and_record(sketcher, job, cancel)
+        finally:
+            joblog.ended(self.store.get(job.id))
+
+    def _run_and_record(self, sketcher: Any, job: Job, cancel: threading.Event) -> None:
+        progress_lost: list[bool] = []  # whether a progress report already could not be stored
         try:
             result = run_sketch_task(
                 sketcher,
                 self.store.read_input(job.id),
                 job.params,
-                on_progress=lambda r: self._report(job.id, r),
+                on_progress=lambda r: self._report(job.id, r, progress_lost),
                 cancel=cancel,
+                mask_image=self.store.read_mask(job.id),
                 max_pixels=self.max_pixels,
                 report_every_s=self.report_every_s,
             )
@@ -171,9 +247,13 @@ class InProcessExecutor:
             log.exception("job %s failed", job.id)
             self.store.fail(job.id, failure_message(error))
             return
+        self._refresh_cost(str(sketcher.device), result)
         try:
             self._record(job, result)
-        except (OSError, sqlite3.Error) as error:  # e.g. a full disk: not 'running' forever
+        except DiskFullError:
+            log.error("job %s: the disk is full; its result could not be stored", job.id)
+            self.store.fail(job.id, RESULT_NOT_STORED)
+        except (OSError, sqlite3.Error) as error:  # e.g. a lost disk: not 'running' forever
             log.exception("could not store the outcome of job %s", job.id)
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             self.store.fail(job.id, f"The server could not store the job's result: {reason}.")
@@ -184,8 +264,15 @@ class InProcessExecutor:
         elif self._stopping.is_set() and not self.store.get(job.id).cancel_requested:
             # Interrupted by a clean shutdown, not by the user: run it again next start.
             self.store.requeue(job.id, refund_attempt=True)
+            joblog.requeued(job.id, "the service is stopping; it runs again at the next start")
         else:
             self.store.mark_canceled(job.id, result.svgs)
 
-    def _report(self, job_id: str, report: ProgressReport) -> None:
-        self.store.set_progress(job_id, report.step, report.total, report.eta_s, report.previews)
+    def _report(self, job_id: str, report: ProgressReport, lost: list[bool]) -> None:
+        try:
+            self.store.set_progress(job_id, report.step, report.total, report.eta_s,
+                                    report.previews)
+        except DiskFullError:  # progress is best effort: the job runs on; its end decides
+            if not lost:
+                log.warning("job %s: the disk is full; progress is not stored", job_id)
+                lost.append(True)

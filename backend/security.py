@@ -64,9 +64,16 @@ def _check_token(token: str) -> None:
 
 
 def install_guards(
-    app: Flask, *, token: str | None, cors_origin: str | None, loopback_only: bool
+    app: Flask,
+    *,
+    token: str | None,
+    cors_origin: str | None,
+    loopback_only: bool,
+    public_blueprints: tuple[str, ...] = (),
 ) -> None:
-    """Check every request before it reaches a view; add CORS headers when configured."""
+    """Check every request before it reaches a view; add CORS headers when configured.
+    Views of ``public_blueprints`` need no token (the web page must load to ask for it); the
+    Host and Origin checks still apply to them."""
 
     @app.before_request
     def guard() -> Response | None:
@@ -82,7 +89,7 @@ def install_guards(
             )
         if request.method == "OPTIONS" and origin is not None:
             return Response(status=204, headers=_CORS_HEADERS)  # preflight carries no token
-        if token is not None:
+        if token is not None and request.blueprint not in public_blueprints:
             _check_token(token)
         return None
 

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from sketchify.backend import limits
+from sketchify.backend.schema import DatabaseVersionError, check_database
 from sketchify.backend.security import is_loopback
 from sketchify.backend.worker import connect_broker
+
+log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
@@ -44,6 +47,8 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--loss-weights", default="openai")
     p.add_argument("--saliency-model", default="ViT-B-32")
     p.add_argument("--saliency-weights", default="openai")
+    p.add_argument("--mask-model", metavar="FILE", default=None,
+                   help="u2net ONNX file for mask 'auto' (default: rembg's cache)")
     p.add_argument("--max-upload-mb", type=float, default=limits.MAX_UPLOAD_MB,
                    help="largest request body (default %(default)g)")
     p.add_argument("--max-megapixels", type=float, default=limits.MAX_PIXELS / 1e6,
@@ -52,6 +57,9 @@ def add_serve_command(subparsers: Any) -> None:
                    help="keep finished jobs this long (default %(default)g)")
     p.add_argument("--max-attempts", type=int, default=limits.MAX_ATTEMPTS,
                    help="runs a crashing job gets before it fails (default %(default)d)")
+    p.add_argument("--min-free-mb", type=float, default=limits.MIN_FREE_MB,
+                   help="refuse new sketches (HTTP 507) while the data folder has less free "
+                   "space than this (default %(default)g)")
     p.add_argument("--cors-origin", default=None,
                    help="one web origin allowed to call the API from a browser")
     p.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
@@ -62,8 +70,9 @@ def add_serve_command(subparsers: Any) -> None:
                    help="Redis URL for --executor celery, e.g. redis://:PASSWORD@host:6379/0 "
                    "(default: $SKETCHIFY_BROKER)")
     p.add_argument("--visibility-timeout", type=float, default=None, metavar="S",
-                   help="with --executor celery: seconds before the job of a worker that died "
-                   "goes to another worker; must exceed the longest job (default 4 hours)")
+                   help="with --executor celery: seconds before the broker itself redelivers the "
+                   "task of a worker that died (a fallback: workers' heartbeats hand it on "
+                   "sooner); must exceed the longest job (default 4 hours)")
     p.set_defaults(run=serve)
 
 
@@ -76,7 +85,12 @@ def serve(args: argparse.Namespace) -> int:
         print(f"sketchify serve: error: refusing to listen on {args.host} without a token; pass "
               "--token or set SKETCHIFY_TOKEN.", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    try:  # before the models load: a database this release cannot read is refused at once
+        check_database(args.data_dir)
+    except DatabaseVersionError as error:
+        print(f"sketchify serve: error: {error}", file=sys.stderr)
+        return 2
+    _configure_logging()
     runs_jobs = _celery_executor(args) if args.executor == "celery" else {}
     if runs_jobs is None:
         return 2
@@ -93,13 +107,23 @@ def serve(args: argparse.Namespace) -> int:
         "CORS_ORIGIN": args.cors_origin, **runs_jobs,
         "MAX_CONTENT_LENGTH": int(args.max_upload_mb * 2**20),
         "MAX_PIXELS": int(args.max_megapixels * 1e6), "RETENTION_HOURS": args.retention_hours,
-        "MAX_ATTEMPTS": args.max_attempts,
+        "MAX_ATTEMPTS": args.max_attempts, "MIN_FREE_BYTES": int(args.min_free_mb * 2**20),
     })
     service = app.extensions["sketchify"]
     try:
         return _run_waitress(app, args)
     finally:
+        log.info("stopping")
         service.close()
+        log.info("stopped")
+
+
+def _configure_logging() -> None:
+    """Our own INFO lines (one per job event) on stderr; of the libraries only warnings:
+    open_clip logs each model-loading step on the root logger, waitress its address, Celery
+    and kombu every connection."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("sketchify").setLevel(logging.INFO)
 
 
 def _load_sketchers(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,7 +136,8 @@ def _load_sketchers(args: argparse.Namespace) -> dict[str, Any]:
     }
     sketchers = [
         Sketcher(device=device, loss_model=args.loss_model, loss_weights=args.loss_weights,
-                 saliency_model=args.saliency_model, saliency_weights=args.saliency_weights)
+                 saliency_model=args.saliency_model, saliency_weights=args.saliency_weights,
+                 mask_model=args.mask_model)
         for device in args.device or ["auto"]
     ]
     return {"SKETCHERS": sketchers, "MODELS": models}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sketchify.backend.runner import Executor
@@ -20,6 +21,8 @@ class Service:
     max_pixels: int
     formats: tuple[str, ...]
     retention_s: float
+    # Why an `auto` mask cannot run where jobs run (None: it can, or the executor cannot tell).
+    mask_problem: Callable[[], str | None] = lambda: None
     _stop: threading.Event = field(default_factory=threading.Event)
     _sweeper: threading.Thread | None = None
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchify.backend import limits
+from sketchify.core.estimate import views_per_step
 from sketchify.core.geometry import Placement
 from sketchify.core.image import load_image
 from sketchify.core.presets import preset
@@ -34,6 +35,7 @@ class TaskResult:
     svgs: dict[int, str]  # stroke count -> final SVG (best so far when canceled)
     canceled: bool
     steps: int
+    step_cost_s: float | None = None  # measured seconds per sketch view per step, if it could be
 
 
 def sketch_config(params: dict[str, Any], device: Any) -> Any:
@@ -51,19 +53,27 @@ def run_sketch_task(
     *,
     on_progress: Callable[[ProgressReport], None],
     cancel: Any,
+    mask_image: bytes | None = None,
     max_pixels: int = limits.MAX_PIXELS,
     report_every_s: float = 0.5,
 ) -> TaskResult:
     """Run one job on a loaded Sketcher; ``on_progress`` is called at most every
-    ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled)."""
+    ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled).
+    ``mask_image`` is the job's stored mask image (``mask`` 'file')."""
     picture = load_image(image, max_pixels=max_pixels)
+    # Jobs stored before masks existed have no "mask" param: they had none.
+    mask = sketcher.object_mask(image, params.get("mask", "none"), mask_image, picture=picture,
+                                max_pixels=max_pixels)
     config = sketch_config(params, sketcher.device)
     placement = Placement(picture.width, picture.height, config.canvas)
     last_report = float("-inf")
+    first: tuple[int, float] | None = None  # step and time of the first progress call
 
     def progress(p: Any) -> None:
-        nonlocal last_report
+        nonlocal last_report, first
         now = time.monotonic()
+        if first is None:
+            first = (p.step, now)
         if now - last_report < report_every_s:
             return
         last_report = now
@@ -71,7 +81,14 @@ def run_sketch_task(
         on_progress(ProgressReport(p.step, p.total, p.eta_s, previews))
 
     result = sketcher.sketch(
-        picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel
+        picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel,
+        mask=mask,
     )
+    end = time.monotonic()
+    cost = None
+    if first is not None and result.steps > first[0]:
+        # Timed from the first step on: the start (saliency, setup) is not a per-step cost.
+        views = views_per_step(config, params["strokes"])
+        cost = (end - first[1]) / ((result.steps - first[0]) * views)
     svgs = {count: result.svg(count) for count in result.sketches}
-    return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps)
+    return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps, step_cost_s=cost)

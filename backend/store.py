@@ -15,38 +15,24 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sketchify.backend import limits
+from sketchify.backend.disk import (
+    DiskFullError,
+    DiskSpace,
+    fsync_dir,
+    full_disk_as_error,
+    write_atomic,
+)
+from sketchify.backend.schema import DB_NAME, check_database, upgrade
+
 QUEUED, RUNNING, DONE, FAILED, CANCELED = "queued", "running", "done", "failed", "canceled"
 FINISHED = (DONE, FAILED, CANCELED)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
-    id TEXT NOT NULL UNIQUE,
-    status TEXT NOT NULL,
-    params TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    step INTEGER NOT NULL DEFAULT 0,
-    total INTEGER,
-    eta_s REAL,
-    has_preview INTEGER NOT NULL DEFAULT 0,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    idempotency_key TEXT UNIQUE,
-    fingerprint TEXT,
-    worker TEXT  -- who runs/ran it (remote executors)
-);
-CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
-"""
-
 
 @dataclass(frozen=True)
 class Job:
@@ -69,6 +55,9 @@ class Job:
     idempotency_key: str | None
     fingerprint: str | None
     worker: str | None = None
+    filename: str | None = None
+    resolved_preset: str | None = None
+    device: str | None = None
 
     @property
     def strokes(self) -> list[int]:
@@ -91,36 +80,25 @@ class IdempotencyConflict(Exception):
         self.job = job
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Readers see the old file or the whole new one, never a torn write, even after a crash."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name == "posix":  # a directory entry is durable only once its directory is synced
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class JobStore:
-    """Jobs in ``<data_dir>/jobs.sqlite3``; files of job X in ``<data_dir>/jobs/X/``."""
+    """Jobs in ``<data_dir>/jobs.sqlite3``; files of job X in ``<data_dir>/jobs/X/``.
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+    New jobs are refused (DiskFullError) while the data folder has less than
+    ``min_free_bytes`` free; a job's outcome is still recorded on a full disk (see disk.py).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], *,
+                 min_free_bytes: int = limits.MIN_FREE_BYTES) -> None:
         self.data_dir = Path(data_dir)
         self.jobs_dir = self.data_dir / "jobs"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self._db_path = self.data_dir / "jobs.sqlite3"
+        self._db_path = self.data_dir / DB_NAME
         self._local = threading.local()
-        self._db().executescript(_SCHEMA)
+        check_database(self.data_dir)  # before anything could write to a newer release's file
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        with self._write() as db:
+            upgrade(db, self._db_path)
+        self.space = DiskSpace(self.data_dir, min_free_bytes)
+        self.space.accepting()  # puts the reserve in place when there is room for it
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -138,14 +116,15 @@ class JobStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        db.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
-        try:
-            yield db
-            db.execute("COMMIT")  # inside: a failed COMMIT must not leave the transaction open
-        except BaseException:
-            if db.in_transaction:  # SQLite may have rolled back by itself (e.g. disk full)
-                db.execute("ROLLBACK")
-            raise
+        with full_disk_as_error():
+            db.execute("BEGIN IMMEDIATE")  # take the write lock up front: no upgrade deadlocks
+            try:
+                yield db
+                db.execute("COMMIT")  # inside: a failed COMMIT must not leave it open
+            except BaseException:
+                if db.in_transaction:  # SQLite may have rolled back by itself (e.g. disk full)
+                    db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         """Close this thread's connection (other threads' close when their thread ends)."""
@@ -162,12 +141,29 @@ class JobStore:
     def read_input(self, job_id: str) -> bytes:
         return (self.job_dir(job_id) / "input").read_bytes()
 
+    def read_mask(self, job_id: str) -> bytes | None:
+        """The mask image sent with the job (beside its input), or None when it has none."""
+        try:
+            return (self.job_dir(job_id) / "mask").read_bytes()
+        except FileNotFoundError:
+            return None
+
     def svg_path(self, job_id: str, count: int, *, preview: bool = False) -> Path:
         return self.job_dir(job_id) / f"{'preview' if preview else 'result'}-{count}.svg"
 
-    def _write_svgs(self, job_id: str, svgs: dict[int, str], *, preview: bool) -> None:
-        for count, text in svgs.items():
-            write_atomic(self.svg_path(job_id, count, preview=preview), text.encode())
+    def _write_svgs(self, job_id: str, svgs: dict[int, str], *, preview: bool) -> list[Path]:
+        written = []
+        try:
+            for count, text in svgs.items():
+                path = self.svg_path(job_id, count, preview=preview)
+                write_atomic(path, text.encode())
+                written.append(path)
+        except BaseException:
+            if not preview:  # results are all there or none is: nothing half-written
+                for path in written:
+                    path.unlink(missing_ok=True)
+            raise
+        return written
 
     # -- submission and reading ----------------------------------------------------------------
 
@@ -176,10 +172,13 @@ class JobStore:
         params: dict[str, Any],
         image: bytes,
         *,
+        filename: str | None = None,
+        mask_image: bytes | None = None,
         idempotency_key: str | None = None,
         fingerprint: str | None = None,
     ) -> tuple[Job, bool]:
-        """Store a new queued job durably; returns (job, created).
+        """Store a new queued job durably (its input, and mask image if any, beside the row);
+        returns (job, created).
 
         With an idempotency key already in use, returns the existing job (created False) when
         the fingerprint matches and raises IdempotencyConflict when it does not.
@@ -187,18 +186,22 @@ class JobStore:
         existing = self.by_key(idempotency_key, fingerprint)
         if existing is not None:
             return existing, False
+        self.space.check()
         job_id = uuid.uuid4().hex
         folder = self.job_dir(job_id)
-        folder.mkdir()
-        write_atomic(folder / "input", image)
-        _fsync_dir(self.jobs_dir)
         try:
+            with full_disk_as_error():
+                folder.mkdir()
+                write_atomic(folder / "input", image)
+                if mask_image is not None:
+                    write_atomic(folder / "mask", mask_image)
+                fsync_dir(self.jobs_dir)
             with self._write() as db:
                 row = db.execute(
                     "INSERT INTO jobs (id, status, params, created_at, idempotency_key,"
-                    " fingerprint) VALUES (?, ?, ?, ?, ?, ?) RETURNING *",
+                    " fingerprint, filename) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
                     (job_id, QUEUED, json.dumps(params), time.time(), idempotency_key,
-                     fingerprint),
+                     fingerprint, filename),
                 ).fetchone()
         except sqlite3.IntegrityError:
             # Another request with the same key won the race; it owns the job.
@@ -207,6 +210,9 @@ class JobStore:
             if existing is None:
                 raise
             return existing, False
+        except BaseException:  # e.g. a full disk: no folder without a row
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return Job.from_row(row), True
 
     def by_key(self, key: str | None, fingerprint: str | None) -> Job | None:
@@ -233,6 +239,24 @@ class JobStore:
             sql, args = sql + " WHERE status = ?", (status,)
         return [Job.from_row(r) for r in self._db().execute(sql + " ORDER BY seq", args)]
 
+    def recent(
+        self, *, statuses: tuple[str, ...] = (), limit: int, before_seq: int | None = None
+    ) -> list[Job]:
+        """Up to ``limit`` jobs newest first (in any of ``statuses``, all when empty), only
+        those submitted before the job numbered ``before_seq``: the next page of a listing."""
+        clauses, args = [], []
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if before_seq is not None:
+            clauses.append("seq < ?")
+            args.append(before_seq)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db().execute(
+            f"SELECT * FROM jobs{where} ORDER BY seq DESC LIMIT ?", (*args, limit)
+        )
+        return [Job.from_row(r) for r in rows]
+
     def queue_position(self, job: Job) -> int | None:
         """How many queued jobs are ahead of this one (0: it starts next); None if not queued."""
         if job.status != QUEUED:
@@ -248,41 +272,68 @@ class JobStore:
 
     # -- state changes -------------------------------------------------------------------------
 
-    def claim_next(self) -> Job | None:
-        """Move the oldest queued job to running (one more attempt) and return it."""
+    def claim_next(
+        self,
+        device: str | None = None,
+        resolve: Callable[[dict[str, Any]], str | None] | None = None,
+    ) -> Job | None:
+        """Move the oldest queued job to running (one more attempt) on ``device`` and return
+        it; ``resolve(params)`` names the preset it runs with there (recorded in the same
+        transaction, so a running job always says what it runs)."""
         with self._write() as db:
             row = db.execute(
-                "UPDATE jobs SET status = ?, started_at = ?, attempts = attempts + 1,"
-                " step = 0, total = NULL, eta_s = NULL"
-                " WHERE seq = (SELECT MIN(seq) FROM jobs WHERE status = ?) RETURNING *",
-                (RUNNING, time.time(), QUEUED),
+                "SELECT * FROM jobs WHERE seq = (SELECT MIN(seq) FROM jobs WHERE status = ?)",
+                (QUEUED,),
             ).fetchone()
-        return None if row is None else Job.from_row(row)
+            if row is None:
+                return None
+            resolved = resolve(json.loads(row["params"])) if resolve else None
+            row = db.execute(
+                "UPDATE jobs SET status = ?, started_at = ?, attempts = attempts + 1,"
+                " step = 0, total = NULL, eta_s = NULL, device = ?, resolved_preset = ?"
+                " WHERE seq = ? RETURNING *",
+                (RUNNING, time.time(), device, resolved, row["seq"]),
+            ).fetchone()
+        return Job.from_row(row)
 
-    def mark_started(self, job_id: str, attempt: int, worker: str | None) -> Job | None:
+    def mark_started(
+        self,
+        job_id: str,
+        attempt: int,
+        worker: str | None,
+        *,
+        device: str | None = None,
+        resolved_preset: str | None = None,
+    ) -> Job | None:
         """A remote worker started (or restarted) this job; None if the job is no longer
         queued or running (canceled or finished meanwhile)."""
         with self._write() as db:
             row = db.execute(
                 "UPDATE jobs SET status = ?, started_at = ?, attempts = ?, worker = ?,"
-                " step = 0, total = NULL, eta_s = NULL"
+                " step = 0, total = NULL, eta_s = NULL, device = ?, resolved_preset = ?"
                 " WHERE id = ? AND status IN (?, ?) RETURNING *",
-                (RUNNING, time.time(), attempt, worker, job_id, QUEUED, RUNNING),
+                (RUNNING, time.time(), attempt, worker, device, resolved_preset, job_id,
+                 QUEUED, RUNNING),
             ).fetchone()
         return None if row is None else Job.from_row(row)
 
+    # A queued job has not run anywhere yet: what it ran with last time no longer holds.
+    _BACK_IN_QUEUE = "status = ?, started_at = NULL, device = NULL, resolved_preset = NULL"
+
     def requeue(self, job_id: str, *, refund_attempt: bool = False) -> None:
         """Put a running job back at its old place in the queue (e.g. on a clean shutdown)."""
-        with self._write() as db:
-            db.execute(
-                "UPDATE jobs SET status = ?, started_at = NULL, attempts = attempts - ?"
-                " WHERE id = ? AND status = ?",
-                (QUEUED, int(refund_attempt), job_id, RUNNING),
-            )
+        self._execute_essential(
+            f"UPDATE jobs SET {self._BACK_IN_QUEUE}, attempts = attempts - ?"
+            " WHERE id = ? AND status = ?",
+            (QUEUED, int(refund_attempt), job_id, RUNNING),
+        )
 
     def recover_interrupted(self, max_attempts: int) -> tuple[list[str], list[str]]:
         """Jobs left 'running' by a process that died: requeue them, or fail those that have
         used up their attempts (cancel those the user canceled). Returns (requeued, failed) ids."""
+        return self.space.essential(lambda: self._recover(max_attempts))
+
+    def _recover(self, max_attempts: int) -> tuple[list[str], list[str]]:
         with self._write() as db:
             db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ? WHERE status = ? AND cancel_requested",
@@ -296,7 +347,7 @@ class JobStore:
                  RUNNING, max_attempts),
             )]
             requeued = [r[0] for r in db.execute(
-                "UPDATE jobs SET status = ?, started_at = NULL WHERE status = ? RETURNING id",
+                f"UPDATE jobs SET {self._BACK_IN_QUEUE} WHERE status = ? RETURNING id",
                 (QUEUED, RUNNING),
             )]
         return requeued, failed
@@ -321,51 +372,82 @@ class JobStore:
             )
 
     def finish(self, job_id: str, svgs: dict[int, str], steps: int) -> None:
-        """Results on disk first, then the row says done: a crash in between only reruns it."""
-        self._write_svgs(job_id, svgs, preview=False)
-        self._end(job_id, DONE, step=steps, total=steps, eta_s=0.0)
+        """Results on disk first, then the row says done: a crash in between only reruns it.
+        On a full disk (DiskFullError) no result is left behind and the row is unchanged."""
+        written = self._write_svgs(job_id, svgs, preview=False)
+        try:
+            self._end(job_id, DONE, step=steps, total=steps, eta_s=0.0)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
 
     def mark_canceled(self, job_id: str, previews: dict[int, str] | None = None) -> None:
-        """A running job stopped on request; its best strokes so far stay as the preview."""
+        """A running job stopped on request; its best strokes so far stay as the preview
+        (on a full disk, the last preview that could be stored)."""
+        stored = False
         if previews:
-            self._write_svgs(job_id, previews, preview=True)
+            try:
+                stored = bool(self._write_svgs(job_id, previews, preview=True))
+            except DiskFullError:  # each preview file is the old one or the new one
+                stored = False
         # Only ever sets the flag: previews written by earlier progress reports stay readable.
-        self._end(job_id, CANCELED, **({"has_preview": True} if previews else {}))
+        self._end(job_id, CANCELED, essential=True, **({"has_preview": True} if stored else {}))
 
     def fail(self, job_id: str, message: str) -> None:
-        self._end(job_id, FAILED, error=message)
+        """Recorded even on a full disk (the reserve makes room for it)."""
+        self._end(job_id, FAILED, essential=True, error=message)
 
-    def _end(self, job_id: str, status: str, **fields: Any) -> None:
+    def _end(self, job_id: str, status: str, *, essential: bool = False, **fields: Any) -> None:
         fields["status"], fields["finished_at"] = status, time.time()
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self._write() as db:
-            db.execute(
-                f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?",
-                (*fields.values(), job_id, RUNNING),
-            )
+        sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND status = ?"
+        args = (*fields.values(), job_id, RUNNING)
+        if essential:
+            self._execute_essential(sql, args)
+        else:
+            with self._write() as db:
+                db.execute(sql, args)
+
+    def _execute_essential(self, sql: str, args: tuple[Any, ...]) -> None:
+        """One UPDATE that must land even on a full disk (a job's outcome)."""
+
+        def write() -> None:
+            with self._write() as db:
+                db.execute(sql, args)
+
+        self.space.essential(write)
 
     def cancel(self, job_id: str) -> Job | None:
         """Cancel at once if queued; flag it if running (the executor stops it cooperatively).
         Finished jobs are left as they are. Returns the job afterwards (None if unknown)."""
-        with self._write() as db:
-            db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status = ?",
-                (CANCELED, time.time(), job_id, QUEUED),
-            )
-            db.execute(
-                "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = ?",
-                (job_id, RUNNING),
-            )
+
+        def write() -> None:
+            with self._write() as db:
+                db.execute(
+                    "UPDATE jobs SET status = ?, finished_at = ? WHERE id = ? AND status = ?",
+                    (CANCELED, time.time(), job_id, QUEUED),
+                )
+                db.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = ?",
+                    (job_id, RUNNING),
+                )
+
+        self.space.essential(write)  # a user's cancel works on a full disk too
         return self.get(job_id)
 
     def purge_finished(self, older_than_s: float) -> int:
         """Remove finished jobs (rows and files) that ended more than ``older_than_s`` ago."""
-        with self._write() as db:
-            ids = [r[0] for r in db.execute(
-                f"DELETE FROM jobs WHERE status IN ({','.join('?' * len(FINISHED))})"
-                " AND finished_at < ? RETURNING id",
-                (*FINISHED, time.time() - older_than_s),
-            )]
+
+        def delete() -> list[str]:  # essential: on a full disk, this is what frees space
+            with self._write() as db:
+                return [r[0] for r in db.execute(
+                    f"DELETE FROM jobs WHERE status IN ({','.join('?' * len(FINISHED))})"
+                    " AND finished_at < ? RETURNING id",
+                    (*FINISHED, time.time() - older_than_s),
+                )]
+
+        ids = self.space.essential(delete)
         for job_id in ids:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
         self._purge_orphans()

@@ -19,8 +19,9 @@ from typing import Any
 import PIL.Image
 from flask import Request
 
-from sketchify.backend import limits
+from sketchify.backend import filenames, limits
 from sketchify.backend.errors import ApiError
+from sketchify.backend.mask_fields import check_mask, mask_part
 from sketchify.core.errors import InputError
 from sketchify.core.image import load_image
 from sketchify.core.presets import PRESET_NAMES
@@ -33,6 +34,8 @@ class Submission:
     params: dict[str, Any]  # normalized: what the job store keeps and the executor runs
     image: bytes
     fingerprint: str  # same request -> same fingerprint (for Idempotency-Key reuse)
+    mask_image: bytes | None = None  # stored beside the image as the job's `mask`
+    filename: str | None = None  # the photo's original file name, if the client sent one
 
 
 def _int(value: Any, field: str, low: int, high: int) -> int:
@@ -102,10 +105,11 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "seed": lambda v: _int(v, "seed", 0, 2**63 - 1),
     "prompt": _prompt,
     "width": _width,
+    "mask": lambda v: v,  # checked with the image and mask image: see mask_fields
 }
 DEFAULTS: dict[str, Any] = {
     "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
-    "prompt": None, "width": 3.0,
+    "prompt": None, "width": 3.0, "mask": None,
 }
 
 
@@ -135,7 +139,7 @@ def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
     """The submitted fields (unparsed) and the image bytes, from multipart or JSON."""
     if request.mimetype == "multipart/form-data":
         for name in request.files:
-            if name != "image":
+            if name not in ("image", "mask_image"):
                 raise ApiError(422, f"Unknown field {name!r}.", name)
         if "image" in request.form:
             raise ApiError(422, "image must be sent as a file part.", "image")
@@ -172,10 +176,15 @@ def parse_submission(
     *,
     max_pixels: int = limits.MAX_PIXELS,
     formats: tuple[str, ...] = limits.IMAGE_FORMATS,
+    mask_problem: Callable[[], str | None] | None = None,
 ) -> Submission:
+    """``mask_problem`` says why an ``auto`` mask cannot run where jobs run (None: it can, or
+    the front cannot tell)."""
     for name in request.args:  # a field in the URL would otherwise be silently ignored
         raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.", name)
     fields, image = _raw_fields(request)
+    filename = filenames.submitted(request, fields)
+    mask_image = mask_part(request, fields)
     for name in fields:
         if name not in _FIELDS:
             raise ApiError(422, f"Unknown field {name!r}.", name)
@@ -184,6 +193,13 @@ def parse_submission(
         {name: _FIELDS[name](value) for name, value in fields.items() if value is not None}
     )
     check_image(image, max_pixels=max_pixels, formats=formats)
+    params["mask"] = check_mask(params["mask"], image, mask_image, max_pixels=max_pixels,
+                                formats=formats, auto_problem=mask_problem)
     digest = hashlib.sha256(image)
     digest.update(json.dumps(params, sort_keys=True).encode())
-    return Submission(params=params, image=image, fingerprint=digest.hexdigest())
+    if mask_image is not None:
+        digest.update(hashlib.sha256(mask_image).digest())
+    if filename is not None:
+        digest.update(filename.encode())
+    return Submission(params=params, image=image, fingerprint=digest.hexdigest(),
+                      mask_image=mask_image, filename=filename)

@@ -1,8 +1,10 @@
 """`sketchify worker`: one Celery worker per GPU, running the jobs an API front hands out.
 
-It loads the models once, then takes one job at a time from the shared Redis queue until
-SIGTERM/SIGINT (a job interrupted by that goes straight back to the queue). Celery is an optional
-extra, imported only when the command runs.
+It loads the models once, measures what one optimization step costs on its device (the
+front's estimates use it), then takes one job at a time from the shared Redis queue until
+SIGTERM/SIGINT (a job interrupted by that goes straight back to the queue). A heartbeat key in
+Redis says it is alive; if it dies, the front hands its job to another worker once the key has
+expired. Celery is an optional extra, imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -46,28 +48,43 @@ def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--visibility-timeout", type=float, default=None, metavar="S",
-                   help="seconds after which the job of a worker that died goes to another "
-                   "worker; must exceed the longest job (default 4 hours)")
+                   help="seconds after which the broker itself redelivers the task of a worker "
+                   "that died (a fallback: heartbeats hand the job on sooner); must exceed the "
+                   "longest job (default 4 hours)")
+    p.add_argument("--heartbeat-s", type=float, default=10.0, metavar="S",
+                   help="how often this worker tells the front it is alive (default %(default)g)")
+    p.add_argument("--heartbeat-ttl-s", type=float, default=30.0, metavar="S",
+                   help="silence after which the front takes this worker for dead and hands its "
+                   "job to another worker (default %(default)g; more than --heartbeat-s)")
     add_model_arguments(p)
     p.set_defaults(run=run_worker)
 
 
 def run_worker(args: argparse.Namespace) -> int:
     """Check the broker, load the models, then serve jobs until told to stop."""
+    if not 0 < args.heartbeat_s < args.heartbeat_ttl_s:
+        print("sketchify worker: error: --heartbeat-ttl-s must be longer than --heartbeat-s "
+              "(and both above 0).", file=sys.stderr)
+        return 2
     client = connect_broker("sketchify worker", args.broker)
     if client is None:
         return 2
     from celery.signals import worker_shutting_down
 
     from sketchify.backend import celery_app as keys
-    from sketchify.backend.celery_jobs import JobRunner  # the engine: slow to import
+    from sketchify.backend.celery_jobs import Heartbeat, JobRunner  # the engine: slow to import
+    from sketchify.core.estimate import measure_step_cost
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     name = args.name or f"sketchify-{os.getpid()}@{socket.gethostname()}"
-    runner = JobRunner(sketcher_from_args(args), client, name)
+    sketcher = sketcher_from_args(args)
+    heartbeat = Heartbeat(client, name, str(sketcher.device), interval_s=args.heartbeat_s,
+                          ttl_s=args.heartbeat_ttl_s)
+    heartbeat.step_cost_s = measure_step_cost(sketcher)
+    runner = JobRunner(sketcher, client, name, heartbeat)
     visibility = args.visibility_timeout or keys.DEFAULT_VISIBILITY_TIMEOUT_S
     app = keys.make_celery(args.broker, visibility_timeout_s=visibility,
                            restore_interval_s=min(10.0, visibility / 4))
@@ -78,5 +95,9 @@ def run_worker(args: argparse.Namespace) -> int:
         hostname=name, pool_cls="solo", concurrency=1, queues=[keys.QUEUE], loglevel="INFO",
         without_mingle=True, without_gossip=True, without_heartbeat=True, quiet=True,
     )
-    worker.start()
+    heartbeat.start()
+    try:
+        worker.start()
+    finally:
+        heartbeat.stop()
     return worker.exitcode or 0

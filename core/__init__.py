@@ -28,6 +28,7 @@ _LAZY = {
     "load_image": "image",
     "make_target": "image",
     "Target": "image",
+    "ObjectMask": "mask",
     "load_clip": "models",
     "resolve_device": "models",
     "to_svg": "svg",

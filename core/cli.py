@@ -1,62 +1,130 @@
-"""`sketchify sketch PHOTO`: one SVG per stroke count, written atomically beside the photo."""
+"""`sketchify sketch` and `sketchify evaluate`: their flags, and the checks that run before the
+engine (and torch) is imported, so that a usage error answers at once."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import signal
 import sys
-import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sketchify.core.errors import InputError
+from sketchify.core.preflight import (
+    PRESET_NAMES,
+    Job,
+    check_folder,
+    check_mask_option,
+    check_outputs,
+    device_name,
+    find_photos,
+    output_paths,
+    positive_int,
+    stroke_counts,
+)
 
 if TYPE_CHECKING:
-    from sketchify.core.optimize import Progress
+    from sketchify.core.batch import Outcome
+    from sketchify.core.engine import Sketcher
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
+FAILED_EXIT = 1  # a batch in which some photo failed
 
 
 def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "sketch",
-        help="turn a photo into SVG sketches",
-        description="Turn a photo into abstract line sketches (CLIPasso), one SVG per stroke "
-        "count. On a CPU use --preset draft: the full method takes a long time there.",
+        help="turn photos into SVG sketches",
+        description="Turn photos into abstract line sketches (CLIPasso), one SVG per stroke "
+        "count. Several photos or a folder (read one level deep) make a batch: the models load "
+        "once, sketches already made with the same settings are skipped (--force redoes them), "
+        "a photo that fails is reported while the rest go on (exit code 1 at the end).",
     )
-    parser.add_argument("photo", type=Path, help="the photo (JPEG, PNG, WebP, ...)")
-    parser.add_argument("--strokes", default="16", help="stroke counts, e.g. 4,8,16,32")
-    parser.add_argument(
-        "--preset", default="auto",
-        help="auto (default: standard on a GPU, draft on a CPU), draft, standard or best")
-    parser.add_argument("--steps", type=int, help="optimization steps (overrides the preset)")
-    parser.add_argument("--seeds", type=int, help="independent starts to choose the best from")
-    parser.add_argument("--seed", type=int, help="random seed (same seed, same SVG on CPU)")
-    parser.add_argument("--prompt", help="optional text the sketch should also match")
-    add_model_arguments(parser)
-    parser.add_argument(
-        "-o", "--output", type=Path,
-        help="SVG path; with several counts the count goes before the suffix (out.16.svg)",
-    )
+    parser.add_argument("photos", nargs="+", type=Path, metavar="PHOTO",
+                        help="photos (JPEG, PNG, WebP, ...) or folders of photos")
+    add_sketch_options(parser, strokes="16")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "-o", "--output", type=Path, metavar="OUT.svg",
+        help="one photo's SVG path; with several counts the count goes before the suffix "
+        "(out.16.svg). Default: beside the photo (cat.16.svg)")
+    where.add_argument("--out-dir", type=Path, metavar="OUTDIR",
+                       help="write <photo stem>.<count>.svg into this folder (made if missing)")
+    parser.add_argument("--sheet", type=Path, metavar="PNG",
+                        help="also write one PNG showing the photo and each stroke count, "
+                        "strokes alone and over the faded photo (one photo only)")
     parser.set_defaults(run=run_sketch)
     return parser
 
 
+def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="measure how recognizable the sketches are (the paper's protocol)",
+        description="Sketch every photo of DIR (one sub-folder per class; the folder name, "
+        "with _ read as a space, is the class name) at every stroke count into "
+        "OUTDIR/<class>/<photo stem>.<count>.svg, skipping sketches already made with the "
+        "same settings, then classify each sketch zero-shot with the saliency model (CLIP "
+        "ViT-B/32) among all the class names. Prints top-1 and top-3 accuracy and the mean "
+        "sketch-photo cosine per stroke count. With any weights but the published OpenAI ones "
+        "the figures mean nothing.",
+    )
+    parser.add_argument("dataset", type=Path, metavar="DIR", help="one sub-folder per class")
+    parser.add_argument("-o", "--output", dest="out_dir", type=Path, required=True,
+                        metavar="OUTDIR", help="where the sketches go (made if missing)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    add_sketch_options(parser, strokes="4,8,16,32")
+    parser.set_defaults(run=run_evaluate)
+    return parser
+
+
+def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
+    """The flags every command that makes sketches shares."""
+    parser.add_argument("--strokes", type=stroke_counts, default=strokes, metavar="N,N,...",
+                        help=f"stroke counts, e.g. 4,8,16,32 (default {strokes})")
+    parser.add_argument(
+        "--preset", default="auto", choices=PRESET_NAMES,
+        help="auto (default: standard on a GPU, draft on a CPU), draft, standard or best")
+    parser.add_argument("--steps", type=positive_int, metavar="N",
+                        help="optimization steps (overrides the preset)")
+    parser.add_argument("--seeds", type=positive_int, metavar="K",
+                        help="independent starts to choose the best from")
+    parser.add_argument("--seed", type=int, metavar="S",
+                        help="random seed (same seed, same SVG on CPU)")
+    parser.add_argument("--prompt", metavar="TEXT",
+                        help="optional text the sketch should also match")
+    parser.add_argument("--force", action="store_true",
+                        help="in a batch, redo sketches that are already up to date")
+    parser.add_argument(
+        "--mask", default="none", metavar="none|alpha|auto|FILE",
+        help="object mask, background turned white: none (default), alpha (the photo's own "
+        "transparency), auto (salient-object network, needs the [mask] extra) or a mask image "
+        "(one photo only)")
+    add_model_arguments(parser)
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The device and model flags every command that loads a Sketcher shares."""
-    parser.add_argument("--device", default="auto",
+    parser.add_argument("--device", default="auto", type=device_name, metavar="NAME",
                         help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    parser.add_argument("--loss-model", default="RN101", help="open_clip name or config JSON")
-    parser.add_argument("--loss-weights", default="openai", help="pretrained tag or file")
-    parser.add_argument("--saliency-model", default="ViT-B-32", help="open_clip name or JSON")
-    parser.add_argument("--saliency-weights", default="openai", help="pretrained tag or file")
+    quick = ("; a bare OpenAI checkpoint (a state dict, such as the Hugging Face file) needs "
+             "the -quickgelu name ({}-quickgelu); OpenAI's own .pt files are recognised and "
+             "get QuickGELU under either name")
+    parser.add_argument("--loss-model", default="RN101", metavar="NAME|JSON",
+                        help="open_clip model name or config JSON (default RN101)"
+                        + quick.format("RN101"))
+    parser.add_argument("--loss-weights", default="openai", metavar="TAG|FILE",
+                        help="pretrained tag (default openai: downloaded once, then cached) "
+                        "or a checkpoint file")
+    parser.add_argument("--saliency-model", default="ViT-B-32", metavar="NAME|JSON",
+                        help="open_clip model name or config JSON (default ViT-B-32)"
+                        + quick.format("ViT-B-32"))
+    parser.add_argument("--saliency-weights", default="openai", metavar="TAG|FILE",
+                        help="pretrained tag (default openai) or a checkpoint file")
+    parser.add_argument("--mask-model", metavar="FILE",
+                        help="u2net ONNX file for --mask auto (default: rembg's cache)")
 
 
-def sketcher_from_args(args: argparse.Namespace):  # -> Sketcher, imported lazily
+def sketcher_from_args(args: argparse.Namespace) -> Sketcher:
     """Load the models named by ``add_model_arguments`` flags (once, for many sketches)."""
     from sketchify.core.engine import Sketcher
 
@@ -66,111 +134,50 @@ def sketcher_from_args(args: argparse.Namespace):  # -> Sketcher, imported lazil
         loss_weights=args.loss_weights,
         saliency_model=args.saliency_model,
         saliency_weights=args.saliency_weights,
+        mask_model=args.mask_model,
     )
 
 
-def parse_counts(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise InputError(
-            f"--strokes takes whole numbers separated by commas, got {text!r}.", field="strokes"
-        ) from None
-
-
-def output_paths(photo: Path, output: Path | None, counts: tuple[int, ...]) -> dict[int, Path]:
-    if output is None:
-        return {n: photo.with_name(f"{photo.stem}.{n}.svg") for n in counts}
-    if len(counts) == 1:
-        return {counts[0]: output}
-    return {n: output.with_name(f"{output.stem}.{n}{output.suffix or '.svg'}") for n in counts}
-
-
 def run_sketch(args: argparse.Namespace) -> int:
-    # The engine (open_clip, models) loads only when the command actually runs.
-    from sketchify.core.engine import stroke_counts
-    from sketchify.core.image import load_image
-    from sketchify.core.presets import preset, resolve_preset
+    photos, batch = find_photos(args.photos)
+    if batch and args.output is not None:
+        raise InputError("-o names the SVG of one photo; for several photos use --out-dir.",
+                         field="output")
+    if args.sheet is not None:
+        if batch:
+            raise InputError("--sheet draws one photo; give it a single photo.", field="sheet")
+        if args.sheet.suffix.lower() != ".png":
+            raise InputError(f"--sheet writes a PNG image: name it *.png, not {args.sheet}.",
+                             field="sheet")
+        check_folder(args.sheet.parent, field="sheet")
+    check_mask_option(args.mask, batch)
+    jobs = [Job(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
+            for photo in photos]
+    check_outputs(jobs, made_inside=args.out_dir)
 
-    counts = stroke_counts(parse_counts(args.strokes))
-    overrides = {
-        name: getattr(args, name)
-        for name in ("steps", "seeds", "seed", "prompt")
-        if getattr(args, name) is not None
-    }
-    resolve_preset(args.preset, "cpu")  # an unknown name fails before the models load
-    photo = load_image(args.photo)
-    paths = output_paths(args.photo, args.output, counts)
-    for path in paths.values():
-        if not path.parent.is_dir():
-            raise InputError(f"The output folder {path.parent} does not exist.", field="output")
+    from sketchify.core import batch as runner  # the engine, torch and the models from here on
 
-    sketcher = sketcher_from_args(args)
-    config = preset(args.preset, sketcher.device, **overrides)
-    if sketcher.device.type == "cpu" and config.preset != "draft" and sys.stderr.isatty():
-        print("sketchify: running on the CPU, where the CLIP loss is slow; "
-              "--preset draft finishes in minutes.", file=sys.stderr)
-    cancel = threading.Event()
-    with _progress_bar(config.steps) as show, _ctrl_c_sets(cancel):
-        result = sketcher.sketch(photo, counts, config, progress=show, cancel=cancel)
+    outcome = runner.run(jobs, args, batch=batch, sheet=args.sheet)
+    if batch:
+        print(outcome.summary(), file=sys.stderr)
+    return exit_code(outcome)
 
-    _write_all({paths[n]: result.svg(n) for n in counts})
-    for n in counts:
-        print(paths[n])
-    if result.canceled:
-        print(
-            f"sketchify: interrupted at step {result.steps} of {config.steps}; "
-            "wrote the best strokes found so far.",
-            file=sys.stderr,
-        )
+
+def exit_code(outcome: Outcome) -> int:
+    if outcome.canceled:
         return CANCELED_EXIT
-    return 0
+    return FAILED_EXIT if outcome.failed else 0
 
 
-@contextlib.contextmanager
-def _progress_bar(total: int) -> Iterator:
-    """A tqdm bar with ETA on a terminal; silent otherwise."""
-    from tqdm import tqdm
+def run_evaluate(args: argparse.Namespace) -> int:
+    from sketchify.core.dataset import plan_dataset  # torch-free: the checks come first
 
-    with tqdm(total=total, unit="step", disable=not sys.stderr.isatty()) as bar:
+    jobs = plan_dataset(args.dataset, args.out_dir, args.strokes)
+    check_mask_option(args.mask, batch=True)
+    check_outputs(jobs, made_inside=args.out_dir)
+    if args.json is not None:
+        check_folder(args.json.parent, field="json")
 
-        def show(p: Progress) -> None:
-            bar.update(p.step - bar.n)
-            bar.set_postfix(loss=f"{p.losses['total']:.4g}", refresh=False)
+    from sketchify.core.evaluate import evaluate
 
-        yield show
-
-
-@contextlib.contextmanager
-def _ctrl_c_sets(event: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C asks the optimizer to stop after this step; a second one aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum, frame) -> None:
-        event.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _write_all(files: dict[Path, str]) -> None:
-    """Write every file or none: each goes to a temporary file beside it, then all are renamed."""
-    temps: dict[Path, str] = {}
-    try:
-        for path, text in files.items():
-            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            temps[path] = temp
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-        for path, temp in temps.items():
-            os.replace(temp, path)
-    finally:
-        for temp in temps.values():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
+    return evaluate(jobs, args)

@@ -12,11 +12,13 @@ from PIL import Image
 
 from sketchify.core.errors import InputError
 from sketchify.core.geometry import Placement
-from sketchify.core.image import load_image, make_target
-from sketchify.core.models import load_clip, resolve_device
+from sketchify.core.image import DEFAULT_MAX_PIXELS, Target, load_image, make_target
+from sketchify.core.mask import ImageSource, ObjectMask, masked_target, object_mask
+from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
 from sketchify.core.provenance import model_label, record
 from sketchify.core.saliency import init_strokes, saliency_map
+from sketchify.core.salient import SalientObjectModel
 from sketchify.core.svg import to_svg
 
 MAX_STROKES = 256
@@ -65,7 +67,9 @@ def stroke_counts(strokes: int | Iterable[int]) -> tuple[int, ...]:
 
 
 class Sketcher:
-    """Holds the loss model and the saliency model; ``sketch`` may be called many times."""
+    """Holds the loss model and the saliency model; ``sketch`` may be called many times.
+    ``mask_model``: a local u2net ONNX file for ``auto`` masks (None: rembg's cache, filled on
+    first use); it is read only when an ``auto`` mask is first asked for."""
 
     def __init__(
         self,
@@ -74,13 +78,16 @@ class Sketcher:
         loss_weights: str = "openai",
         saliency_model: str = "ViT-B-32",
         saliency_weights: str = "openai",
+        mask_model: str | os.PathLike | None = None,
     ) -> None:
         self.device = resolve_device(device)
+        self.mask_model = SalientObjectModel(mask_model)
         self.models = {"loss_model": model_label(loss_model, loss_weights),
                        "saliency_model": model_label(saliency_model, saliency_weights)}
-        self.loss_model = load_clip(loss_model, loss_weights, self.device, role="loss")
-        self.saliency_model = load_clip(
-            saliency_model, saliency_weights, self.device, role="saliency"
+        # Both at once: missing weights are reported for every model in one message.
+        self.loss_model, self.saliency_model = load_clips(
+            [(loss_model, loss_weights, "loss"), (saliency_model, saliency_weights, "saliency")],
+            self.device,
         )
 
     def sketch(
@@ -90,19 +97,19 @@ class Sketcher:
         config: SketchConfig | None = None,
         progress: Callable[[Progress], None] | None = None,
         cancel: CancelToken | None = None,
+        mask: str | ObjectMask | None = None,
+        mask_image: ImageSource | None = None,
     ) -> SketchResult:
+        """Sketch ``image`` at every count. ``mask``: ``none``/``alpha``/``file``/``auto`` (see
+        ``sketchify.core.mask``; a ``mask_image`` alone means ``file``) or an ObjectMask made
+        beforehand; the background then turns white and no stroke starts on it."""
         counts = stroke_counts(strokes)
         config = config or SketchConfig()
-        target = make_target(load_image(image), canvas=config.canvas)
-        saliency = saliency_map(target, self.saliency_model)
-        starts = {
-            n: torch.stack([
-                init_strokes(saliency, n, _generator(config.seed + s, n), config.canvas,
-                             walk=config.walk)
-                for s in range(config.seeds)
-            ])
-            for n in counts
-        }
+        picture = load_image(image)
+        if not isinstance(mask, ObjectMask):
+            mask = self.object_mask(image, mask, mask_image, picture=picture)
+        target = self.target(picture, mask, config.canvas)
+        starts = self.starts(target, counts, config)
         outcome = optimize(
             self.loss_model,
             target.image.to(self.device),
@@ -113,11 +120,46 @@ class Sketcher:
         )
         settings = {
             "preset": config.preset, "first_seed": config.seed, "seeds": config.seeds,
-            "steps": config.steps, "mask": "none", "prompt": config.prompt,
+            "steps": config.steps, "mask": mask.mode if mask else "none",
+            "prompt": config.prompt,
             "width": round(2 * config.half_width, 6), **self.models,
         }
         return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps,
                             settings)
+
+    def object_mask(
+        self,
+        image: ImageSource,
+        mask: str | None = None,
+        mask_image: ImageSource | None = None,
+        *,
+        picture: Image.Image | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> ObjectMask | None:
+        """The object mask a request asks for, ``auto`` run on this Sketcher's mask model."""
+        return object_mask(mask, image, mask_image, model=self.mask_model, picture=picture,
+                           max_pixels=max_pixels)
+
+    @staticmethod
+    def target(picture: Image.Image, mask: ObjectMask | None, canvas: int = 224) -> Target:
+        """What the optimizer sees: the picture (RGB) on white, masked if a mask is given."""
+        if mask is None:
+            return make_target(picture, canvas=canvas)
+        return masked_target(picture, mask, canvas=canvas)
+
+    def starts(self, target: Target, counts: Iterable[int],
+               config: SketchConfig) -> dict[int, torch.Tensor]:
+        """Start strokes [seeds, n, 4, 2] per count, from the target's saliency; with a mask,
+        every first point lies on the object."""
+        saliency = saliency_map(target, self.saliency_model)
+        return {
+            n: torch.stack([
+                init_strokes(saliency, n, _generator(config.seed + s, n), config.canvas,
+                             walk=config.walk, allowed=target.mask)
+                for s in range(config.seeds)
+            ])
+            for n in counts
+        }
 
 
 def _generator(seed: int, count: int) -> torch.Generator:

@@ -35,6 +35,22 @@ def load_image(
     EXIF orientation is applied; transparency (alpha, LA, palette transparency) is composited
     on white; animated images give their first frame. Bad input raises ``InputError``.
     """
+    img = open_image(source, max_pixels=max_pixels, formats=formats)
+    try:
+        return _to_rgb_on_white(img)
+    except Exception as exc:  # Pillow's decoders raise many types for damaged data.
+        raise _undecodable(exc) from exc
+
+
+def open_image(
+    source: str | os.PathLike | bytes | Image.Image,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    formats: frozenset[str] = ALLOWED_FORMATS,
+) -> Image.Image:
+    """The checked, decoded image with its EXIF orientation applied, in its own mode (an alpha
+    channel is kept: ``alpha`` masks read it). ``InputError`` (field ``image``) as
+    ``load_image``."""
     if isinstance(source, Image.Image):
         img = source
         _check_size(img, max_pixels)
@@ -42,15 +58,16 @@ def load_image(
         img = _open(source, max_pixels, formats)
     try:
         img.load()
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb_on_white(img)
-    except InputError:
-        raise
+        return ImageOps.exif_transpose(img)
     except Exception as exc:  # Pillow's decoders raise many types for damaged data.
-        raise InputError(
-            f"The image could not be decoded; the file is truncated or damaged ({exc}).",
-            field="image",
-        ) from exc
+        raise _undecodable(exc) from exc
+
+
+def _undecodable(exc: Exception) -> InputError:
+    return InputError(
+        f"The image could not be decoded; the file is truncated or damaged ({exc}).",
+        field="image",
+    )
 
 
 def _open(source: str | os.PathLike | bytes, max_pixels: int, formats: frozenset[str]):
@@ -104,13 +121,17 @@ def _format_list(formats: frozenset[str]) -> str:
     return ", ".join(sorted(formats))
 
 
+def has_alpha(img: Image.Image) -> bool:
+    """Whether the image has transparency: an alpha band, or palette/colour-key transparency."""
+    return "A" in img.getbands() or "a" in img.getbands() or "transparency" in img.info
+
+
 def _to_rgb_on_white(img: Image.Image) -> Image.Image:
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
         # 16-bit grey: Pillow's RGB conversion would clip it instead of scaling it.
         grey = np.asarray(img, dtype=np.float64) * (255.0 / 65535.0)
         img = Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), mode="L")
-    has_alpha = "A" in img.getbands() or "a" in img.getbands() or "transparency" in img.info
-    if not has_alpha:
+    if not has_alpha(img):
         return img.convert("RGB")
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (*WHITE, 255))
@@ -122,11 +143,14 @@ class Target:
     """The photo as the optimizer sees it.
 
     ``image`` is float32 [3, canvas, canvas] in [0, 1], RGB on white; ``placement`` maps canvas
-    pixels back to the photo's own pixels.
+    pixels back to the photo's own pixels. ``mask``, when an object mask was given, is float32
+    [canvas, canvas], 1 where the canvas pixel's centre lies on the object (its background is
+    already white in ``image``; see ``sketchify.core.mask``).
     """
 
     image: torch.Tensor
     placement: Placement
+    mask: torch.Tensor | None = None
 
 
 def make_target(img: Image.Image, canvas: int = 224) -> Target:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import logging
 import os
+import re
 import threading
+import warnings
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import open_clip
@@ -73,25 +80,53 @@ def load_clip(
 
     ``name`` is an open_clip model name ("RN101", "ViT-B-32") or the path of an open_clip
     model-config JSON. ``weights`` is a pretrained tag ("openai": taken from the Hugging Face
-    cache, or downloaded into it with a progress bar) or the path of a local checkpoint.
+    cache, or downloaded into it with a progress bar) or the path of a local checkpoint; one of
+    OpenAI's own TorchScript ``.pt`` files gets QuickGELU, the activation it was trained with.
     ``role`` ("loss" or "saliency") only words the errors: it names the CLI option and field.
     The same (name, weights, device) loaded twice in one process returns the same object.
     """
+    return load_clips([(name, weights, role)], device)[0]
+
+
+def load_clips(
+    specs: Sequence[tuple[str, str, str | None]], device: str | torch.device = "cpu"
+) -> list[torch.nn.Module]:
+    """Several models, each ``(name, weights, role)`` as for :func:`load_clip`. Every model's
+    weights are looked for before any is loaded, so one error names every missing file."""
     device = torch.device(device)
-    model_name = _register_config(name, role)
-    local = _is_path(weights) or (
-        os.path.isfile(weights) and not open_clip.get_pretrained_cfg(model_name, weights)
-    )
-    key_weights = str(Path(weights).resolve()) if local else weights
-    key = (
-        model_name if not _is_path(name) else str(Path(name).resolve()),
-        key_weights,
-        str(device),
-    )
+    planned: list[tuple[tuple[str, str, str], tuple[str, Path, dict] | None]] = []
+    problems: list[WeightsError] = []
+    unreachable: set[str] = set()  # a hub that did not answer is not asked twice
+    for name, weights, role in specs:
+        model_name = _register_config(name, role)
+        local = _is_path(weights) or (
+            os.path.isfile(weights) and not open_clip.get_pretrained_cfg(model_name, weights)
+        )
+        key = (
+            model_name if not _is_path(name) else str(Path(name).resolve()),
+            str(Path(weights).resolve()) if local else weights,
+            str(device),
+        )
+        if key in _cache:
+            planned.append((key, None))
+            continue
+        try:
+            planned.append((key, (model_name, *_checkpoint(model_name, weights, local, role,
+                                                           unreachable))))
+        except WeightsError as exc:
+            problems.append(exc)
+    if problems:
+        raise _one_error(problems)
     with _cache_lock:
-        if key not in _cache:
-            _cache[key] = _load(model_name, weights, local, device, role)
-        return _cache[key]
+        for key, plan in planned:
+            if key not in _cache:
+                _cache[key] = _create(*plan, device)
+        return [_cache[key] for key, _ in planned]
+
+
+def config_name(name: str) -> str:
+    """The open_clip model name of ``name`` (a config JSON is known by its file stem)."""
+    return _register_config(name, None)
 
 
 def _is_path(value: str) -> bool:
@@ -133,30 +168,43 @@ def _register_config(name: str, role: str | None) -> str:
     return path.stem
 
 
-def _load(
-    model_name: str, weights: str, local: bool, device: torch.device, role: str | None
-) -> torch.nn.Module:
-    options: dict = {}
+def _checkpoint(
+    model_name: str, weights: str, local: bool, role: str | None, unreachable: set[str]
+) -> tuple[Path, dict]:
+    """The checkpoint file to load and the ``create_model`` options it needs."""
     if local:
         checkpoint = Path(weights)
         if not checkpoint.is_file():
             raise WeightsError(f"Weights file not found: {checkpoint}.")
-    else:
-        tag_cfg = open_clip.get_pretrained_cfg(model_name, weights)
-        if not tag_cfg:
-            tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
-            raise WeightsError(
-                f"'{weights}' is neither a weights file nor a pretrained tag of {model_name} "
-                f"(known tags: {tags})."
-            )
-        checkpoint = Path(_hub_checkpoint(model_name, weights, tag_cfg, role))
+        # OpenAI's own .pt files are TorchScript archives of models trained with QuickGELU, an
+        # activation the plain configs (RN101, ViT-B-32) do not say. A bare state dict cannot
+        # tell: it needs the -quickgelu model name (see --help).
+        return checkpoint, {"force_quick_gelu": True} if _is_torchscript(checkpoint) else {}
+    tag_cfg = open_clip.get_pretrained_cfg(model_name, weights)
+    if not tag_cfg:
+        tags = ", ".join(open_clip.list_pretrained_tags_by_model(model_name)) or "none"
+        raise WeightsError(
+            f"'{weights}' is neither a weights file nor a pretrained tag of {model_name} "
+            f"(known tags: {tags})."
+        )
+    checkpoint = Path(_hub_checkpoint(model_name, weights, tag_cfg, role, unreachable))
+    options = {
         # The OpenAI weights were trained with QuickGELU, which the plain configs do not say.
-        options["force_quick_gelu"] = bool(tag_cfg.get("quick_gelu", False))
-        options["force_preprocess_cfg"] = {
+        "force_quick_gelu": bool(tag_cfg.get("quick_gelu", False)),
+        "force_preprocess_cfg": {
             k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in tag_cfg
-        }
+        },
+    }
+    return checkpoint, options
+
+
+def _create(model_name: str, checkpoint: Path, options: dict, device: torch.device
+            ) -> torch.nn.Module:
     try:
-        model = open_clip.create_model(model_name, pretrained=str(checkpoint), **options)
+        if _is_torchscript(checkpoint):
+            model = _from_torchscript(model_name, checkpoint, options)
+        else:
+            model = open_clip.create_model(model_name, pretrained=str(checkpoint), **options)
     except Exception as exc:  # torch.load / load_state_dict raise many types on a bad file.
         raise WeightsError(
             f"The weights file {checkpoint} could not be loaded as {model_name} "
@@ -165,6 +213,42 @@ def _load(
     model.eval().requires_grad_(False)
     # Frozen for good, so a CLIP ResNet's BatchNorms fold into its convolutions (same function).
     return fold_loss_model(model).to(device)
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive: a zip whose records include ``constants.pkl`` (torch's own test)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(n.rsplit("/", 1)[-1] == "constants.pkl" for n in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _from_torchscript(model_name: str, checkpoint: Path, options: dict) -> torch.nn.Module:
+    """The open_clip model with the tensors of a TorchScript archive (its code never runs)."""
+    quiet = _DropRandomInit()
+    logging.getLogger().addFilter(quiet)
+    try:
+        model = open_clip.create_model(model_name, **options)  # random until loaded below
+    finally:
+        logging.getLogger().removeFilter(quiet)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.load is deprecated"
+        tensors = torch.jit.load(str(checkpoint), map_location="cpu").state_dict()
+    # OpenAI's archives keep these sizes as tensors beside the weights (open_clip drops them
+    # too); a traced archive also keeps buffers the model derives, such as the text mask.
+    derived = {name for name, _ in model.named_buffers()} - set(model.state_dict())
+    for key in ("input_resolution", "context_length", "vocab_size", *derived):
+        tensors.pop(key, None)
+    model.load_state_dict(tensors)
+    return model
+
+
+class _DropRandomInit(logging.Filter):
+    """open_clip warns that a model built without weights is random; ours get theirs next."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
 
 
 def _load_problem(exc: Exception) -> str:
@@ -181,8 +265,34 @@ def _first_line(exc: Exception) -> str:
     return text[0][:200] if text else "no details"
 
 
-def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) -> str:
-    """The cached checkpoint of a pretrained tag, downloading it if the hub answers quickly."""
+class _HubMissing(WeightsError):
+    """A pretrained tag's file is neither cached nor downloadable now. ``cause`` has a
+    ``{what}`` slot for the weights' name, so that several combine into one sentence."""
+
+    def __init__(self, cause: str, what: str, fix: str, cache: str) -> None:
+        self.cause, self.what, self.fix, self.cache = cause, what, fix, cache
+        super().__init__(f"{cause.replace('{what}', what)}: {fix}, "
+                         f"or run once online to cache it in {cache}.")
+
+
+def _one_error(problems: Sequence[WeightsError]) -> WeightsError:
+    """Every model's missing weights in one message."""
+    if len(problems) == 1:
+        return problems[0]
+    hub = [p for p in problems if isinstance(p, _HubMissing)]
+    if len(hub) == len(problems) and len({p.cause for p in hub}) == 1:
+        what = " and ".join(p.what for p in hub)
+        fixes = "; ".join(p.fix for p in hub)
+        return WeightsError(f"{hub[0].cause.replace('{what}', what)}: {fixes}; "
+                            f"or run once online to cache them in {hub[0].cache}.")
+    return WeightsError(" ".join(str(p) for p in problems))
+
+
+def _hub_checkpoint(
+    model_name: str, tag: str, tag_cfg: dict, role: str | None, unreachable: set[str]
+) -> str:
+    """The cached checkpoint of a pretrained tag, downloading it if the hub answers quickly.
+    An endpoint in ``unreachable`` is not asked again; one that does not answer is added."""
     from huggingface_hub import constants, hf_hub_download, hf_hub_url, try_to_load_from_cache
     from huggingface_hub.file_download import get_hf_file_metadata
 
@@ -209,15 +319,17 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
         "YES",
         "TRUE",
     )
-    url = hf_hub_url(repo_id, filename, endpoint=endpoint)
-    manual = (
-        f"download {url} and {_how_to_pass(role, model_name, tag_cfg)}, "
-        f"or run once online to cache it in {constants.HF_HUB_CACHE}"
-    )
+    fix = (f"download {hf_hub_url(repo_id, filename, endpoint=endpoint)} and "
+           f"{_how_to_pass(role, model_name, tag_cfg)}")
+
+    def missing(cause: str) -> _HubMissing:
+        return _HubMissing(cause, f"{model_name} '{tag}'", fix, constants.HF_HUB_CACHE)
+
     if offline:
-        raise WeightsError(
-            f"The {model_name} '{tag}' weights are not cached and HF_HUB_OFFLINE is set: {manual}."
-        )
+        raise missing("The {what} weights are not cached and HF_HUB_OFFLINE is set")
+    unanswered = f"Cannot reach {endpoint} to download the {{what}} weights"
+    if endpoint in unreachable:
+        raise missing(unanswered)
     for candidate in candidates:
         url = hf_hub_url(repo_id, candidate, endpoint=endpoint)
         try:
@@ -225,17 +337,13 @@ def _hub_checkpoint(model_name: str, tag: str, tag_cfg: dict, role: str | None) 
         except Exception as exc:
             if _is_missing_file(exc):
                 continue
-            raise WeightsError(
-                f"Cannot reach {endpoint} to download the {model_name} '{tag}' weights: {manual}."
-            ) from exc
+            unreachable.add(endpoint)
+            raise missing(unanswered) from exc
         try:
             return hf_hub_download(repo_id, candidate, endpoint=endpoint)
         except Exception as exc:
-            raise WeightsError(
-                f"Downloading the {model_name} '{tag}' weights failed ({_first_line(exc)}): "
-                f"{manual}."
-            ) from exc
-    raise WeightsError(f"The hub has no {model_name} '{tag}' weights file: {manual}.")
+            raise missing(f"Downloading the {{what}} weights failed ({_first_line(exc)})") from exc
+    raise missing("The hub has no {what} weights file")
 
 
 def _is_missing_file(exc: Exception) -> bool:
@@ -251,6 +359,38 @@ def _how_to_pass(role: str | None, model_name: str, tag_cfg: dict) -> str:
     if tag_cfg.get("quick_gelu") and open_clip.get_model_config(quick) is not None:
         how += f" and --{role}-model {quick}" if role else f" with the model {quick}"
     return how
+
+
+def openai_release(name: str, weights: str) -> str | None:
+    """The OpenAI CLIP release ("RN101", "ViT-B-32", ...) that ``name`` with ``weights``
+    loads: the ``openai`` tag of an open_clip model, or a file with the SHA-256 of one of
+    OpenAI's published checkpoints. None for anything else, and for what cannot be told (a
+    state dict saved elsewhere, such as the Hugging Face copy, has no published sum)."""
+    if weights == DEFAULT_WEIGHTS and not _is_path(name):
+        base = name.removesuffix("-quickgelu")
+        return base if open_clip.get_pretrained_cfg(base, DEFAULT_WEIGHTS) else None
+    path = Path(weights)
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return openai_sums().get(digest.hexdigest())
+
+
+@functools.cache
+def openai_sums() -> dict[str, str]:
+    """SHA-256 -> release of OpenAI's published CLIP checkpoints. Their download addresses
+    carry the sum (.../clip/models/<sha256>/RN101.pt), which OpenAI's own loader checks, and
+    open_clip keeps those addresses in its pretrained configs."""
+    sums = {}
+    for model, tag in open_clip.list_pretrained():
+        url = open_clip.get_pretrained_cfg(model, tag).get("url", "") if tag == "openai" else ""
+        parts = url.split("/")
+        if "openaipublic" in url and len(parts) > 2 and re.fullmatch(r"[0-9a-f]{64}", parts[-2]):
+            sums.setdefault(parts[-2], model.removesuffix("-quickgelu"))
+    return sums
 
 
 def normalize(images: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:

@@ -104,10 +104,12 @@ def attention_map(vit_model: torch.nn.Module, image: torch.Tensor) -> torch.Tens
 def saliency_map(target: Target, vit_model: torch.nn.Module) -> torch.Tensor:
     """Attention restricted to the XDoG edges of the target: [canvas, canvas], >= 0, zero off
     the edges, so strokes start on lines the model finds important. As published, XDoG sees
-    the CLIP-normalized image (its eps threshold is tuned to that scale)."""
+    the CLIP-normalized image (its eps threshold is tuned to that scale). With an object mask
+    it is zero off the object too."""
     image = target.image.detach().cpu()
     edges = xdog(rgb2gray(normalize(image, vit_model).permute(1, 2, 0).numpy()))
-    return attention_map(vit_model, image) * edges * _photo_mask(target.placement)
+    saliency = attention_map(vit_model, image) * edges * _photo_mask(target.placement)
+    return saliency if target.mask is None else saliency * target.mask.cpu()
 
 
 def _photo_mask(placement: Placement, margin: float = 2.0) -> torch.Tensor:
@@ -128,6 +130,7 @@ def init_strokes(
     generator: torch.Generator,
     canvas: int = 224,
     walk: float = WALK,
+    allowed: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Start points for ``n`` strokes: [n, 4, 2] in canvas pixels, float32, on the generator's
     device.
@@ -136,7 +139,11 @@ def init_strokes(
     softmax(saliency / 0.3). A stroke's first control point is its pixel's centre, the next three
     a random walk with steps uniform in +-walk*canvas per axis (not clipped to the canvas).
     If fewer than ``n`` pixels are positive, all of them are used and the rest are drawn
-    uniformly from the other pixels. The same generator state gives the same strokes.
+    uniformly from the other pixels. ``allowed`` (an object mask, [rows, cols], > 0 on the
+    object) confines every start to it: the rest are drawn from its other pixels, and when it
+    has fewer than ``n`` pixels in all, from all of its pixels with replacement (strokes may then
+    share a first point; their random walks differ). The same generator state gives the same
+    strokes.
     """
     if n < 1:
         raise ValueError(f"init_strokes needs n >= 1, got {n}")
@@ -144,8 +151,13 @@ def init_strokes(
     if n > rows * cols:
         raise ValueError(f"cannot start {n} strokes on {rows}x{cols} pixels")
     values = saliency.detach().to(device=generator.device, dtype=torch.float32).flatten()
-    positive = values > 0
-    if int(positive.sum()) >= n:
+    pool = None if allowed is None else allowed.detach().to(values.device).flatten() > 0
+    if pool is not None and not pool.any():
+        raise ValueError("init_strokes needs at least one allowed pixel")
+    positive = values > 0 if pool is None else (values > 0) & pool
+    if pool is not None and int(pool.sum()) < n:
+        picked = torch.multinomial(pool.float(), n, replacement=True, generator=generator)
+    elif int(positive.sum()) >= n:
         probs = torch.zeros_like(values)
         probs[positive] = torch.softmax(values[positive] / SOFTMAX_TEMPERATURE, dim=0)
         picked = torch.multinomial(probs, n, replacement=False, generator=generator)
@@ -153,7 +165,8 @@ def init_strokes(
         salient = positive.nonzero().flatten()
         salient = salient[torch.randperm(len(salient), generator=generator, device=values.device)]
         others = torch.multinomial(
-            (~positive).float(), n - len(salient), replacement=False, generator=generator
+            (~positive if pool is None else pool & ~positive).float(), n - len(salient),
+            replacement=False, generator=generator,
         )
         picked = torch.cat([salient, others])
 

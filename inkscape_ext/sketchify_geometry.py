@@ -75,6 +75,12 @@ def _viewport_transform(svg: inkex.BaseElement) -> inkex.Transform:
     )
 
 
+def raw(element: inkex.BaseElement, name: str) -> str | None:
+    """An attribute as written. inkex's own ``get`` of ``transform`` or ``style`` parses it and
+    writes it back rounded to 6 digits, which would change the user's document."""
+    return element.attrib.get(name)
+
+
 def to_root(element: inkex.BaseElement) -> inkex.Transform:
     """The element's own transform and every ancestor's, up to (not including) the root."""
     total = inkex.Transform()
@@ -83,7 +89,7 @@ def to_root(element: inkex.BaseElement) -> inkex.Transform:
         if node is not element and node.tag == SVG_TAG:
             # SVG 2: a nested <svg>'s own transform applies outside its viewport.
             total = _viewport_transform(node) @ total
-        total = inkex.Transform(node.get("transform")) @ total
+        total = inkex.Transform(raw(node, "transform")) @ total
         node = node.getparent()
     return total
 
@@ -113,22 +119,26 @@ class ImageFrame:
             raise inkex.AbortExtension(f"The image {name} has no visible size.")
         return cls((x, y, width, height), image.get("preserveAspectRatio"), outer, name)
 
-    def pixels_to_root(
-        self, pixel_rect: tuple[float, float, float, float]
-    ) -> inkex.Transform:
-        """Image pixel coordinates (``pixel_rect`` = the SVG viewBox the backend used, the
-        image's size in px) -> root user units. A missing width/height ("auto") follows the
-        image's own size: the pixel size when both are missing, else the pixel aspect ratio."""
+    def resolved_box(self, pixel_size: tuple[float, float]) -> tuple[float, float, float, float]:
+        """x, y, width, height; a missing width/height ("auto") follows the image's own size:
+        the pixel size when both are missing, else the pixel aspect ratio."""
         x, y, width, height = self.box
-        pixel_w, pixel_h = pixel_rect[2], pixel_rect[3]
+        pixel_w, pixel_h = pixel_size
         if math.isnan(width) and math.isnan(height):
             width, height = pixel_w, pixel_h
         elif math.isnan(width):
             width = height * pixel_w / pixel_h
         elif math.isnan(height):
             height = width * pixel_h / pixel_w
-        fit = aspect_ratio_transform((x, y, width, height), pixel_rect, self.preserve)
-        return self.outer @ fit
+        return x, y, width, height
+
+    def pixels_to_root(
+        self, pixel_rect: tuple[float, float, float, float]
+    ) -> inkex.Transform:
+        """Image pixel coordinates (``pixel_rect`` = the SVG viewBox the backend used, the
+        image's size in px) -> root user units."""
+        box = self.resolved_box(pixel_rect[2:])
+        return self.outer @ aspect_ratio_transform(box, pixel_rect, self.preserve)
 
 
 def stroke_scale(transform: inkex.Transform) -> float:

@@ -1,31 +1,42 @@
 #!/usr/bin/env python3
 """Extensions > Sketchify > Sketchify image…: send each selected image to the Sketchify
-backend and add its sketches as new layers lined up on the image.
+backend and add its sketches as new layers lined up on the image, one per stroke count.
 
-Everything (pixels, placement, the backend's answers) is read and checked before the document
-is touched, so any failure leaves it exactly as it was."""
+With "wait" on, it waits for the sketches (a progress window shows the backend's estimate, the
+steps and the current best strokes). With it off, it submits the jobs and adds placeholder
+layers at once; Extensions > Sketchify > Update sketches fills them later.
+
+Everything (pixels, masks, placement, the backend's answers) is read and checked before the
+document is touched, so any failure leaves it exactly as it was."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import inkex
-from lxml import etree
 from sketchify_client import FINISHED, Backend
-from sketchify_geometry import ImageFrame, stroke_scale
+from sketchify_durations import about, seconds_text
+from sketchify_geometry import ImageFrame
+from sketchify_layers import Sketch, fill, insert, label, new_layer, unique_id
+from sketchify_mask import Target, masks, wanted
+from sketchify_pixels import pixel_size
+from sketchify_placeholders import QUEUED, RUNNING, Record
 from sketchify_progress import Waiting, progress_window
 from sketchify_source import ImageSource, link_folders
 
 IMAGE_TAG = inkex.addNS("image", "svg")
-PATH_TAG = inkex.addNS("path", "svg")
-PRESETS = ("standard", "draft", "best")
+PRESETS = ("auto", "standard", "draft", "best")
 BOX_COUNTS = (4, 8, 16, 32)
 POLL_S = 0.5
-DIGITS = 4  # decimals kept in path coordinates: far below any visible difference
-STYLE_KEYS = ("stroke", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "opacity")
+PREVIEW_S = 3.0  # how often the progress window fetches the current best strokes
+LONG_S = 600.0  # past ten minutes the window says so plainly
+UPDATE_MENU = "Extensions › Sketchify › Update sketches"
 
 
 @dataclass
@@ -35,6 +46,7 @@ class Item:
     image: inkex.BaseElement
     source: ImageSource
     frame: ImageFrame
+    mask: bytes | None = None
     job: str = ""
     state: dict = field(default_factory=dict)
     svgs: dict[int, bytes] = field(default_factory=dict)
@@ -43,6 +55,17 @@ class Item:
     def finished(self) -> bool:
         return self.state.get("status") in FINISHED
 
+    @functools.cached_property
+    def pixels(self) -> tuple[int, int]:
+        """The photo's size in pixels as the backend sees it."""
+        size = pixel_size(self.source.data)
+        if size is None or 0 in size:
+            raise inkex.AbortExtension(
+                f"The image {self.source.label} is not a PNG, JPEG, WebP, GIF or BMP file, "
+                "so it cannot be sketched: embed or link a photo in one of those formats."
+            )
+        return size
+
 
 class SketchifyImage(inkex.EffectExtension):
     def add_arguments(self, pars):
@@ -50,10 +73,11 @@ class SketchifyImage(inkex.EffectExtension):
         for count in BOX_COUNTS:
             pars.add_argument(f"--strokes_{count}", type=inkex.Boolean, default=count == 16)
         pars.add_argument("--strokes_other", default="")
-        pars.add_argument("--preset", default="standard", choices=PRESETS)
+        pars.add_argument("--preset", default="auto", choices=PRESETS)
         pars.add_argument("--steps", type=int, default=0)
         pars.add_argument("--prompt", default="")
         pars.add_argument("--seed", type=int, default=0)
+        pars.add_argument("--wait", type=inkex.Boolean, default=True)
         pars.add_argument("--url", default="http://127.0.0.1:8765")
         pars.add_argument("--token", default="")
         pars.add_argument("--timeout", type=int, default=1800)
@@ -61,30 +85,38 @@ class SketchifyImage(inkex.EffectExtension):
     def effect(self):
         counts = stroke_counts(self.options)
         folders = link_folders(self.options.input_file)
+        selection = list(self.svg.selection)
         items = []
         for image in selected_images(self.svg):
             source = ImageSource.read(image, folders)
             items.append(Item(image, source, ImageFrame.of(image, source.label)))
-        self.sketch(items, counts)
-        taken = set(self.svg.get_ids())
-        built = [
-            (item.image, [
-                sketch_layer(item.svgs[count], count, item.frame,
-                             unique_id(taken, item.image, count))
-                for count in counts
-            ])
-            for item in items
-        ]
+        if wanted(selection, [item.image for item in items]):
+            targets = [Target(item.image, item.frame, item.pixels) for item in items]
+            for index, mask in masks(selection, targets).items():
+                items[index].mask = mask
+        if self.options.wait:
+            self.sketch(items, counts)
+            built = [(item.image, self.sketch_layers(item, counts)) for item in items]
+        else:
+            # Every placeholder records its image's pixel size: read them all before sending.
+            sizes = [item.pixels for item in items]
+            backend = self.backend()
+            try:
+                self.submit(backend, items, counts, Waiting(), deadline=None)
+            except BaseException:
+                cancel_unfinished(backend, items)
+                raise
+            finally:
+                backend.close()
+            built = [(item.image, self.placeholder_layers(item, counts, backend.url, size))
+                     for item, size in zip(items, sizes, strict=True)]
         # Only now, with every layer built, does the document change.
-        last = {}
-        for image, layers in built:
-            anchor = top_level(image)
-            for layer in layers:
-                last.get(anchor, anchor).addnext(layer)
-                last[anchor] = layer
+        insert(built)
 
-    def sketch(self, items: list[Item], counts: list[int]) -> None:
-        """Run one backend job per image and collect its SVG text per stroke count."""
+    def backend(self) -> Backend:
+        return Backend(self.options.url, self.options.token)
+
+    def fields(self, counts: list[int]) -> dict[str, str]:
         options = self.options
         fields = {"strokes": ",".join(map(str, counts)), "preset": options.preset,
                   "seed": str(options.seed)}
@@ -92,51 +124,82 @@ class SketchifyImage(inkex.EffectExtension):
             fields["steps"] = str(options.steps)
         if options.prompt.strip():
             fields["prompt"] = options.prompt.strip()
-        backend = Backend(options.url, options.token)
-        deadline = time.monotonic() + options.timeout
-        # Inkscape's own Cancel ends the script with SIGTERM: cancel the jobs on the way out.
-        signal.signal(signal.SIGTERM, _terminated)
+        return fields
+
+    def submit(self, backend: Backend, items: list[Item], counts: list[int],
+               progress: Waiting, deadline: float | None) -> None:
+        """One job per image. With a ``deadline``, a job the backend expects to finish after
+        it is refused; the caller cancels every job it submitted on any error (a queued job
+        canceled never starts: reading the estimate from the submission's answer costs no
+        compute)."""
+        fields = self.fields(counts)
+        _TERMINATION.install()
+        for number, item in enumerate(items, 1):
+            progress.show(f"Sending {item.source.label} ({number} of {len(items)})…", 0.0)
+            with _TERMINATION.deferred():
+                item.state = backend.submit(item.source.data, item.source.filename, fields,
+                                            item.mask)
+                item.job = item.state["id"]
+            if deadline is not None:
+                self.refuse_if_too_long(item, deadline)
+
+    def refuse_if_too_long(self, item: Item, deadline: float) -> None:
+        seconds, text = seconds_text(item.state, "estimate_s", "estimate_text")
+        if seconds is not None and seconds > deadline - time.monotonic():
+            raise inkex.AbortExtension(
+                f"Sketching {item.source.label} would take {text} (the backend's estimate, "
+                f"its queue included), longer than the {self.options.timeout} s this dialog "
+                "waits, so it was not started and the document was not changed. Choose the "
+                "Draft preset or fewer steps, or turn off “Wait for the sketches” to keep "
+                f"working and collect them later with {UPDATE_MENU}."
+            )
+
+    def sketch(self, items: list[Item], counts: list[int]) -> None:
+        """Run one backend job per image and collect its SVG per stroke count."""
+        backend = self.backend()
+        deadline = time.monotonic() + self.options.timeout
         try:
             with progress_window("Sketchify") as progress:
-                for number, item in enumerate(items, 1):
-                    label = item.source.label
-                    progress.show(f"Sending {label} ({number} of {len(items)})…", 0.0)
-                    item.job = backend.submit(item.source.data, item.source.filename,
-                                              fields)["id"]
-                self.wait(backend, items, deadline, progress)
+                self.submit(backend, items, counts, progress, deadline)
+                self.wait(backend, items, counts, deadline, progress)
                 progress.show("Fetching the sketches…", 1.0)
                 for item in items:
                     item.svgs = {count: backend.svg(item.job, count) for count in counts}
         except BaseException:
-            for item in items:
-                if item.job and not item.finished:
-                    backend.cancel(item.job)
+            cancel_unfinished(backend, items)
             raise
         finally:
             backend.close()
 
-    def wait(self, backend: Backend, items: list[Item], deadline: float,
+    def wait(self, backend: Backend, items: list[Item], counts: list[int], deadline: float,
              progress: Waiting) -> None:
+        next_preview = 0.0
         while True:
             for item in items:
                 item.state = backend.job(item.job)
-                status, label = item.state.get("status"), item.source.label
+                status, name = item.state.get("status"), item.source.label
                 if status == "failed":
                     raise inkex.AbortExtension(
-                        f"Sketching {label} failed on the backend: "
+                        f"Sketching {name} failed on the backend: "
                         f"{item.state.get('error') or 'no reason given.'}"
                     )
                 if status == "canceled":
                     raise inkex.AbortExtension(
-                        f"The job for {label} was canceled on the backend; "
+                        f"The job for {name} was canceled on the backend; "
                         "the document was not changed."
                     )
             if all(item.finished for item in items):
                 return
             fraction = sum(_fraction(item.state) for item in items) / len(items)
-            progress.show("\n".join(
-                f"{item.source.label}: {describe(item.state)}" for item in items
-            ), fraction)
+            lines = [f"{item.source.label}: {describe(item.state)}" for item in items]
+            note = long_note(items)
+            progress.show("\n".join([*lines, *([note] if note else [])]), fraction)
+            if progress.previews and time.monotonic() >= next_preview:
+                next_preview = time.monotonic() + PREVIEW_S
+                running = [item for item in items if item.state.get("status") == "running"]
+                sketch = running and backend.preview(running[0].job, counts[-1])
+                if sketch:
+                    progress.preview(running[0].source.data, sketch)
             if progress.canceled:
                 raise inkex.AbortExtension(
                     "Canceled: the jobs were canceled on the backend and the document was "
@@ -146,14 +209,86 @@ class SketchifyImage(inkex.EffectExtension):
             if left <= 0:
                 raise inkex.AbortExtension(
                     f"The backend did not finish within {self.options.timeout} s, so the job "
-                    "was canceled on the backend. Allow more time in the Backend tab, or pick "
-                    "the Draft preset or fewer steps."
+                    "was canceled on the backend. Allow more time in the Backend tab, pick "
+                    "the Draft preset or fewer steps, or turn off “Wait for the sketches”."
                 )
             progress.wait(min(POLL_S, left))
 
+    def sketch_layers(self, item: Item, counts: list[int]) -> list[inkex.Layer]:
+        taken = set(self.svg.get_ids())
+        layers = []
+        for count in counts:
+            problem = f"The backend's {count}-stroke sketch of {item.frame.name}"
+            sketch = Sketch.parse(item.svgs[count], problem)
+            paths = sketch.paths(item.frame.pixels_to_root(sketch.pixels), problem)
+            layer = new_layer(label(count, item.source.label),
+                              unique_id(taken, layer_id(item.image, count)),
+                              visible=count == counts[-1])
+            fill(layer, paths, sketch.provenance, taken)
+            layers.append(layer)
+        return layers
 
-def _terminated(*_args) -> None:
-    raise inkex.AbortExtension("Canceled by Inkscape; the jobs were canceled on the backend.")
+    def placeholder_layers(self, item: Item, counts: list[int], url: str,
+                           pixels: tuple[int, int]) -> list[inkex.Layer]:
+        """Empty layers that remember their job, for Update sketches to fill."""
+        taken = set(self.svg.get_ids())
+        frame = item.frame.pixels_to_root((0.0, 0.0, *map(float, pixels)))
+        status = RUNNING if item.state.get("status") == RUNNING else QUEUED
+        layers = []
+        for count in counts:
+            layer = new_layer(label(count, item.source.label, status_text(item.state)),
+                              unique_id(taken, layer_id(item.image, count)),
+                              visible=count == counts[-1])
+            Record(url=url, job=item.job, count=count, image=item.image.get_id(), frame=frame,
+                   pixels=pixels, status=status).write(layer)
+            layers.append(layer)
+        return layers
+
+
+def cancel_unfinished(backend: Backend, items: list[Item]) -> None:
+    for item in items:
+        if item.job and not item.finished:
+            backend.cancel(item.job)
+
+
+class _Termination:
+    """Inkscape's own Cancel ends the script with SIGTERM: the jobs are canceled on the way
+    out. A SIGTERM during a submission waits for its answer, which names the job to cancel."""
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending:
+            self._abort()
+
+    def _handle(self, *_args) -> None:
+        if self.deferring:
+            self.pending = True
+        else:
+            self._abort()
+
+    @staticmethod
+    def _abort() -> None:
+        raise inkex.AbortExtension("Canceled by Inkscape; the jobs were canceled on the "
+                                   "backend.")
+
+
+_TERMINATION = _Termination()
+
+
+def layer_id(image: inkex.BaseElement, count: int) -> str:
+    return f"sketch{count}-{image.get('id') or 'image'}"
 
 
 def stroke_counts(options) -> list[int]:
@@ -190,17 +325,57 @@ def selected_images(svg: inkex.SvgDocumentElement) -> list[inkex.BaseElement]:
     return images
 
 
+def status_text(state: dict) -> str:
+    """A job's status as a layer label shows it: `queued`, `running 40 %`."""
+    if state.get("status") == RUNNING:
+        return f"running {round(100 * _fraction(state))} %"
+    return QUEUED
+
+
 def describe(state: dict) -> str:
+    """One line of the progress window: the estimate before the first step, the ETA after."""
     status = state.get("status")
-    if status == "queued":
-        position = state.get("queue_position")
-        return f"waiting in the queue (position {position})" if position else "queued"
     progress = state.get("progress") or {}
-    if status == "running" and progress.get("total"):
-        text = f"step {progress.get('step', 0)} of {progress['total']}"
-        eta = progress.get("eta_s")
-        return f"{text}, about {eta:.0f} s left" if isinstance(eta, (int, float)) else text
+    where = _where(state)
+    step, total = progress.get("step") or 0, progress.get("total")
+    if status == "queued" or (status == "running" and not step):
+        ahead = state.get("queue_position") if status == "queued" else None
+        start = "starting" if status == "running" else (
+            f"queued, {ahead} job{'s' if ahead != 1 else ''} ahead" if ahead else "queued")
+        _, estimate = seconds_text(state, "estimate_s", "estimate_text")
+        return f"{start}{where}" + (f", {estimate} in all" if estimate != "unknown" else "")
+    if status == "running" and total:
+        _, eta = seconds_text(progress, "eta_s", "eta_text")
+        text = f"step {step} of {total}{where}"
+        return f"{text}, {eta} left" if eta != "unknown" else text
     return str(status)
+
+
+def _where(state: dict) -> str:
+    """` (Draft on cpu)` once the backend has resolved the preset where the job runs."""
+    preset, device = state.get("resolved_preset"), state.get("device")
+    if not isinstance(preset, str):
+        return ""
+    return f" ({preset.capitalize()} on {device})" if device else f" ({preset.capitalize()})"
+
+
+def remaining(state: dict) -> tuple[float | None, str]:
+    """The time a job still needs: the ETA once it has taken a step, else the estimate."""
+    if state.get("status") in FINISHED:
+        return 0.0, about(0.0)
+    if (state.get("progress") or {}).get("step"):
+        return seconds_text(state["progress"], "eta_s", "eta_text")
+    return seconds_text(state, "estimate_s", "estimate_text")
+
+
+def long_note(items: list[Item]) -> str:
+    """A plain warning when the longest wait is over ten minutes."""
+    known = [(s, text) for s, text in (remaining(item.state) for item in items) if s is not None]
+    if not known or max(known)[0] <= LONG_S:
+        return ""
+    return (f"This takes {max(known)[1]}, more than ten minutes. Cancel and choose the "
+            "Draft preset, or turn off “Wait for the sketches” to keep working while it runs "
+            f"and collect the sketches later with {UPDATE_MENU}.")
 
 
 def _fraction(state: dict) -> float:
@@ -208,94 +383,6 @@ def _fraction(state: dict) -> float:
         return 1.0
     value = (state.get("progress") or {}).get("fraction")
     return float(value) if isinstance(value, (int, float)) else 0.0
-
-
-def sketch_layer(svg_data: bytes, count: int, frame: ImageFrame, layer_id: str) -> inkex.Layer:
-    """The backend's SVG (paths in image pixels) as a top-level layer over the image."""
-    problem = f"The backend's {count}-stroke sketch of {frame.name}"
-    try:
-        root = etree.fromstring(
-            svg_data, etree.XMLParser(resolve_entities=False, no_network=True)
-        )
-        pixels = _pixel_rect(root)
-        to_document = frame.pixels_to_root(pixels)
-        scale = stroke_scale(to_document)
-        layer = inkex.Layer.new(f"Sketch · {count} strokes · {frame.name}", id=layer_id)
-        for source in root.iter(PATH_TAG):
-            layer.append(_placed_path(source, to_document, scale))
-    except (etree.XMLSyntaxError, ValueError, IndexError, TypeError, ZeroDivisionError):
-        raise inkex.AbortExtension(f"{problem} could not be read.") from None
-    if len(layer) == 0:
-        raise inkex.AbortExtension(f"{problem} has no strokes.")
-    return layer
-
-
-def _pixel_rect(root: etree._Element) -> tuple[float, float, float, float]:
-    box = root.get("viewBox")
-    if box:
-        x, y, width, height = (float(v) for v in box.replace(",", " ").split())
-    else:
-        x, y = 0.0, 0.0
-        width, height = float(root.get("width")), float(root.get("height"))
-    if width <= 0 or height <= 0:
-        raise ValueError("empty image size")
-    return x, y, width, height
-
-
-def _placed_path(source: etree._Element, transform: inkex.Transform,
-                 scale: float) -> inkex.PathElement:
-    """One backend stroke in document coordinates. Presentation attributes and transforms
-    may sit on the path or on its groups in the backend's SVG."""
-    chain = [source, *source.iterancestors()]
-    local = inkex.Transform()
-    for node in chain:
-        local = inkex.Transform(node.get("transform")) @ local
-    path = inkex.Path(source.get("d")).to_absolute().transform(transform @ local)
-    style = inkex.Style({"fill": "none", "stroke": "#000000", "stroke-linecap": "round",
-                         "stroke-linejoin": "round"})
-    for key in STYLE_KEYS:
-        value = _inherited(chain, key)
-        if value:
-            style[key] = value
-    width = float(_inherited(chain, "stroke-width") or 1.0) * stroke_scale(local)
-    style["stroke-width"] = f"{width * scale:.6g}"
-    element = inkex.PathElement()
-    element.set("d", " ".join(
-        " ".join([cmd.letter, *(_number(arg) for arg in cmd.args)]) for cmd in path
-    ))
-    element.set("style", str(style))
-    return element
-
-
-def _inherited(chain: list[etree._Element], key: str) -> str | None:
-    for node in chain:
-        value = inkex.Style(node.get("style") or "").get(key) or node.get(key)
-        if value:
-            return value
-    return None
-
-
-def _number(value: float) -> str:
-    # inkex's own formatting keeps only 6 significant digits.
-    text = f"{value:.{DIGITS}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def top_level(element: inkex.BaseElement) -> inkex.BaseElement:
-    """The element's ancestor (or itself) that sits directly under the root."""
-    while element.getparent() is not None and element.getparent().getparent() is not None:
-        element = element.getparent()
-    return element
-
-
-def unique_id(taken: set[str], image: inkex.BaseElement, count: int) -> str:
-    base = f"sketch{count}-{image.get('id') or 'image'}"
-    candidate, number = base, 1
-    while candidate in taken:
-        number += 1
-        candidate = f"{base}-{number}"
-    taken.add(candidate)
-    return candidate
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def make_app(tmp_path, controlled):
             "DATA_DIR": tmp_path / f"data{len(apps)}",
             "SKETCHERS": [controlled],
             "PROGRESS_EVERY_S": 0.0,
+            "MEASURE_STEP_COST": False,  # timed only where estimates are tested
             **config,
         }
         app = create_app(settings)
@@ -143,7 +144,7 @@ def test_defaults(client, controlled):
     job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "auto", "steps": None, "seeds": None, "seed": None,
-                             "prompt": None, "width": 3.0}
+                             "prompt": None, "width": 3.0, "mask": "none"}
 
 
 # -- validation ----------------------------------------------------------------------------------

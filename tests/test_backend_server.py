@@ -3,87 +3,26 @@
 from __future__ import annotations
 
 import os
-import select
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
-from backend_helpers import example_image, png_bytes, wait_for
+from backend_helpers import (
+    TOKEN,
+    Server,
+    example_image,
+    png_bytes,
+    sketchify_command,
+    wait_for,
+)
 from lxml import etree
 
 pytest_plugins = ["backend_fixtures"]
-TOKEN = "server-test-token"
 SVG_PATH = "{http://www.w3.org/2000/svg}path"
-
-
-def sketchify_command() -> list[str]:
-    script = Path(sys.executable).parent / "sketchify"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("sketchify")
-    assert found, "the sketchify console script is not installed"
-    return [found]
-
-
-class Server:
-    """One `sketchify serve` subprocess; ``url`` once it printed its address."""
-
-    def __init__(self, data_dir: Path, models: dict[str, str], *extra: str) -> None:
-        self.data_dir = data_dir
-        self.log = data_dir.with_suffix(".log")
-        args = [*sketchify_command(), "serve", "--port", "0", "--data-dir", str(data_dir),
-                "--device", "cpu", "--token", TOKEN, *extra]
-        for name, value in models.items():
-            args += [f"--{name.replace('_', '-')}", value]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log)
-        self.url = self._address()
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {TOKEN}"
-
-    def _address(self, timeout: float = 60) -> str:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        if "serving on" not in line:
-            self.proc.kill()
-            raise AssertionError(f"server did not start: {line!r}\n{self.log.read_text()}")
-        return line.split("serving on ")[1].split()[0]
-
-    def submit(self, headers: dict | None = None, image: bytes | None = None, **fields: Any):
-        files = {"image": ("picture.png", png_bytes() if image is None else image)}
-        data = {"preset": "draft", "seeds": "1", **{k: str(v) for k, v in fields.items()}}
-        return self.http.post(f"{self.url}/v1/sketches", files=files, data=data,
-                              headers=headers, timeout=30)
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        response = self.http.get(f"{self.url}/v1/sketches/{job_id}", timeout=30)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    def finished(self, job_id: str, timeout: float = 90) -> dict[str, Any]:
-        return wait_for(lambda: (j := self.job(job_id))["status"] in ("done", "failed",
-                                                                        "canceled") and j,
-                        timeout=timeout, every=0.05)
-
-    def stop(self) -> int:
-        """SIGTERM (a clean shutdown), SIGKILL only if that hangs; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        return self.proc.returncode
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +42,9 @@ def svg_path_count(server: Server, link: str) -> int:
 def test_health_and_auth(server):
     health = server.http.get(f"{server.url}/v1/health", timeout=30).json()
     assert health["devices"] == ["cpu"] and health["models_loaded"] is True
-    assert health["models"]["loss"]["name"].endswith(".json")
+    assert health["models"]["loss"]["name"] == "sketchify-tiny-rn.json"  # a name, not a path
+    assert health["models"]["saliency"]["weights"] == "sketchify-tiny-vit.pt"
+    assert "/" not in str(health["models"])
     anonymous = requests.get(f"{server.url}/v1/health", timeout=30)
     assert anonymous.status_code == 401
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
@@ -240,3 +181,35 @@ def test_missing_weights_is_one_line_and_exit_2(tmp_path, tiny_model_args):
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "missing.pt" in result.stderr
+
+
+def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tiny_model_args):
+    server = Server(tmp_path / "data", tiny_model_args)
+    try:
+        done = server.submit(strokes=4, steps=3).json()["id"]
+        assert server.finished(done)["status"] == "done"
+        long = server.submit(strokes=4, steps=10000).json()["id"]
+        wait_for(lambda: server.job(long)["status"] == "running")
+        queued = server.submit(strokes=4, steps=3).json()["id"]
+        for job_id in (queued, long):
+            assert server.http.delete(f"{server.url}/v1/sketches/{job_id}",
+                                      timeout=30).status_code in (200, 202)
+        assert server.finished(long)["status"] == "canceled"
+        assert server.stop() == 0
+    finally:
+        server.stop()
+    lines = server.log.read_text().splitlines()
+    assert lines[-1].endswith("sketchify.backend.serve: stopped")
+    text = "\n".join(lines)
+    for expected in (f"job {done} received (picture.png): strokes 4, preset draft",
+                     f"job {done} started on cpu (preset draft, attempt 1)",
+                     f"job {done} done (", f"job {long} started on cpu",
+                     f"job {long} canceled (", f"job {queued} canceled before it started"):
+        assert expected in text, expected
+    done_line = next(line for line in lines if f"job {done} done (" in line)
+    assert done_line.endswith(", 3 steps)")  # the time taken, then the steps run
+    # open_clip logs each model-loading step on the root logger, waitress its address. (Its
+    # warnings stay: "Task queue depth" on a busy machine says something worth knowing.)
+    assert " root: " not in text and "Parsing model" not in text
+    assert not any("waitress" in line and "queue depth" not in line for line in lines)
+    assert sum(f"job {done} " in line for line in lines) == 3  # received, started, done

@@ -8,9 +8,13 @@ replaced before the Redis restart test.
 
 from __future__ import annotations
 
+import base64
+import errno
+import io
 import json
 import os
 import select
+import sqlite3
 import subprocess
 import threading
 import time
@@ -33,15 +37,22 @@ from celery_fixtures import (
     wait_until,
 )
 from lxml import etree
+from PIL import Image, ImageDraw
 from tiny_models import TinyModels
 
 from sketchify.backend import celery_app as keys
+from sketchify.backend import disk
 from sketchify.backend.celery_executor import CeleryExecutor
-from sketchify.backend.celery_jobs import CancelToken
+from sketchify.backend.celery_jobs import CancelToken, JobRunner
+from sketchify.backend.disk import RESULT_NOT_STORED
 from sketchify.backend.store import JobStore
+from sketchify.core import provenance
 
-# Longer than any job here (a few seconds each), short enough to see a redelivery in the test.
-VISIBILITY_TIMEOUT_S = 12
+pytest_plugins = ["backend_fixtures"]
+# Far longer than the tests: a dead worker's job must come back through heartbeats, not the
+# broker's redelivery.
+VISIBILITY_TIMEOUT_S = 3600
+HEARTBEAT_S, HEARTBEAT_TTL_S = 0.5, 2.0
 JOB_TIMEOUT_S = 120
 SHORT = {"strokes": "4", "preset": "draft", "steps": "25", "seeds": "1"}
 LONG = {**SHORT, "steps": "2000"}  # stopped by cancel / outlived by the test; never finishes
@@ -76,7 +87,8 @@ class Cluster:
         self.workers[name] = subprocess.Popen(
             sketchify_cmd("worker", "--broker", self.redis.url, "--name", name, "--device",
                           "cpu", "--threads", "1", "--visibility-timeout",
-                          str(VISIBILITY_TIMEOUT_S), *self.model_flags),
+                          str(VISIBILITY_TIMEOUT_S), "--heartbeat-s", str(HEARTBEAT_S),
+                          "--heartbeat-ttl-s", str(HEARTBEAT_TTL_S), *self.model_flags),
             stdout=log, stderr=subprocess.STDOUT, env=single_thread_env())
 
     def submit(self, fields: dict[str, str] = SHORT) -> dict[str, Any]:
@@ -164,6 +176,11 @@ def test_ten_jobs_are_shared_by_both_workers_and_show_progress(cluster: Cluster)
     assert progress_seen, "no job was ever seen running with progress"
     for seen in progress_seen.values():
         assert seen["total"] == 25 and 0 < seen["fraction"] <= 1 and seen["eta_s"] is not None
+    # Each worker's step cost reaches the front through its heartbeat; jobs say where they ran.
+    costs = requests.get(f"{cluster.base}/v1/health", timeout=10).json()["step_cost"]
+    assert set(costs) == {"cpu@w1", "cpu@w2"} and all(c > 0 for c in costs.values())
+    assert {(job["device"], job["resolved_preset"]) for job in jobs} == {("cpu", "draft")}
+    assert all(job["estimate_s"] is None for job in jobs)  # finished
     for job in jobs:
         reply = requests.get(cluster.base + job["links"]["svg"]["4"], timeout=10)
         assert reply.status_code == 200
@@ -172,9 +189,26 @@ def test_ten_jobs_are_shared_by_both_workers_and_show_progress(cluster: Cluster)
         assert job["attempts"] == 1 and job["progress"]["step"] == job["progress"]["total"]
 
 
+def test_a_mask_image_travels_to_the_worker(cluster: Cluster) -> None:
+    mask = Image.new("L", (64, 48), 0)
+    ImageDraw.Draw(mask).ellipse((16, 12, 48, 36), fill=255)
+    out = io.BytesIO()
+    mask.save(out, format="PNG")
+    reply = requests.post(f"{cluster.base}/v1/sketches", data={**SHORT, "steps": "2"}, timeout=10,
+                          files={"image": ("photo.png", image_bytes(), "image/png"),
+                                 "mask_image": ("mask.png", out.getvalue(), "image/png")})
+    assert reply.status_code == 202, reply.text
+    # A worker without the mask image would fail the job ("mask 'file' needs a mask image").
+    job = cluster.wait_status(reply.json()["id"], ("done", "failed"))
+    assert job["status"] == "done", job["error"]
+    svg = requests.get(cluster.base + job["links"]["svg"]["4"], timeout=10)
+    assert provenance.read(svg.content)["mask"] == "file"
+
+
 def test_cancel_reaches_the_worker_process(cluster: Cluster) -> None:
     job_id = cluster.submit(LONG)["id"]
     running = cluster.wait_running(job_id)
+    assert running["estimate_s"] > 0  # from its worker's measured step cost
     preview = requests.get(f"{cluster.base}/v1/sketches/{job_id}/svg",
                            params={"strokes": 4, "preview": 1}, timeout=10)
     assert preview.status_code == 200 and svg_paths(preview.text) == 4
@@ -192,16 +226,29 @@ def test_cancel_reaches_the_worker_process(cluster: Cluster) -> None:
 def test_a_killed_worker_s_job_finishes_on_the_other_once(cluster: Cluster) -> None:
     ids = [cluster.submit()["id"] for _ in range(3)]
     victim_job = cluster.submit(LONG | {"steps": "80"})["id"]
-    victim = cluster.wait_running(victim_job)["worker"]
+    victim = cluster.wait_running(victim_job)["worker"]  # the worker that holds this job
+    # Its heartbeat names the job (within a heartbeat and a look of the front's).
+    wait_until(lambda: {"name": victim, "device": "cpu", "job": victim_job} in requests.get(
+        f"{cluster.base}/v1/health", timeout=10).json()["workers"], 10, "the heartbeat")
     cluster.workers[victim].kill()  # SIGKILL: no chance to give the job back
     cluster.workers[victim].wait(10)
+    killed_at = time.monotonic()
     survivor = "w2" if victim == "w1" else "w1"
+    # Its heartbeat expires after HEARTBEAT_TTL_S; the front then puts the job back in the
+    # queue (the broker alone would wait VISIBILITY_TIMEOUT_S, an hour).
+    wait_until(lambda: cluster.job(victim_job)["status"] != "running"
+               or cluster.job(victim_job)["worker"] == survivor, 30, "the job to be handed on",
+               every_s=0.1)
+    handed_after_s = time.monotonic() - killed_at
+    assert handed_after_s < HEARTBEAT_TTL_S + 10, handed_after_s
     for job_id in [*ids, victim_job]:
         job = cluster.wait_status(job_id, ("done", "failed"), timeout_s=2 * JOB_TIMEOUT_S)
         assert job["status"] == "done", job
     redone = cluster.job(victim_job)
     assert redone["worker"] == survivor and redone["attempts"] == 2
     assert {cluster.job(i)["worker"] for i in ids} <= {victim, survivor}
+    beats = requests.get(f"{cluster.base}/v1/health", timeout=10).json()["workers"]
+    assert [w["name"] for w in beats] == [survivor]
 
     # A late second outcome for a finished job (say, a worker that only seemed dead) changes
     # nothing: the first result stays.
@@ -280,6 +327,25 @@ def test_worker_start_up_errors_are_one_clear_line(redis_server_with_password: R
         assert "wrong" not in stderr  # the password is never echoed
 
 
+def test_worker_with_a_missing_mask_model_stops_with_one_line(redis_server: RedisServer,
+                                                              tmp_path: Path) -> None:
+    absent = tmp_path / "u2net.onnx"
+    done = subprocess.run(sketchify_cmd("worker", "--broker", redis_server.url, "--device", "cpu",
+                                        "--mask-model", str(absent)),
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == f"sketchify: error: Mask model file not found: {absent}."
+
+
+def test_a_heartbeat_ttl_shorter_than_the_beat_is_refused(redis_server: RedisServer) -> None:
+    result = subprocess.run(sketchify_cmd("worker", "--broker", redis_server.url,
+                                          "--heartbeat-s", "5", "--heartbeat-ttl-s", "2"),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("sketchify worker: error: --heartbeat-ttl-s must be longer")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_worker_connects_without_password_and_stops_cleanly(
         redis_server: RedisServer, tiny_models: TinyModels, tmp_path: Path) -> None:
     log = tmp_path / "worker.log"
@@ -321,26 +387,99 @@ def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
         redis_server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = JobStore(tmp_path / "data")
     job, _ = store.add({"strokes": [4]}, b"image")
+    full, _ = store.add({"strokes": [4]}, b"image")
     real_finish, failed = store.finish, []
 
-    def finish_after_a_full_disk(*args: Any) -> None:
+    def finish_after_a_busy_database(job_id: str, *args: Any) -> None:
+        if job_id == full.id:  # a real ENOSPC under the result file
+            monkeypatch.setattr(disk, "open", _no_space, raising=False)
+            try:
+                return real_finish(job_id, *args)
+            finally:
+                monkeypatch.delattr(disk, "open")
         if not failed:
             failed.append(args)
-            raise OSError(28, "No space left on device")
-        real_finish(*args)
+            raise sqlite3.OperationalError("database is locked")
+        real_finish(job_id, *args)
 
-    monkeypatch.setattr(store, "finish", finish_after_a_full_disk)
+    monkeypatch.setattr(store, "finish", finish_after_a_busy_database)
     client = redis_server.client()
-    for kind, data in [("started", "not json"), ("started", {"attempt": 1, "worker": "w1"}),
-                       ("done", {"svgs": {"4": "<svg/>"}, "steps": 3})]:
-        client.xadd(keys.EVENTS, {"job": job.id, "type": kind,
+    for job_id, kind, data in [
+            (job.id, "started", "not json"), (job.id, "started", {"attempt": 1, "worker": "w1"}),
+            (job.id, "done", {"svgs": {"4": "<svg/>"}, "steps": 3}),
+            (full.id, "started", {"attempt": 1, "worker": "w2"}),
+            (full.id, "done", {"svgs": {"4": "<svg/>"}, "steps": 3})]:
+        client.xadd(keys.EVENTS, {"job": job_id, "type": kind,
                                   "data": data if isinstance(data, str) else json.dumps(data)})
     executor = CeleryExecutor(store, redis_server.url, block_ms=50)
     executor.start()
     try:
         wait_until(lambda: store.get(job.id).status == "done", 15, "the job to be done")
+        wait_until(lambda: store.get(full.id).status == "failed", 15, "the other to fail")
     finally:
         executor.stop(10)
     assert failed, "the first attempt to store the result should have failed"
     assert store.get(job.id).worker == "w1"
+    # A result that does not fit on the front's disk fails its job, leaving no file behind.
+    assert store.get(full.id).error == RESULT_NOT_STORED
+    assert sorted(p.name for p in store.job_dir(full.id).iterdir()) == ["input"]
     assert client.xlen(keys.EVENTS) == 0  # every event acknowledged and removed
+
+
+def _no_space(*args: Any, **kwargs: Any) -> Any:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _events(client: Any, job_id: str) -> list[dict[str, Any]]:
+    return [{k.decode(): v.decode() for k, v in fields.items()}
+            for _, fields in client.xrange(keys.EVENTS) if fields[b"job"] == job_id.encode()]
+
+
+def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
+        redis_server: RedisServer, tiny_sketcher: Any) -> None:
+    client = redis_server.client()
+    runner = JobRunner(tiny_sketcher, client, "w-test")
+    # Exactly what release 0.1.0's front sent (backend/celery_executor.py at 92a7c63): no
+    # format, no dispatch id, params without `mask`.
+    old = {"job": "a" * 32, "image": base64.b64encode(image_bytes()).decode(),
+           "params": {"strokes": [4], "preset": "draft", "steps": 2, "seeds": 1, "seed": 1,
+                      "prompt": None, "width": 3.0},
+           "max_attempts": 3, "max_pixels": 16_000_000}
+    runner.run(old)
+    ran = _events(client, old["job"])
+    assert ran[0]["type"] == "started" and ran[-1]["type"] == "done"
+    assert {e["format"] for e in ran} == {str(keys.MESSAGE_FORMAT)}
+    assert svg_paths(json.loads(ran[-1]["data"])["svgs"]["4"]) == 4
+
+    newer = {**old, "job": "b" * 32, "format": keys.MESSAGE_FORMAT + 1}
+    runner.run(newer)
+    [refused] = _events(client, newer["job"])
+    error = json.loads(refused["data"])["error"]
+    assert refused["type"] == "failed" and "message format 3" in error
+    assert "upgrade the worker w-test" in error
+
+    # The broker redelivering a task the front has since handed over again (its worker was
+    # taken for dead): dropped without running or counting an attempt.
+    stale = {**old, "job": "c" * 32, "format": keys.MESSAGE_FORMAT, "dispatch": "first"}
+    client.set(keys.dispatch_key(stale["job"]), "second")
+    runner.run(stale)
+    assert _events(client, stale["job"]) == []
+    assert client.get(keys.attempts_key(stale["job"])) is None
+
+
+def test_collector_fails_a_job_reported_in_a_newer_format(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "data")
+    job, _ = store.add({"strokes": [4]}, b"image")
+    client = redis_server.client()
+    client.xadd(keys.EVENTS, {"format": str(keys.MESSAGE_FORMAT + 1), "job": job.id,
+                              "type": "done", "data": json.dumps({"whatever": 1})})
+    executor = CeleryExecutor(store, redis_server.url, block_ms=50)
+    executor.start()
+    try:
+        failed = wait_until(lambda: (j := store.get(job.id)).status == "failed" and j, 15,
+                            "the job to fail")
+    finally:
+        executor.stop(10)
+    assert "message format 3" in failed.error and "upgrade this front" in failed.error
+    assert client.xlen(keys.EVENTS) == 0

@@ -1,124 +1,54 @@
-"""The Inkscape extension under inkex.tester, against a stand-in backend on 127.0.0.1:
-reading pixels, placing the strokes exactly on the image, and leaving the document untouched
-on every failure."""
+"""Sketchify image… under inkex.tester, against a stand-in backend on 127.0.0.1: reading
+pixels, placing the strokes exactly on the image, labels and visibility, provenance kept in
+the layers, honest times (estimate, ETA, refusing a job longer than the timeout), the preview,
+and leaving the document untouched on every failure."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
+import json
 import math
-import os
-import re
 import socket
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import ClassVar
+from unittest import mock
 
 import inkex
-from extension_fixtures import StandInBackend, xvfb_run
-from inkex.tester import TestCase
-from inkex.tester.inx import InxMixin
+from extension_cases import (
+    EXT_DIR,
+    PATH_TAG,
+    SKETCHIFY,
+    ExtensionCase,
+    data_uri,
+    document,
+    document_path,
+    image,
+    layer,
+    png_bytes,
+    points,
+    rotate_about_origin,
+    top_layers,
+    visible,
+)
+from extension_fixtures import xvfb_run
 from inkex.tester.mock import Capture
 from lxml import etree
-from PIL import Image
+from sketchify_client import CANCEL_TIMEOUT, Backend
+from sketchify_geometry import length
+from sketchify_image import SketchifyImage
+from sketchify_progress import Waiting
+from sketchify_update import UpdateSketches
 
-EXT_DIR = Path(__file__).resolve().parents[1] / "inkscape_ext"
-sys.path.insert(0, str(EXT_DIR))
-
-import sketchify_image  # noqa: E402
-from sketchify_client import CANCEL_TIMEOUT, Backend  # noqa: E402
-from sketchify_geometry import length  # noqa: E402
-from sketchify_image import SketchifyImage  # noqa: E402
-from sketchify_progress import Waiting  # noqa: E402
-
-NUMBER = r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
 ALIGNS = [f"x{h}Y{v}" for h in ("Min", "Mid", "Max") for v in ("Min", "Mid", "Max")]
 
 
-def png_bytes(width: int, height: int, color=(200, 80, 40)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, "PNG")
-    return out.getvalue()
-
-
-def data_uri(data: bytes) -> str:
-    encoded = base64.b64encode(data).decode()
-    # Wrapped like Inkscape does, to check whitespace in the payload is accepted.
-    return "data:image/png;base64," + "\n".join(textwrap.wrap(encoded, 76))
-
-
-def document(body: str, width="400", height="300", viewbox="0 0 400 300") -> str:
-    return (
-        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"'
-        ' xmlns:inkscape="http://www.inkscape.org/namespaces/inkscape"'
-        ' xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"'
-        f' width="{width}" height="{height}" viewBox="{viewbox}">{body}</svg>'
-    )
-
-
-def layer(body: str, ident="layer1", transform="") -> str:
-    extra = f' transform="{transform}"' if transform else ""
-    return (f'<g id="{ident}" inkscape:groupmode="layer" inkscape:label="Photo"{extra}>'
-            f"{body}</g>")
-
-
-def image(href: str, x=0, y=0, width=200, height=100, ident="img", extra="") -> str:
-    return (f'<image id="{ident}" xlink:href="{href}" x="{x}" y="{y}" width="{width}" '
-            f'height="{height}" {extra}/>')
-
-
-def points(d: str) -> list[tuple[float, float]]:
-    """The coordinates of an absolute ``M x y C ...`` path, as pairs."""
-    assert re.fullmatch(rf"M[\s,]*(?:{NUMBER}[\s,]*){{2}}C[\s,]*(?:{NUMBER}[\s,]*)+", d.strip()), d
-    values = [float(v) for v in re.findall(NUMBER, d)]
-    return list(zip(values[0::2], values[1::2], strict=True))
-
-
-def rotate_about_origin(angle_deg: float, x: float, y: float) -> tuple[float, float]:
-    a = math.radians(angle_deg)
-    return x * math.cos(a) - y * math.sin(a), x * math.sin(a) + y * math.cos(a)
-
-
-@contextlib.contextmanager
-def document_path(value: str | None):
-    """inkex writes DOCUMENT_PATH into os.environ; keep each test's value to itself."""
-    saved = os.environ.pop("DOCUMENT_PATH", None)
-    if value is not None:
-        os.environ["DOCUMENT_PATH"] = value
-    try:
-        yield
-    finally:
-        os.environ.pop("DOCUMENT_PATH", None)
-        if saved is not None:
-            os.environ["DOCUMENT_PATH"] = saved
-
-
-class SketchifyCase(InxMixin, TestCase):
+class SketchifyCase(ExtensionCase):
     effect_class = SketchifyImage
-    backend: StandInBackend
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.backend = StandInBackend()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.backend.close()
-        super().tearDownClass()
-
-    def setUp(self):
-        super().setUp()
-        self.backend.reset()
-
-    def write(self, svg: str, name="doc.svg", folder: str | None = None) -> str:
-        path = Path(folder or self.tempdir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(svg, encoding="utf-8")
-        return str(path)
 
     def args(self, ids=("img",), *extra: str) -> list[str]:
         return [*(f"--id={i}" for i in ids), f"--url={self.backend.url}", "--timeout=20",
@@ -126,37 +56,24 @@ class SketchifyCase(InxMixin, TestCase):
 
     def sketch(self, doc: str, ids=("img",), *extra: str) -> inkex.SvgDocumentElement:
         """Run the extension as Inkscape would (no stray stdout/stderr allowed)."""
-        effect = self.assertEffect(doc, args=self.args(ids, *extra))
-        return inkex.load_svg(effect.test_output.getvalue()).getroot()
+        return self.succeeds(SketchifyImage, doc, self.args(ids, *extra))
 
     def fails(self, doc: str, args: list[str], doc_path: str | None = None) -> str:
-        """Run an extension that must abort: one message, nothing written, document as read."""
-        before = etree.tostring(inkex.load_svg(doc))
-        effect, output = SketchifyImage(), io.BytesIO()
-        with document_path(doc_path or doc), Capture("stderr") as stderr, \
-                self.assertRaises(SystemExit) as exit_:
-            effect.run([doc, *args], output=output)
-        self.assertNotEqual(exit_.exception.code, 0)
-        self.assertEqual(output.getvalue(), b"", "a failed run must not write a document")
-        self.assertEqual(etree.tostring(effect.document), before, "document was modified")
-        message = stderr.getvalue().strip()
-        self.assertEqual(len(message.splitlines()), 1, message)
-        return message
+        return super().fails(SketchifyImage, doc, args, doc_path)
 
     def sketch_layers(self, root) -> dict[str, inkex.Layer]:
-        return {g.get("inkscape:label"): g for g in root.iterchildren(inkex.addNS("g", "svg"))
-                if str(g.get("inkscape:label", "")).startswith("Sketch · ")}
+        return {name: g for name, g in top_layers(root).items() if " strokes · " in name}
 
     def assert_mapped(self, root, count: int, label: str, mapping, width_scale: float):
         """Every stroke of the layer is the backend's stroke pushed through ``mapping``."""
         (job,) = self.backend.jobs.values()
         source = etree.fromstring(job.svgs[count].encode())
-        group = source[0]
+        group = source.find("{http://www.w3.org/2000/svg}g")
         expected_width = float(group.get("stroke-width")) * width_scale
-        sources = [p.get("d") for p in source.iter("{http://www.w3.org/2000/svg}path")]
-        placed = self.sketch_layers(root)[f"Sketch · {count} strokes · {label}"]
+        sources = [p.get("d") for p in source.iter(PATH_TAG)]
+        placed = self.sketch_layers(root)[f"{count} strokes · {label}"]
         self.assertIsNone(placed.get("transform"))
-        paths = list(placed)
+        paths = list(placed.iter(PATH_TAG))
         self.assertEqual(len(paths), count)
         for path, d in zip(paths, sources, strict=True):
             self.assertAlmostEqual(float(path.style["stroke-width"]), expected_width, 4)
@@ -178,8 +95,30 @@ class TestReadingPixels(SketchifyCase):
         self.assertEqual(job.fields, {"strokes": "4,16", "preset": "draft", "seed": "7",
                                       "steps": "30", "prompt": "a cat"})
         self.assertEqual(set(self.sketch_layers(root)),
-                         {"Sketch · 4 strokes · img", "Sketch · 16 strokes · img"})
+                         {"4 strokes · img", "16 strokes · img"})
         self.assert_mapped(root, 16, "img", lambda x, y: (x, y), 1.0)
+
+    def test_each_layer_keeps_the_sketchs_provenance_under_a_unique_id(self):
+        doc = self.write(document(layer(image(data_uri(png_bytes(200, 100)))
+                                        + '<rect id="sketch16-img-provenance"/>')))
+        root = self.sketch(doc, ("img",), "--strokes_4=true")
+        (job,) = self.backend.jobs.values()
+        ids = [el.get("id") for el in root.iter() if el.get("id")]
+        self.assertEqual(len(ids), len(set(ids)), "ids must stay unique in the document")
+        for count in (4, 16):
+            placed = self.sketch_layers(root)[f"{count} strokes · img"]
+            (metadata,) = placed.iterchildren("{http://www.w3.org/2000/svg}metadata")
+            sent = etree.fromstring(job.svgs[count].encode()).find(
+                "{http://www.w3.org/2000/svg}metadata")
+            self.assertEqual(json.loads(metadata.text), json.loads(sent.text))
+            self.assertEqual(json.loads(metadata.text)["strokes"], count)
+            self.assertNotEqual(metadata.get("id"), "sketchify")
+
+    def test_default_preset_is_automatic(self):
+        doc = self.write(document(layer(image(data_uri(png_bytes(200, 100))))))
+        self.sketch(doc)
+        (job,) = self.backend.jobs.values()
+        self.assertEqual(job.fields["preset"], "auto")
 
     def test_linked_file_next_to_the_document(self):
         photo = png_bytes(200, 100, (10, 20, 30))
@@ -223,7 +162,7 @@ class TestReadingPixels(SketchifyCase):
         uploads = sorted(job.image for job in self.backend.jobs.values())
         self.assertEqual(uploads, sorted([first, second]))
         self.assertEqual(set(self.sketch_layers(root)),
-                         {"Sketch · 16 strokes · a.png", "Sketch · 16 strokes · b c.png"})
+                         {"16 strokes · a.png", "16 strokes · b c.png"})
 
     def test_unit_lengths(self):
         self.assertAlmostEqual(length("25.4mm", "w"), 96.0)
@@ -302,6 +241,18 @@ class TestPlacement(SketchifyCase):
         self.assert_mapped(root, 16, "img", lambda x, y: (2 * (10 + x / 2), 2 * (15 + y / 2)),
                            1.0)
 
+    def test_the_rest_of_the_document_stays_as_written_to_the_last_digit(self):
+        # inkex's own get("transform") would rewrite it rounded to 6 digits.
+        body = layer(image(data_uri(png_bytes(200, 100)), x=10, y=20,
+                           extra='transform="rotate(10.123456789) translate(12345.6789,0)" '
+                                 'style="opacity:0.5;image-rendering:pixelated"'),
+                     transform="matrix(1.00000001 0 0 1.00000001 0.123456789 7)")
+        doc = self.write(document(body))
+        before = inkex.load_svg(doc).getroot()
+        after = self.sketch(doc)
+        self.assertEqual(etree.tostring(before.getElementById("layer1")),
+                         etree.tostring(after.getElementById("layer1")))
+
     def test_layers_sit_just_above_each_images_layer_in_count_order(self):
         uri = data_uri(png_bytes(120, 80))
         body = (layer(image(uri, ident="a", extra='inkscape:label="A"'), ident="L1")
@@ -310,14 +261,17 @@ class TestPlacement(SketchifyCase):
         root = self.sketch(self.write(document(body)), ("a", "b"), "--strokes_4=true",
                            "--strokes_other=8; 4")
         order = [el.get("inkscape:label") or el.get("id") for el in root]
-        self.assertEqual(order, ["Photo", "Sketch · 4 strokes · A", "Sketch · 8 strokes · A",
-                                 "Sketch · 16 strokes · A", "Photo", "B",
-                                 "Sketch · 4 strokes · B", "Sketch · 8 strokes · B",
-                                 "Sketch · 16 strokes · B"])
-        for group in self.sketch_layers(root).values():
+        self.assertEqual(order, ["Photo", "4 strokes · A", "8 strokes · A",
+                                 "16 strokes · A", "Photo", "B",
+                                 "4 strokes · B", "8 strokes · B",
+                                 "16 strokes · B"])
+        for name, group in self.sketch_layers(root).items():
             self.assertEqual(group.get("inkscape:groupmode"), "layer")
-            count = int(group.get("inkscape:label").split()[2])
-            self.assertEqual(len(group), count)
+            count = int(name.split()[0])
+            self.assertEqual(len(list(group.iter(PATH_TAG))), count)
+            # No parent layer, and with several counts only the largest shows at first.
+            self.assertIs(group.getparent(), root)
+            self.assertEqual(visible(group), count == 16, name)
 
 
 class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
@@ -386,7 +340,9 @@ class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
         self.assertIn("failed on the backend: CLIP weights are missing.", message)
 
     def test_timeout_cancels_the_job_on_the_backend(self):
+        # Without an estimate (nothing measured yet) the job starts; the timeout still holds.
         self.backend.behaviour.never_finishes = True
+        self.backend.behaviour.estimate_s = None
         args = [a for a in self.args() if not a.startswith("--timeout")] + ["--timeout=1"]
         message = self.fails(self.photo_doc(), args)
         self.assertIn("did not finish within 1 s", message)
@@ -399,17 +355,9 @@ class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
             def show(self, text, fraction):
                 self.canceled = "step" in text  # the user clicks once progress shows
 
-        @contextlib.contextmanager
-        def window(_title):
-            yield ClickedCancel()
-
         self.backend.behaviour.polls_until_done = 50
-        original = sketchify_image.progress_window
-        sketchify_image.progress_window = window
-        try:
+        with window_is(ClickedCancel()):
             message = self.fails(self.photo_doc(), self.args())
-        finally:
-            sketchify_image.progress_window = original
         self.assertIn("Canceled", message)
         (job,) = self.backend.jobs.values()
         self.assertTrue(job.canceled)
@@ -420,6 +368,8 @@ class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
         backend = Backend(self.backend.url)
         try:
             job_id = backend.submit(png_bytes(40, 20), "p.png", {"strokes": "4"})["id"]
+            while backend.job(job_id)["status"] != "done":
+                pass
             job = self.backend.jobs[job_id]
             job.svgs[4] = job.svgs[4].replace("<path", "<title>Café – 猫</title><path", 1)
             self.assertEqual(backend.svg(job_id, 4), job.svgs[4].encode())
@@ -456,44 +406,256 @@ class TestFailuresLeaveTheDocumentUntouched(SketchifyCase):
         self.assertTrue(job.canceled)
 
 
-class TestInxAndWindow(SketchifyCase):
-    INX = str(EXT_DIR / "sketchify_image.inx")
+class Recording(Waiting):
+    """A progress window that keeps what it was shown."""
 
-    def test_inx_validates_against_inkscape_schemas(self):
+    def __init__(self, previews: bool = False) -> None:
+        self.texts: list[str] = []
+        self.previews_shown: list[tuple[bytes, bytes]] = []
+        self.previews = previews
+
+    def show(self, text, fraction):
+        self.texts.append(text)
+
+    def preview(self, photo, sketch_svg):
+        self.previews_shown.append((photo, sketch_svg))
+
+    def wait(self, seconds):
+        time.sleep(min(seconds, 0.01))
+
+
+@contextlib.contextmanager
+def window_is(recording: Waiting):
+    """Sketchify image shows ``recording`` as its progress window."""
+
+    @contextlib.contextmanager
+    def window(_title):
+        yield recording
+
+    with mock.patch("sketchify_image.progress_window", window):
+        yield recording
+
+
+class TestHonestTime(SketchifyCase):
+    def photo_doc(self) -> str:
+        return self.write(document(layer(image(data_uri(png_bytes(64, 48))))))
+
+    def test_a_job_longer_than_the_timeout_is_not_started(self):
+        self.backend.behaviour.estimate_s = 5 * 3600
+        message = self.fails(self.photo_doc(), self.args(("img",), "--timeout=1800"))
+        self.assertIn("would take about 5 h", message)
+        self.assertIn("longer than the 1800 s", message)
+        self.assertIn("Draft", message)
+        self.assertIn("Wait for the sketches", message)
+        (job,) = self.backend.jobs.values()
+        self.assertTrue(job.canceled, "the job must be canceled while still queued")
+        # Its estimate came with the submission: no status poll, nothing fetched.
+        self.assertEqual([method for method, _ in self.backend.requests], ["POST", "DELETE"])
+
+    def test_the_estimate_before_the_first_step_then_the_eta(self):
+        behaviour = self.backend.behaviour
+        behaviour.estimate_s, behaviour.queued_polls, behaviour.polls_until_done = 7200, 1, 3
+        for server_texts in (True, False):  # a backend without texts gets the same wording
+            with self.subTest(server_texts=server_texts), window_is(Recording()) as window:
+                behaviour.estimate_text = server_texts
+                self.sketch(self.photo_doc(), ("img",), "--timeout=86400")
+                progress = [t for t in window.texts if t.startswith("img:")]
+                self.assertEqual([t.splitlines()[0] for t in progress], [
+                    "img: queued, 1 job ahead, about 2 h in all",
+                    "img: starting (Draft on cpu), about 2 h in all",
+                    "img: step 40 of 100 (Draft on cpu), about 1.2 h left",
+                    "img: step 80 of 100 (Draft on cpu), about 24 min left",
+                ])
+                # Over ten minutes, the window says so plainly (here: every time).
+                for text in progress:
+                    self.assertIn("more than ten minutes", text.splitlines()[1])
+                    self.assertIn("Draft", text)
+
+    def test_short_jobs_get_no_warning(self):
+        self.backend.behaviour.estimate_s = 35
+        with window_is(Recording()) as window:
+            self.sketch(self.photo_doc(), ("img",), "--timeout=60")
+        self.assertIn("img: starting (Draft on cpu), about 35 s in all", window.texts)
+        self.assertFalse([t for t in window.texts if "ten minutes" in t])
+
+    def test_the_window_shows_the_current_best_strokes(self):
+        self.backend.behaviour.polls_until_done = 3
+        photo_doc = self.photo_doc()
+        with window_is(Recording(previews=True)) as window:
+            self.sketch(photo_doc, ("img",), "--strokes_4=true")
+        (job,) = self.backend.jobs.values()
+        self.assertTrue(window.previews_shown)
+        for photo, sketch in window.previews_shown:
+            self.assertEqual(photo, job.image)
+            self.assertEqual(sketch, job.svgs[16].encode())  # the largest count
+        self.assertIn(("GET", f"/v1/sketches/{job.id}/svg?strokes=16&preview=1"),
+                      self.backend.requests)
+
+    def test_no_previews_are_fetched_without_a_window(self):
+        self.backend.behaviour.polls_until_done = 3
+        self.sketch(self.photo_doc())
+        self.assertFalse([path for _, path in self.backend.requests if "preview" in path])
+
+
+class TestWaitOff(SketchifyCase):
+    def test_returns_at_once_with_placeholders_that_remember_their_job(self):
+        behaviour = self.backend.behaviour
+        token = "tok-7f3a9c"
+        behaviour.never_finishes, behaviour.estimate_s, behaviour.token = True, 5 * 3600, token
+        doc = self.write(document(layer(image(
+            data_uri(png_bytes(200, 100)), x=10, y=20, width=100, height=50,
+            extra='transform="rotate(30)" inkscape:label="Cat"'), transform="translate(5,7)")))
+        start = time.monotonic()
+        root = self.sketch(doc, ("img",), "--wait=false", "--strokes_4=true",
+                           f"--token={token}")
+        self.assertLess(time.monotonic() - start, 5)
+        (job,) = self.backend.jobs.values()
+        # Submitted, never polled or waited on; no token anywhere in the document.
+        self.assertEqual([method for method, _ in self.backend.requests], ["POST"])
+        self.assertNotIn(token.encode(), Path(doc).read_bytes())
+        layers = self.sketch_layers(root)
+        self.assertEqual(set(layers), {"4 strokes · Cat · queued", "16 strokes · Cat · queued"})
+        for name, placeholder in layers.items():
+            count = int(name.split()[0])
+            self.assertEqual(visible(placeholder), count == 16)
+            self.assertEqual(list(placeholder.iter(PATH_TAG)), [])
+            record = {key.split("}")[1]: value for key, value in placeholder.attrib.items()
+                      if key.startswith(SKETCHIFY)}
+            frame = inkex.Transform(record.pop("frame"))
+            self.assertEqual(record, {"format": "1", "url": self.backend.url, "job": job.id,
+                                      "strokes": str(count), "image": "img",
+                                      "pixels": "200 100", "status": "queued"})
+            for pixel, at in (((0, 0), (10, 20)), ((200, 100), (110, 70))):
+                rx, ry = rotate_about_origin(30, *at)
+                self.assertAlmostEqual(frame.apply_to_point(pixel).x, 5 + rx, 9)
+                self.assertAlmostEqual(frame.apply_to_point(pixel).y, 7 + ry, 9)
+
+    def test_a_refused_submission_cancels_the_ones_before_it(self):
+        uri = data_uri(png_bytes(64, 48))
+        doc = self.write(document(layer(image(uri, ident="a") + image(uri, ident="b", x=80))))
+        behaviour = self.backend.behaviour
+        behaviour.accepted, behaviour.submit_status = 1, 507
+        behaviour.submit_error = "The disk is full."
+        message = self.fails(doc, self.args(("a", "b"), "--wait=false"))
+        self.assertIn("The disk is full.", message)
+        (job,) = self.backend.jobs.values()
+        self.assertTrue(job.canceled)
+
+    def test_an_unknown_pixel_format_is_refused_before_anything_is_sent(self):
+        doc = self.write(document(layer(image("data:image/png;base64,"
+                                              + "QUJDREVGR0hJSktMTU5PUA=="))))
+        message = self.fails(doc, self.args(("img",), "--wait=false"))
+        self.assertIn("not a PNG, JPEG, WebP, GIF or BMP", message)
+        self.assertEqual(self.backend.requests, [])
+
+
+class TestInxAndWindow(SketchifyCase):
+    INX: ClassVar = {"org.sketchify.image": (EXT_DIR / "sketchify_image.inx", SketchifyImage),
+           "org.sketchify.update": (EXT_DIR / "sketchify_update.inx", UpdateSketches)}
+
+    def test_inx_files_validate_against_inkscape_schemas(self):
         schemas = [Path("/usr/share/inkscape/extensions/inkscape.extension.rng"),
                    Path(inkex.__file__).parent / "tester" / "inkscape.extension.rng"]
         found = [s for s in schemas if s.exists()]
         self.assertTrue(found, "no Inkscape .inx schema found")
-        inx = etree.parse(self.INX)
-        for schema in found:
-            relax = etree.RelaxNG(etree.parse(str(schema)))
-            self.assertTrue(relax.validate(inx), f"{schema}: {relax.error_log}")
+        for path, _effect in self.INX.values():
+            inx = etree.parse(str(path))
+            for schema in found:
+                relax = etree.RelaxNG(etree.parse(str(schema)))
+                self.assertTrue(relax.validate(inx), f"{path} {schema}: {relax.error_log}")
 
-    def test_inx_parameters_match_the_script(self):
+    def test_inx_parameters_match_the_scripts(self):
         from inkex.inx import InxFile
 
-        inx = InxFile(self.INX)
-        self.assertEqual(inx.ident, "org.sketchify.image")
-        self.assertParams(inx, SketchifyImage)
+        for ident, (path, effect) in self.INX.items():
+            inx = InxFile(str(path))
+            self.assertEqual(inx.ident, ident)
+            self.assertParams(inx, effect)
+
+    def test_dialog_defaults_finish_within_their_own_timeout(self):
+        # Automatic (Draft on a CPU) while waiting 1800 s; longer jobs are refused up front.
+        path = self.INX["org.sketchify.image"][0]
+        params = {p.get("name"): p for p in etree.parse(str(path)).iter(
+            "{http://www.inkscape.org/namespace/inkscape/extension}param")}
+        self.assertEqual(params["preset"][0].get("value"), "auto")  # the first is the default
+        self.assertEqual(params["wait"].text, "true")
+        self.assertEqual(params["timeout"].text, "1800")
+        self.assertEqual(SketchifyImage().arg_parser.get_default("preset"), "auto")
+        text = path.read_text(encoding="utf-8")
+        self.assertIn("Automatic: Standard on a GPU, Draft on a CPU", text)
+        self.assertNotIn("take minutes per image", text)
 
     def test_progress_window_under_a_display(self):
+        # One process, two windows: Inkscape's dark theme, then its light one. Each shows a
+        # thick stroke across the middle of a 200x100 photo.
+        themes = {}
+        for dark in (True, False):
+            folder = Path(self.tempdir, f"profile-{dark}")
+            folder.mkdir()
+            (folder / "preferences.xml").write_text(
+                '<?xml version="1.0"?>\n<inkscape version="1"><group id="theme" '
+                f'gtkTheme="Adwaita" preferDarkTheme="{str(dark).lower()}"/></inkscape>\n',
+                encoding="utf-8")
+            themes[dark] = str(folder)
+        photo = Path(self.tempdir, "photo.png")
+        photo.write_bytes(png_bytes(200, 100, (200, 80, 40)))
+        sketch = Path(self.tempdir, "sketch.svg")
+        sketch.write_text('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 100">'
+                          '<path d="M 0 50 C 60 50 140 50 200 50" stroke-width="20"/></svg>',
+                          encoding="utf-8")
         script = textwrap.dedent(f"""
-            import sys
+            import json, os, sys
             sys.path.insert(0, {str(EXT_DIR)!r})
             from sketchify_progress import progress_window, _GtkProgress
-            with progress_window("Sketchify") as window:
-                assert isinstance(window, _GtkProgress), type(window)
-                window.show("cat.jpg: step 3 of 10", 0.3)
-                window.wait(0.1)
-                assert not window.canceled
-                window.button.clicked()
-                window.wait(0.1)
-                assert window.canceled
-            print("ok")
+            photo = open({str(photo)!r}, "rb").read()
+            sketch = open({str(sketch)!r}, "rb").read()
+            found = {{}}
+            for dark, profile in (("dark", {themes[True]!r}), ("light", {themes[False]!r})):
+                os.environ["INKSCAPE_PROFILE_DIR"] = profile
+                with progress_window("Sketchify") as window:
+                    assert isinstance(window, _GtkProgress), type(window)
+                    window.show("cat.jpg: step 3 of 10", 0.3)
+                    window.preview(photo, sketch)
+                    window.wait(0.1)
+                    assert not window.canceled
+                    window.button.clicked()
+                    window.wait(0.1)
+                    assert window.canceled
+                    pixbuf = window.picture.get_pixbuf()
+                    data, stride = pixbuf.get_pixels(), pixbuf.get_rowstride()
+                    channels = pixbuf.get_n_channels()
+                    def at(x, y):
+                        return list(data[y * stride + x * channels:][:3])
+                    found[dark] = {{"size": [pixbuf.get_width(), pixbuf.get_height()],
+                                   "colours": window.colours(),
+                                   "stroke": at(160, 80), "photo": at(160, 20)}}
+            print(json.dumps(found))
         """)
         result = subprocess.run(
             ["timeout", "60", *xvfb_run(), sys.executable, "-c", script],
             capture_output=True, text=True, timeout=90,
         )
-        self.assertEqual(result.stdout.strip(), "ok", result.stderr)
         self.assertEqual(result.stderr, "", "the window must not print to stderr")
+        found = json.loads(result.stdout)
+
+        def rgb(colour: str) -> list[int]:
+            return [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+
+        def luminance(values: list[int]) -> float:
+            return (0.2126 * values[0] + 0.7152 * values[1] + 0.0722 * values[2]) / 255
+
+        for theme, seen in found.items():
+            with self.subTest(theme=theme):
+                ink, veil = (rgb(c) for c in seen["colours"])
+                self.assertEqual(seen["size"], [320, 160])  # the photo's shape, 320 px wide
+                if theme == "dark":
+                    self.assertGreater(luminance(ink), 0.6)
+                    self.assertLess(luminance(veil), 0.4)
+                else:
+                    self.assertLess(luminance(ink), 0.4)
+                    self.assertGreater(luminance(veil), 0.6)
+                for got, want in zip(seen["stroke"], ink, strict=True):
+                    self.assertAlmostEqual(got, want, delta=8)
+                for got, photo_c, veil_c in zip(seen["photo"], (200, 80, 40), veil,
+                                                strict=True):
+                    self.assertAlmostEqual(got, 0.4 * photo_c + 0.6 * veil_c, delta=8)

@@ -1,12 +1,15 @@
 """install.py against temporary Inkscape profiles: install (twice), --check, --uninstall,
-and making `requests` importable for an Inkscape Python that lacks it."""
+making `requests` importable for an Inkscape Python that lacks it, and the zip for installing
+by hand."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -93,12 +96,19 @@ def test_check_with_a_token_protected_backend(tmp_path, backend, monkeypatch):
     assert f"backend: answers at {backend.url} (version stand-in;" in from_env.stdout
 
 
-def test_requests_is_copied_for_an_inkscape_python_without_it(tmp_path):
-    bare = tmp_path / "bare-python"
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory) -> str:
+    """A Python without requests, like Debian's /usr/bin/python3 that Inkscape runs."""
+    bare = tmp_path_factory.mktemp("bare-python")
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True,
                    timeout=120)
     python = str(bare / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
     assert subprocess.run([python, "-c", "import requests"], capture_output=True).returncode
+    return python
+
+
+def test_requests_is_copied_for_an_inkscape_python_without_it(tmp_path, bare_python):
+    python = bare_python
     profile = tmp_path / "profile"
     extensions = profile / "extensions"
 
@@ -124,3 +134,27 @@ def test_requests_is_copied_for_an_inkscape_python_without_it(tmp_path):
     assert not vendor.exists()
     assert install(profile, "--uninstall").returncode == 0
     assert not any(extensions.iterdir())
+
+
+def test_zip_for_installing_by_hand(tmp_path, bare_python):
+    made = subprocess.run([sys.executable, str(ROOT / "install.py"), "--zip",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+    version = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    archive = tmp_path / "out" / f"sketchify-inkscape-{version.group(1)}.zip"
+    assert f"Wrote {archive}" in made.stdout
+    with zipfile.ZipFile(archive) as opened:
+        names = opened.namelist()
+        for name in SOURCES:
+            assert opened.read(f"sketchify/{name}") == (ROOT / "inkscape_ext" / name).read_bytes()
+        opened.extractall(tmp_path / "extensions")
+    assert all(name.startswith("sketchify/") for name in names)
+    assert "sketchify/sketchify_vendor/requests/__init__.py" in names
+    # Pure Python only, so one zip serves Linux, Windows and macOS alike.
+    assert not [n for n in names if n.endswith((".so", ".pyd", ".dylib"))]
+    vendor = tmp_path / "extensions" / "sketchify" / "sketchify_vendor"
+    probe = ("import sys; sys.path.append(sys.argv[1]); import requests, charset_normalizer; "
+             "print(requests.get.__module__)")
+    answer = subprocess.run([bare_python, "-c", probe, str(vendor)], capture_output=True,
+                            text=True)
+    assert answer.stdout.strip() == "requests.api", answer.stderr

@@ -1,0 +1,94 @@
+"""Honest waits: seconds until a job is done, from the step cost measured on each device.
+
+A device's step cost is what one sketch view costs per optimization step there (measured at
+start with ``core.estimate.measure_step_cost``, then refreshed from the jobs it runs). A
+running job has its remaining steps left on its own device; a queued one waits for the work
+ahead of it (running jobs' remainder and the queued jobs before it, each estimated the same
+way) shared across the devices, then needs its own time. Nothing measured: no estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sketchify.backend.sketch_task import sketch_config
+from sketchify.backend.store import FINISHED, QUEUED, RUNNING, Job, JobStore
+from sketchify.core.durations import about
+from sketchify.core.estimate import job_seconds, views_per_step
+
+# A job of this many steps or more replaces a device's step cost; a shorter one (noisier, and
+# more of it spent starting) moves the figure only part of the way.
+FULL_WEIGHT_STEPS = 50
+
+
+def device_label(device: str | None, worker: str | None) -> str | None:
+    """How step costs are keyed: the device, and with remote workers ``device@worker``."""
+    if device is None:
+        return None
+    return device if worker is None else f"{device}@{worker}"
+
+
+def refreshed(old: float | None, measured: float, steps: int) -> float:
+    """A device's step cost after a job that measured ``measured`` over ``steps`` steps."""
+    if old is None:
+        return measured
+    weight = min(1.0, steps / FULL_WEIGHT_STEPS)
+    return (1 - weight) * old + weight * measured
+
+
+def _device(label: str) -> str:
+    return label.split("@", 1)[0]
+
+
+class QueueEstimate:
+    """Estimates for the jobs of one moment (one HTTP request): the queue is read once."""
+
+    def __init__(self, store: JobStore, step_costs: Mapping[str, float]) -> None:
+        self.store = store
+        self.costs = dict(step_costs)
+        self._ahead: dict[int, float] | None = None  # queued job seq -> work before it
+
+    def seconds(self, job: Job) -> float | None:
+        """Seconds from now until ``job`` is done; None when finished or nothing is measured."""
+        if job.status in FINISHED or not self.costs:
+            return None
+        if job.status == RUNNING:
+            return self._remaining(job)
+        if job.status != QUEUED:
+            return None
+        ahead = self._work_ahead().get(job.seq)
+        if ahead is None:  # queued since the queue was read
+            return None
+        return ahead / len(self.costs) + self._own(job)
+
+    def _remaining(self, job: Job) -> float | None:
+        cost = self.costs.get(device_label(job.device, job.worker) or "")
+        if cost is None:
+            return None
+        config = sketch_config(job.params, job.device)
+        total = job.total or config.steps
+        return max(0, total - job.step) * views_per_step(config, job.strokes) * cost
+
+    def _own(self, job: Job) -> float:
+        """A queued job's time: the mean over the devices that may take it."""
+        times = [job_seconds(sketch_config(job.params, _device(label)), job.strokes, cost)
+                 for label, cost in self.costs.items()]
+        return sum(times) / len(times)
+
+    def _work_ahead(self) -> dict[int, float]:
+        if self._ahead is None:
+            work = 0.0
+            for running in self.store.jobs(RUNNING):
+                work += self._remaining(running) or 0.0  # unmeasured device: not counted
+            self._ahead = {}
+            for queued in self.store.jobs(QUEUED):
+                self._ahead[queued.seq] = work
+                work += self._own(queued)
+        return self._ahead
+
+
+def estimate_fields(estimate: float | None) -> dict[str, Any]:
+    """The job JSON's ``estimate_s`` and ``estimate_text``."""
+    return {"estimate_s": None if estimate is None else round(estimate, 1),
+            "estimate_text": about(estimate)}

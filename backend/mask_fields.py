@@ -1,0 +1,70 @@
+"""The ``mask`` and ``mask_image`` fields of a submission, checked before anything is stored.
+
+``mask_image`` is a multipart file part or base64 (a data: URI too) in JSON; sending it
+implies ``mask`` 'file'. Every refusal is a 422 naming ``mask`` or ``mask_image``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from flask import Request
+
+from sketchify.backend.errors import ApiError
+from sketchify.core.errors import InputError
+from sketchify.core.image import load_image
+from sketchify.core.mask import MODES, alpha_mask, check_fits, file_mask, mask_mode
+
+
+def mask_part(request: Request, fields: dict[str, Any]) -> bytes | None:
+    """The mask image's bytes, taken out of ``fields`` (JSON) or the file parts (multipart)."""
+    if request.mimetype == "multipart/form-data":
+        if "mask_image" in request.form:
+            raise ApiError(422, "mask_image must be sent as a file part.", "mask_image")
+        upload = request.files.get("mask_image")
+        return None if upload is None else upload.read()
+    encoded = fields.pop("mask_image", None)
+    if encoded is None:
+        return None
+    if not isinstance(encoded, str):
+        raise ApiError(422, "mask_image must be a base64 string.", "mask_image")
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "mask_image is not valid base64.", "mask_image") from None
+
+
+def check_mask(
+    mask: Any,
+    image: bytes,
+    mask_image: bytes | None,
+    *,
+    max_pixels: int,
+    formats: tuple[str, ...],
+    auto_problem: Callable[[], str | None] | None = None,
+) -> str:
+    """The mask mode the job runs with; ApiError 422 for anything the engine would refuse.
+    ``image`` has passed ``check_image`` already."""
+    if mask is not None and (not isinstance(mask, str) or mask not in MODES):
+        raise ApiError(422, f"mask must be one of {', '.join(MODES)}.", "mask")
+    kinds = frozenset(formats)
+    try:
+        mode = mask_mode(mask, mask_image)
+        if mode == "alpha":
+            check_fits(alpha_mask(image, max_pixels=max_pixels, formats=kinds),
+                       load_image(image, max_pixels=max_pixels, formats=kinds).size)
+        elif mode == "file":
+            size = load_image(image, max_pixels=max_pixels, formats=kinds).size
+            check_fits(file_mask(mask_image, size, max_pixels=max_pixels, formats=kinds), size)
+    except InputError as error:
+        raise ApiError(422, str(error), error.field or "mask") from None
+    if mode == "auto" and auto_problem is not None:
+        problem = auto_problem()
+        if problem is not None:
+            raise ApiError(422, problem, "mask")
+    return mode

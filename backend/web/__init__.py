@@ -1,0 +1,1 @@
+"""The web page served at `/`: a blueprint (page.py) and its static files (static/)."""

@@ -1,0 +1,217 @@
+"""Many photos, one model load: the runner behind `sketchify sketch` and `sketchify evaluate`.
+
+In a batch, a sketch whose SVG already exists with provenance matching the settings asked for
+is skipped (``--force`` redoes it), a photo that fails is one line on stderr while the rest go
+on, and a summary closes the run. A single photo keeps the plain behaviour: any bad input is an
+error (exit 2). Ctrl-C stops the current photo at its next step, writes its best strokes so far
+(marked as interrupted, so a later batch does them again) and ends the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sketchify.core import provenance
+from sketchify.core.bars import ProgressBars
+from sketchify.core.cli import sketcher_from_args
+from sketchify.core.durations import about
+from sketchify.core.engine import Sketcher, SketchResult
+from sketchify.core.errors import InputError, SketchifyError
+from sketchify.core.estimate import job_seconds, measure_step_cost
+from sketchify.core.files import write_all
+from sketchify.core.image import load_image
+from sketchify.core.mask import ObjectMask, mask_option
+from sketchify.core.models import resolve_device
+from sketchify.core.optimize import SketchConfig
+from sketchify.core.preflight import MASK_MODES, Job
+from sketchify.core.presets import preset
+from sketchify.core.svg import to_svg
+
+
+@dataclass
+class Outcome:
+    """How a run went. ``sketcher`` is None when nothing had to be sketched."""
+
+    done: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
+    failed: list[tuple[Job, str]] = field(default_factory=list)
+    canceled: bool = False
+    seconds: float = 0.0
+    sketcher: Sketcher | None = None
+
+    def summary(self) -> str:
+        stopped = ", stopped by Ctrl-C" if self.canceled else ""
+        return (f"sketchify: {len(self.done)} done, {len(self.skipped)} skipped (up to date), "
+                f"{len(self.failed)} failed, in {about(self.seconds)}{stopped}.")
+
+
+def config_from(args: argparse.Namespace, device: Any) -> SketchConfig:
+    """The preset the flags ask for, ``auto`` resolved for ``device``, with their overrides."""
+    overrides = {name: getattr(args, name) for name in ("steps", "seeds", "seed", "prompt")
+                 if getattr(args, name) is not None}
+    return preset(args.preset, device, **overrides)
+
+
+def model_labels(args: argparse.Namespace) -> dict[str, str]:
+    """The models as provenance names them (what a Sketcher built from ``args`` records)."""
+    return {"loss_model": provenance.model_label(args.loss_model, args.loss_weights),
+            "saliency_model": provenance.model_label(args.saliency_model, args.saliency_weights)}
+
+
+def expected_provenance(config: SketchConfig, count: int, models: dict[str, str],
+                        mask: str = "none") -> dict[str, Any]:
+    """The settings part of the provenance a ``count``-stroke sketch made with ``config`` gets
+    (tests check it against what the engine writes)."""
+    return {"preset": config.preset, "strokes": count, "first_seed": config.seed,
+            "seeds": config.seeds, "steps": config.steps, "mask": mask, "prompt": config.prompt,
+            "width": round(2 * config.half_width, 6), **models}
+
+
+def is_up_to_date(path: Path, wanted: dict[str, Any]) -> bool:
+    """Whether ``path`` holds a finished sketch made with the settings ``wanted``."""
+    try:
+        existing = provenance.read(path.read_bytes())
+    except FileNotFoundError:
+        return False
+    except (OSError, InputError):  # unreadable, or from a newer release: make it anew
+        return False
+    return provenance.settings_match(existing, wanted) and not existing.get("canceled", False)
+
+
+def svg_text(result: SketchResult, count: int) -> str:
+    if not result.canceled:
+        return result.svg(count)
+    # Marked so that the next batch sketches it again instead of skipping it as up to date.
+    record = {**result.provenance(count), "canceled": True}
+    return to_svg(result.sketches[count].strokes, result.placement, record)
+
+
+def run(jobs: Sequence[Job], args: argparse.Namespace, *, batch: bool,
+        sheet: Path | None = None) -> Outcome:
+    """Sketch every job's ``todo`` counts (all of them, unless a batch finds some up to date).
+
+    Engine errors of a single photo propagate; in a batch they become ``failed`` entries.
+    """
+    started = time.monotonic()
+    outcome = Outcome()
+    device = resolve_device(args.device)
+    config = config_from(args, device)
+    models = model_labels(args)
+    mode = args.mask if args.mask in MASK_MODES else "file"
+    for job in jobs:
+        counts = tuple(job.outputs)
+        job.todo = counts if args.force or not batch else tuple(
+            n for n in counts
+            if not is_up_to_date(job.outputs[n],
+                                 expected_provenance(config, n, models, mask=mode)))
+    outcome.skipped = [job for job in jobs if not job.todo]
+    pending = [job for job in jobs if job.todo]
+    # A single photo that is no image, or whose mask is unusable, fails before the models load;
+    # in a batch each photo's mask is made (and may fail) on its turn.
+    first = None if batch else load_image(jobs[0].photo)
+    mask = mode if batch else mask_option(args.mask, jobs[0].photo, first, args.mask_model)
+    if pending:
+        outcome.sketcher = sketcher_from_args(args)
+        cost = measure_step_cost(outcome.sketcher)
+        estimates = [job_seconds(config, job.todo, cost) for job in pending]
+        print(estimate_line(config, device, pending, sum(estimates), batch), file=sys.stderr)
+        bars = ProgressBars(len(pending) if batch else None)
+        cancel = threading.Event()
+        try:
+            with _ctrl_c_sets(cancel):
+                for i, job in enumerate(pending):
+                    if cancel.is_set():
+                        break
+                    bars.start(job.photo.name, config.steps, sum(estimates[i + 1:]))
+                    _one(job, mask, outcome, config, bars, cancel, batch, sheet)
+        finally:
+            bars.close()
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _one(job: Job, mask: str | ObjectMask | None, outcome: Outcome, config: SketchConfig,
+         bars: ProgressBars, cancel: threading.Event, batch: bool, sheet: Path | None) -> None:
+    try:
+        # The engine reads the file itself: `--mask alpha` needs the photo's own transparency,
+        # and a mode string becomes this photo's mask there (auto: on the Sketcher's model).
+        result = outcome.sketcher.sketch(job.photo, job.todo, config, progress=bars.show,
+                                         cancel=cancel, mask=mask)
+        files = _files(job, result, sheet)
+        _write(files)
+    except SketchifyError as exc:
+        if not batch:
+            raise
+        bars.finish()
+        bars.write(f"sketchify: {job.photo}: {exc}")
+        outcome.failed.append((job, str(exc)))
+        return
+    bars.finish()
+    for path in files:
+        bars.write(str(path), file=sys.stdout)
+    outcome.done.append(job)
+    if result.canceled:
+        outcome.canceled = True
+        bars.write(f"sketchify: interrupted at step {result.steps} of {config.steps}; "
+                   "wrote the best strokes found so far.")
+
+
+def _files(job: Job, result: SketchResult, sheet: Path | None) -> dict[Path, str | bytes]:
+    """The SVG of every count sketched, and the sheet if one was asked for."""
+    svgs = {n: svg_text(result, n) for n in job.todo}
+    files: dict[Path, str | bytes] = {job.outputs[n]: svgs[n] for n in job.todo}
+    if sheet is not None:
+        from sketchify.core.sheet import sheet_png
+
+        files[sheet] = sheet_png(load_image(job.photo), svgs)
+    return files
+
+
+def _write(files: dict[Path, str | bytes]) -> None:
+    try:
+        write_all(files)
+    except OSError as exc:
+        where = exc.filename or next(iter(files))
+        raise SketchifyError(f"Cannot write {where}: {exc.strerror or exc}.") from exc
+
+
+def estimate_line(config: SketchConfig, device: Any, pending: Sequence[Job], seconds: float,
+                  batch: bool) -> str:
+    """Said before the first step: how long the work will take on this device."""
+    what = f"{len(pending)} photo{'s' * (len(pending) != 1)}" if batch else pending[0].photo.name
+    strokes = ",".join(str(n) for n in sorted({n for job in pending for n in job.todo}))
+    runs = f"{config.steps} steps, {config.seeds} seed{'s' * (config.seeds != 1)}"
+    line = (f"sketchify: {what}, strokes {strokes}, preset {config.preset} ({runs}) on "
+            f"{device}: ")
+    # The patience rule may stop a draft earlier; the others run every step.
+    line += f"up to {about(seconds)}" if config.patience is not None else about(seconds)
+    if getattr(device, "type", str(device)) == "cpu" and config.preset != "draft":
+        line += "; on a CPU, --preset draft finishes in minutes"
+    return line + "."
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(event: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C asks the optimizer to stop after this step; a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:
+        event.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

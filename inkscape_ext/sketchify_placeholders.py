@@ -1,0 +1,98 @@
+"""Placeholder layers: what a sketch that is still on the backend needs to be collected later,
+kept in the document as attributes in the Sketchify namespace (never the token: documents get
+shared). A format number travels with them: what an older extension wrote is read, what a
+newer one wrote is refused rather than misread."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import inkex
+from lxml import etree
+
+NS = "urn:sketchify-clipasso:inkscape"
+PREFIX = "sketchify"
+FORMAT = 1
+etree.register_namespace(PREFIX, NS)  # so saved documents say sketchify:job, not ns0:job
+
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+FAILED, CANCELED, EXPIRED = "failed", "canceled", "expired"
+PENDING = (QUEUED, RUNNING)
+STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELED, EXPIRED)
+
+
+def _attr(name: str) -> str:
+    return f"{{{NS}}}{name}"
+
+
+@dataclass(frozen=True)
+class Record:
+    url: str  # the backend the job was sent to
+    job: str
+    count: int  # strokes in this layer's sketch
+    image: str  # the id of the image it sketches
+    frame: inkex.Transform  # that image's pixels -> root user units, at submission
+    pixels: tuple[int, int]  # the image's size in pixels at submission
+    status: str
+
+    def write(self, element: inkex.BaseElement) -> None:
+        element.set(_attr("format"), str(FORMAT))
+        element.set(_attr("url"), self.url)
+        element.set(_attr("job"), self.job)
+        element.set(_attr("strokes"), str(self.count))
+        element.set(_attr("image"), self.image)
+        # Full precision: inkex's own str() keeps 6 digits, about 1e-3 units on a page.
+        element.set(_attr("frame"), "matrix({})".format(
+            " ".join(repr(float(v)) for v in self.frame.to_hexad())))
+        element.set(_attr("pixels"), f"{self.pixels[0]} {self.pixels[1]}")
+        element.set(_attr("status"), self.status)
+
+
+def mark(element: inkex.BaseElement, status: str) -> None:
+    """Record a placeholder's new status (the only attribute an update changes)."""
+    element.set(_attr("status"), status)
+
+
+def placeholders(svg: inkex.SvgDocumentElement) -> list[tuple[inkex.BaseElement, Record]]:
+    """Every element of the document that records a Sketchify job, in document order."""
+    found = []
+    for element in svg.iter():
+        if isinstance(element.tag, str) and element.get(_attr("job")) is not None:
+            found.append((element, read(element)))
+    return found
+
+
+def read(element: inkex.BaseElement) -> Record:
+    name = element.get(inkex.addNS("label", "inkscape")) or element.get("id") or "a layer"
+    raw = element.get(_attr("format"), "")
+    if not raw.isdigit() or int(raw) < 1:
+        raise _malformed(name, "format")
+    if int(raw) > FORMAT:
+        raise inkex.AbortExtension(
+            f"The layer {name!r} was made by a newer Sketchify extension (placeholder format "
+            f"{raw}; this one reads format {FORMAT} or older): install the newer extension "
+            "(python3 install.py) to update its sketches. Nothing was changed."
+        )
+    try:
+        count = int(element.get(_attr("strokes"), ""))
+        width, height = (int(v) for v in element.get(_attr("pixels"), "").split())
+        frame = inkex.Transform(element.get(_attr("frame"), ""))
+    except ValueError:
+        raise _malformed(name, "strokes, pixels or frame") from None
+    record = Record(
+        url=element.get(_attr("url"), ""), job=element.get(_attr("job"), ""), count=count,
+        image=element.get(_attr("image"), ""), frame=frame, pixels=(width, height),
+        status=element.get(_attr("status"), ""),
+    )
+    if not (record.url and record.job and count > 0 and width > 0 and height > 0
+            and record.status in STATUSES and all(map(math.isfinite, frame.to_hexad()))):
+        raise _malformed(name, "url, job, strokes, pixels or status")
+    return record
+
+
+def _malformed(name: str, what: str) -> inkex.AbortExtension:
+    return inkex.AbortExtension(
+        f"The Sketchify placeholder {name!r} is damaged (its {what} cannot be read): delete "
+        "the layer and sketch the image again. Nothing was changed."
+    )

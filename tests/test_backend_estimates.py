@@ -1,0 +1,118 @@
+"""Honest figures in the job JSON: where `auto` ran and on what, `estimate_s` from the step
+cost measured on the device (queue wait included), `progress.eta_text`; the step cost in
+/v1/health, refreshed from the jobs that ran. The real engine on tiny models."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from backend_helpers import ControlledSketcher, png_bytes, wait_for
+
+from sketchify.backend.app import create_app
+from sketchify.backend.sketch_task import sketch_config
+from sketchify.backend.store import FINISHED
+from sketchify.core.durations import about
+from sketchify.core.estimate import job_seconds
+
+pytest_plugins = ["backend_fixtures"]
+LONG = {"preset": "auto", "steps": "1000", "seeds": "1", "strokes": "4,8"}
+
+
+@pytest.fixture
+def controlled(tiny_sketcher: Any) -> ControlledSketcher:
+    return ControlledSketcher(tiny_sketcher)
+
+
+def make(tmp_path: Any, controlled: ControlledSketcher, **config: Any) -> Any:
+    return create_app({"DATA_DIR": tmp_path / "data", "SKETCHERS": [controlled],
+                       "PROGRESS_EVERY_S": 0.0, **config})
+
+
+@pytest.fixture
+def app(tmp_path, controlled) -> Iterator[Any]:
+    app = make(tmp_path, controlled)
+    yield app
+    controlled.open()
+    app.extensions["sketchify"].close()
+
+
+def submit(client: Any, **fields: str) -> dict[str, Any]:
+    data: dict[str, Any] = {**fields, "image": (io.BytesIO(png_bytes()), "p.png")}
+    response = client.post("/v1/sketches", data=data, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()
+
+
+def measured_cost(client: Any) -> float:
+    costs = wait_for(lambda: client.get("/v1/health").get_json()["step_cost"], timeout=60)
+    assert list(costs) == ["cpu"] and costs["cpu"] > 0
+    return costs["cpu"]
+
+
+def seconds(params: dict[str, Any], counts: list[int], cost: float) -> float:
+    """A whole job's time on the CPU by the contract's formula."""
+    return job_seconds(sketch_config(params, "cpu"), counts, cost)
+
+
+def test_estimates_count_the_job_ahead_and_the_job_itself(app, controlled):
+    client = app.test_client()
+    cost = measured_cost(client)
+    controlled.start_gate.clear()  # the first job holds the one device at step 0
+    first = submit(client, **LONG)
+    wait_for(controlled.entered.is_set)
+    second = submit(client, **{**LONG, "strokes": "16"})
+    running = client.get(f"/v1/sketches/{first['id']}").get_json()
+    queued = client.get(f"/v1/sketches/{second['id']}").get_json()
+    # `auto` resolved where it runs: a CPU gets `draft`; the request keeps what was asked.
+    assert (running["resolved_preset"], running["device"]) == ("draft", "cpu")
+    assert running["params"]["preset"] == "auto"
+    assert (queued["resolved_preset"], queued["device"]) == (None, None)
+    whole_first = seconds(running["params"], [4, 8], cost)
+    whole_second = seconds(queued["params"], [16], cost)
+    assert running["estimate_s"] == pytest.approx(whole_first, abs=0.1)
+    assert queued["estimate_s"] == pytest.approx(whole_first + whole_second, abs=0.1)
+    assert queued["estimate_text"] == about(queued["estimate_s"])
+    assert queued["progress"]["eta_text"] == "unknown"  # nothing ran yet
+    listed_twice = client.get(f"/v1/sketches/{second['id']}").get_json()
+    assert listed_twice["estimate_s"] == queued["estimate_s"]
+    for job in (first, second):
+        client.delete(f"/v1/sketches/{job['id']}")
+    controlled.open()
+    done = wait_for(lambda: (j := client.get(f"/v1/sketches/{first['id']}").get_json())[
+        "status"] in FINISHED and j)
+    assert done["estimate_s"] is None and done["estimate_text"] == "unknown"
+
+
+def test_a_job_refreshes_the_step_cost_and_eta_text_follows_progress(app, controlled):
+    client = app.test_client()
+    measured = measured_cost(client)
+    controlled.step_gate.clear()
+    job = submit(client, preset="draft", steps="30", seeds="1", strokes="4")
+    wait_for(controlled.reported.is_set)
+    running = client.get(f"/v1/sketches/{job['id']}").get_json()
+    assert running["progress"]["eta_text"] == about(running["progress"]["eta_s"])
+    controlled.open()
+    done = wait_for(lambda: (j := client.get(f"/v1/sketches/{job['id']}").get_json())[
+        "status"] in FINISHED and j)
+    assert done["status"] == "done"
+    refreshed = client.get("/v1/health").get_json()["step_cost"]["cpu"]
+    assert refreshed > 0 and refreshed != measured  # the job's own timing moved it
+
+
+def test_nothing_measured_means_no_estimate(tmp_path, controlled):
+    app = make(tmp_path, controlled, MEASURE_STEP_COST=False)
+    try:
+        client = app.test_client()
+        controlled.start_gate.clear()
+        job = submit(client, **LONG)
+        assert client.get("/v1/health").get_json()["step_cost"] == {}
+        shown = client.get(f"/v1/sketches/{job['id']}").get_json()
+        assert shown["estimate_s"] is None and shown["estimate_text"] == "unknown"
+        assert shown["progress"]["eta_text"] == "unknown"
+        client.delete(f"/v1/sketches/{job['id']}")
+    finally:
+        controlled.open()
+        app.extensions["sketchify"].close()

@@ -1,0 +1,191 @@
+"""Versioned job data: a data folder left by release 0.1.0 (killed mid-job) opens in this one,
+and one from a newer release is refused untouched. The fixture was made by the real 0.1.0 code
+(tests/fixtures/release-0.1.0/README.md says how)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+from backend_helpers import Server, sketchify_command, wait_for
+from lxml import etree
+
+from sketchify.backend import schema
+from sketchify.backend.disk import DiskFullError
+from sketchify.backend.schema import SCHEMA_VERSION, DatabaseVersionError
+from sketchify.backend.store import CANCELED, DONE, QUEUED, JobStore
+
+pytest_plugins = ["backend_fixtures"]
+FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0"
+IDS: dict[str, str] = json.loads((FIXTURE / "jobs.json").read_text())
+SVG_PATH = "{http://www.w3.org/2000/svg}path"
+
+
+@pytest.fixture
+def old_data(tmp_path: Path) -> Path:
+    """A copy of 0.1.0's data folder (the test must never change the one in the repository)."""
+    return Path(shutil.copytree(FIXTURE / "data", tmp_path / "data"))
+
+
+def user_version(path: Path) -> int:
+    with sqlite3.connect(path / "jobs.sqlite3") as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``folder``: content hash and modification time (but SQLite's -shm
+    index, which any reader rebuilds from the log and which holds no data)."""
+    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                         p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith("-shm")}
+
+
+def test_the_fixture_is_what_0_1_0_left(old_data):
+    """Guards the fixture itself: no version, no new columns, one job running."""
+    with sqlite3.connect(old_data / "jobs.sqlite3") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        columns = [row[1] for row in db.execute("PRAGMA table_info(jobs)")]
+        statuses = dict(db.execute("SELECT id, status FROM jobs"))
+    assert "filename" not in columns and "device" not in columns
+    assert statuses == {IDS["done_one_count"]: DONE, IDS["done_two_counts"]: DONE,
+                        IDS["canceled_with_preview"]: CANCELED,
+                        IDS["running_when_killed"]: "running", IDS["queued"]: QUEUED}
+
+
+def test_a_new_database_is_created_at_the_current_version(tmp_path):
+    store = JobStore(tmp_path / "data")
+    job, _ = store.add({"strokes": [4]}, b"image", filename="cat.jpg", mask_image=b"mask")
+    assert user_version(tmp_path / "data") == SCHEMA_VERSION == 2
+    assert store.get(job.id).filename == "cat.jpg"
+    assert store.read_mask(job.id) == b"mask"
+    assert store.read_mask(store.add({"strokes": [4]}, b"image")[0].id) is None
+    JobStore(tmp_path / "data")  # opening again changes nothing
+    assert user_version(tmp_path / "data") == SCHEMA_VERSION
+
+
+def test_0_1_0_database_migrates_in_place_keeping_every_job(old_data):
+    before = {p.relative_to(old_data): p.read_bytes() for p in (old_data / "jobs").rglob("*")
+              if p.is_file()}
+    store = JobStore(old_data)
+    assert user_version(old_data) == SCHEMA_VERSION
+    jobs = {job.id: job for job in store.jobs()}
+    assert set(jobs) == set(IDS.values())
+    for job in jobs.values():
+        assert job.params["mask"] == "none"  # what 0.1.0 did, now said
+        assert job.filename is None and job.device is None
+    done = jobs[IDS["done_two_counts"]]
+    assert (done.status, done.params["preset"], done.resolved_preset) == (DONE, "standard",
+                                                                          "standard")
+    assert done.params["prompt"] == "a box" and done.params["width"] == 2.5
+    assert done.idempotency_key == "fixture-key"
+    assert store.by_key("fixture-key", done.fingerprint).id == done.id
+    assert jobs[IDS["queued"]].resolved_preset is None
+    # Every file is still there, byte for byte.
+    after = {p.relative_to(old_data): p.read_bytes() for p in (old_data / "jobs").rglob("*")
+             if p.is_file()}
+    assert after == before
+    assert len(before) == 13  # 5 inputs, 3 results, 5 previews
+    for job_id in IDS.values():
+        assert store.read_input(job_id) == before[Path("jobs", job_id, "input")]
+    assert store.svg_path(done.id, 8).read_bytes() == before[Path("jobs", done.id,
+                                                                  "result-8.svg")]
+    # The job that was running when 0.1.0 was killed goes back to the front of the queue.
+    assert store.recover_interrupted(max_attempts=3) == ([IDS["running_when_killed"]], [])
+    requeued = store.get(IDS["running_when_killed"])
+    assert requeued.status == QUEUED and requeued.attempts == 1
+    assert store.queue_position(requeued) == 0
+    assert store.claim_next("cpu", lambda params: "draft").id == requeued.id
+
+
+def test_a_migration_that_fails_half_way_leaves_the_old_database(old_data, monkeypatch):
+    def broken(db: sqlite3.Connection) -> None:
+        db.execute("ALTER TABLE jobs ADD COLUMN filename TEXT")
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setitem(schema.MIGRATIONS, 1, broken)
+    with pytest.raises(DiskFullError):
+        JobStore(old_data)
+    with sqlite3.connect(old_data / "jobs.sqlite3") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert "filename" not in [row[1] for row in db.execute("PRAGMA table_info(jobs)")]
+        params = json.loads(db.execute("SELECT params FROM jobs LIMIT 1").fetchone()[0])
+    assert "mask" not in params
+    monkeypatch.undo()
+    assert len(JobStore(old_data).jobs()) == len(IDS)  # and a later start migrates it
+
+
+def newer_database(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    store = JobStore(data)
+    store.add({"strokes": [4]}, b"image")
+    store.close()
+    with sqlite3.connect(data / "jobs.sqlite3") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    return data
+
+
+def test_a_newer_database_is_refused_and_left_untouched(tmp_path):
+    data = newer_database(tmp_path)
+    before = snapshot(data)
+    with pytest.raises(DatabaseVersionError, match="newer Sketchify"):
+        JobStore(data)
+    assert snapshot(data) == before
+
+
+def test_serve_refuses_a_newer_database_with_exit_2_and_one_sentence(tmp_path,
+                                                                      tiny_model_args):
+    data = newer_database(tmp_path)
+    before = snapshot(data)
+    args = [*sketchify_command(), "serve", "--port", "0", "--data-dir", str(data),
+            "--device", "cpu"]
+    for name, value in tiny_model_args.items():
+        args += [f"--{name.replace('_', '-')}", value]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "newer Sketchify" in lines[0] and "version 3" in lines[0]
+    assert snapshot(data) == before
+
+
+def test_serve_opens_a_0_1_0_data_folder_and_serves_every_job(old_data, tiny_model_args):
+    # The fixture's jobs finished long ago: a retention sweep must not remove them here.
+    server = Server(old_data, tiny_model_args, "--retention-hours", "1000000")
+    try:
+        def get_svg(link: str) -> bytes:
+            response = server.http.get(server.url + link, timeout=30)
+            assert response.status_code == 200, response.text
+            return response.content
+
+        for name in ("done_one_count", "done_two_counts"):
+            job = server.job(IDS[name])
+            assert job["status"] == "done" and job["resolved_preset"] == job["params"]["preset"]
+            for count, link in job["links"]["svg"].items():
+                stored = FIXTURE / "data" / "jobs" / job["id"] / f"result-{count}.svg"
+                assert get_svg(link) == stored.read_bytes()
+                assert len(etree.fromstring(get_svg(link)).findall(f".//{SVG_PATH}")) == int(
+                    count)
+        canceled = server.job(IDS["canceled_with_preview"])
+        assert canceled["status"] == "canceled"
+        preview = FIXTURE / "data" / "jobs" / canceled["id"] / "preview-4.svg"
+        assert get_svg(canceled["links"]["preview"]["4"]) == preview.read_bytes()
+        # Requeued at start-up and run again by this release (the only one ahead of `queued`).
+        interrupted = wait_for(lambda: (j := server.job(IDS["running_when_killed"]))[
+            "attempts"] == 2 and j, timeout=60)
+        assert interrupted["status"] == "running"
+        assert (interrupted["device"], interrupted["resolved_preset"]) == ("cpu", "standard")
+        assert server.job(IDS["queued"])["queue_position"] == 0
+        assert server.http.delete(f"{server.url}/v1/sketches/{IDS['running_when_killed']}",
+                                  timeout=30).status_code == 202
+        assert server.finished(IDS["running_when_killed"], timeout=60)["status"] == "canceled"
+        # The job 0.1.0 left queued runs here (its "draft" is what it asked for).
+        queued = server.finished(IDS["queued"], timeout=120)
+        assert queued["status"] == "done" and queued["params"]["mask"] == "none"
+        assert sorted(queued["links"]["svg"]) == ["16", "8"]
+        assert server.stop() == 0
+    finally:
+        server.stop()
