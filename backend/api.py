@@ -35,7 +35,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
 
-from sketchify.backend import downloads, joblog, listing
+from sketchify.backend import downloads, joblog, limits, listing
 from sketchify.backend.errors import ApiError
 from sketchify.backend.estimates import QueueEstimate, estimate_fields
 from sketchify.backend.service import Service
@@ -53,7 +53,8 @@ from sketchify.core.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as a header value should be
+# Visible ASCII, as a header value should be.
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{limits.MAX_IDEMPOTENCY_KEY}}}")
 
 
 def _service() -> Service:
@@ -131,7 +132,8 @@ def submit() -> Response:
     service = _service()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _KEY.fullmatch(key):
-        raise ApiError(422, "Idempotency-Key must be 1-255 visible ASCII characters.",
+        raise ApiError(422, f"Idempotency-Key must be 1-{limits.MAX_IDEMPOTENCY_KEY} visible ASCII "
+                            "characters.",
                        "Idempotency-Key")
     submission = parse_submission(
         request, max_pixels=service.max_pixels, formats=service.formats,

@@ -62,7 +62,7 @@ def _strokes(value: Any) -> list[int]:
             items.extend(part)
         else:
             items.append(part)
-    counts = sorted({_int(item, "strokes", 1, 256) for item in items})
+    counts = sorted({_int(item, "strokes", 1, limits.MAX_STROKES) for item in items})
     if not counts:
         raise ApiError(422, "strokes must name at least one stroke count.", "strokes")
     if len(counts) > limits.MAX_COUNTS:
@@ -78,8 +78,9 @@ def _width(value: Any) -> float:
             raise ApiError(422, "width must be a number.", "width") from None
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         raise ApiError(422, "width must be a number.", "width")
-    if not 0.5 <= value <= 20:
-        raise ApiError(422, f"width must be between 0.5 and 20, got {value}.", "width")
+    if not limits.MIN_WIDTH <= value <= limits.MAX_WIDTH:
+        raise ApiError(422, f"width must be between {limits.MIN_WIDTH:g} and {limits.MAX_WIDTH:g}, "
+                            f"got {value}.", "width")
     return float(value)
 
 
@@ -92,24 +93,24 @@ def _preset(value: Any) -> str:
 def _prompt(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ApiError(422, "prompt must be text.", "prompt")
-    if len(value) > 300:
-        raise ApiError(422, "prompt must be at most 300 characters.", "prompt")
+    if len(value) > limits.MAX_PROMPT:
+        raise ApiError(422, f"prompt must be at most {limits.MAX_PROMPT} characters.", "prompt")
     return value.strip() or None
 
 
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "strokes": _strokes,
     "preset": _preset,
-    "steps": lambda v: _int(v, "steps", 1, 10000),
-    "seeds": lambda v: _int(v, "seeds", 1, 16),
-    "seed": lambda v: _int(v, "seed", 0, 2**63 - 1),
+    "steps": lambda v: _int(v, "steps", 1, limits.MAX_STEPS),
+    "seeds": lambda v: _int(v, "seeds", 1, limits.MAX_SEEDS),
+    "seed": lambda v: _int(v, "seed", 0, limits.MAX_SEED),
     "prompt": _prompt,
     "width": _width,
     "mask": lambda v: v,  # checked with the image and mask image: see mask_fields
 }
 DEFAULTS: dict[str, Any] = {
     "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
-    "prompt": None, "width": 3.0, "mask": None,
+    "prompt": None, "width": limits.DEFAULT_WIDTH, "mask": None,
 }
 
 
