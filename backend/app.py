@@ -14,6 +14,7 @@ from sketchify.backend import limits
 from sketchify.backend.api import v1
 from sketchify.backend.disk import DiskFullError
 from sketchify.backend.errors import ApiError
+from sketchify.backend.openapi import docs
 from sketchify.backend.runner import Executor, InProcessExecutor
 from sketchify.backend.security import install_guards, is_loopback
 from sketchify.backend.service import Service
@@ -126,10 +127,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     install_guards(
         app, token=app.config["TOKEN"], cors_origin=app.config["CORS_ORIGIN"],
         loopback_only=is_loopback(app.config["HOST"]),
-        public_blueprints=(web.name,),
+        public_blueprints=(web.name, docs.name),  # neither holds a secret
     )
     _register_errors(app)
     app.register_blueprint(v1)
+    app.register_blueprint(docs)
     app.register_blueprint(web)
     if app.config["START"]:
         service.start()
