@@ -65,7 +65,7 @@ def parse_query(args: MultiDict[str, str]) -> ListQuery:
     for name in args:
         if name not in _PARAMS:
             raise ApiError(422, f"Unknown query parameter {name!r}; the list takes "
-                                f"{', '.join(_PARAMS)}.", name)
+                                f"{', '.join(_PARAMS)}.", name or None)  # `?=1`: no name
         if len(args.getlist(name)) > 1:
             raise ApiError(422, f"{name} was given more than once.", name)
     status, limit, cursor = (args.get(name) for name in _PARAMS)

@@ -141,7 +141,7 @@ def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
     if request.mimetype == "multipart/form-data":
         for name in request.files:
             if name not in ("image", "mask_image"):
-                raise ApiError(422, f"Unknown field {name!r}.", name)
+                raise ApiError(422, f"Unknown field {name!r}.", name or None)  # a nameless part
         if "image" in request.form:
             raise ApiError(422, "image must be sent as a file part.", "image")
         upload = request.files.get("image")
@@ -182,13 +182,14 @@ def parse_submission(
     """``mask_problem`` says why an ``auto`` mask cannot run where jobs run (None: it can, or
     the front cannot tell)."""
     for name in request.args:  # a field in the URL would otherwise be silently ignored
-        raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.", name)
+        raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.",
+                       name or None)  # `?=1` names nothing
     fields, image = _raw_fields(request)
     filename = filenames.submitted(request, fields)
     mask_image = mask_part(request, fields)
     for name in fields:
         if name not in _FIELDS:
-            raise ApiError(422, f"Unknown field {name!r}.", name)
+            raise ApiError(422, f"Unknown field {name!r}.", name or None)  # JSON's "" key
     params = dict(DEFAULTS)
     params.update(
         {name: _FIELDS[name](value) for name, value in fields.items() if value is not None}

@@ -187,6 +187,19 @@ def test_fields_in_the_query_string_are_refused(client):
     assert_error(client.post("/v1/sketches?strokes=4", data=data), 422, "strokes")
 
 
+def test_a_nameless_field_is_422_naming_no_field(client):
+    """Found by the fuzzer: `?=1`, a part named "" or a JSON key "" got `"field": ""`."""
+    def form(**extra: Any) -> dict[str, Any]:
+        return {"image": (io.BytesIO(png_bytes()), "a.png"), **extra}
+
+    assert "''" in assert_error(client.post("/v1/sketches?=1", data=form()), 422,
+                                None)["error"]
+    assert_error(client.post("/v1/sketches", data=form(**{"": "4"})), 422, None)
+    assert_error(client.post("/v1/sketches", data=form(**{"": (io.BytesIO(b"x"), "x")})), 422,
+                 None)
+    assert_error(submit_json(client, {"": 4}), 422, None)
+
+
 def test_missing_or_malformed_image(client):
     multipart = "multipart/form-data"
     assert_error(client.post("/v1/sketches", data={"steps": "2"}, content_type=multipart),
