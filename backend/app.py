@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from sketchify.backend import limits
 from sketchify.backend.api import v1
 from sketchify.backend.disk import DiskFullError
-from sketchify.backend.errors import ApiError
+from sketchify.backend.errors import ApiError, body_too_large
 from sketchify.backend.openapi import docs
 from sketchify.backend.runner import Executor, InProcessExecutor
 from sketchify.backend.security import install_guards, is_loopback
@@ -87,8 +87,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> Response:
-        limit = app.config["MAX_CONTENT_LENGTH"] / 2**20
-        return _error(413, f"The request body is larger than the {limit:g} MB limit.")
+        return _error(413, body_too_large(app.config["MAX_CONTENT_LENGTH"]))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

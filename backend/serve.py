@@ -165,10 +165,11 @@ def _celery_executor(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _run_waitress(app: Any, args: argparse.Namespace) -> int:
-    import waitress
+    from sketchify.backend.http_server import create_server
 
     try:
-        server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads)
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads,
+                               max_body_bytes=app.config["MAX_CONTENT_LENGTH"])
     except OSError as error:
         print(f"sketchify serve: error: cannot listen on {args.host}:{args.port} ({error}).",
               file=sys.stderr)
