@@ -214,7 +214,9 @@ def svg(job_id: str) -> Response:
     raw = request.args.get("strokes")
     if raw is None and len(job.strokes) == 1:
         count = job.strokes[0]
-    elif raw is None or not raw.isdigit():
+    # ASCII only: str.isdigit() is also true for "²", which int() refuses; and never more
+    # digits than a count has (int() refuses over 4300).
+    elif raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise ApiError(422, f"strokes must be one of {job.strokes}.", "strokes")
     else:
         count = int(raw)
