@@ -26,7 +26,7 @@ from sketchify.core.errors import InputError
 from sketchify.core.image import load_image
 from sketchify.core.presets import PRESET_NAMES
 
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits, as the API document says
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,16 @@ class Submission:
 
 def _int(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        value = int(value)
+        digits = value.strip().lstrip("+-").lstrip("0")
+        # No field takes 20 digits, and int() refuses more than 4300.
+        value = int(value) if len(digits) < 20 else None
+        if value is None:
+            raise ApiError(422, f"{field} must be between {low} and {high}.", field)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ApiError(422, f"{field} must be a whole number.", field)
     if not low <= value <= high:
-        raise ApiError(422, f"{field} must be between {low} and {high}, got {value}.", field)
+        shown = f", got {value}" if abs(value) < 10**20 else ""  # not a page of digits
+        raise ApiError(422, f"{field} must be between {low} and {high}{shown}.", field)
     return value
 
 

@@ -159,6 +159,9 @@ def test_defaults(client, controlled):
         ("steps", "2.5"), ("seeds", "0"), ("seeds", "17"), ("seed", "-1"), ("seed", "x"),
         ("prompt", "p" * 301), ("width", "0.4"), ("width", "21"), ("width", "nan"),
         ("width", "wide"), ("colour", "red"),
+        # Found by fuzzing: more digits than int() reads (4300) were a 500.
+        ("steps", "9" * 5000), ("strokes", "9" * 5000), ("seed", "-" + "9" * 4400),
+        ("steps", "٣"),  # other scripts' digits are not the API's numbers
     ],
 )
 def test_bad_form_field_is_422_naming_it(client, field, value):
@@ -169,7 +172,7 @@ def test_bad_form_field_is_422_naming_it(client, field, value):
     ("field", "value"),
     [("strokes", True), ("strokes", [4, "x"]), ("strokes", {"n": 4}), ("steps", 2.5),
      ("steps", True), ("seeds", "many"), ("prompt", 5), ("width", False), ("width", "1e400"),
-     ("preset", 3), ("extra", 1)],
+     ("preset", 3), ("extra", 1), ("seed", 10**4000)],
 )
 def test_bad_json_field_is_422_naming_it(client, field, value):
     assert_error(submit_json(client, {field: value}), 422, field)
