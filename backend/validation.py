@@ -155,7 +155,8 @@ def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
         fields: dict[str, Any] = {}
         for name, values in request.form.lists():
             if name != "strokes" and len(values) > 1:
-                raise ApiError(422, f"{name} was given more than once.", name)
+                raise ApiError(422, f"{name or 'A field without a name'} was given more than "
+                                    "once.", name or None)
             fields[name] = values if name == "strokes" else values[0]
         return fields, upload.read()
     if request.mimetype == "application/json":

@@ -201,6 +201,9 @@ def test_a_nameless_field_is_422_naming_no_field(client):
     assert_error(client.post("/v1/sketches", data=form(**{"": (io.BytesIO(b"x"), "x")})), 422,
                  None)
     assert_error(submit_json(client, {"": 4}), 422, None)
+    twice = client.post("/v1/sketches", data=form(**{"": ["4", "5"]}))
+    assert assert_error(twice, 422, None)["error"] == ("A field without a name was given more "
+                                                       "than once.")
 
 
 def test_missing_or_malformed_image(client):
