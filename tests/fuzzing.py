@@ -8,9 +8,11 @@ under fuzz runs with `--hold-jobs`: the fuzzer submits valid jobs too (10000 ste
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -129,6 +131,19 @@ def request_bytes(method: str, url: str, headers: list[tuple[str, str]], body: b
     return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
 
 
+def part_names(parts: list[tuple[str, str | None, bytes]], *, cut: bool = False) -> set[str]:
+    """The field names a server may read from these parts. A name with a quote, backslash, line
+    break or NUL does not survive a Content-Disposition header whole (multipart() does not
+    escape: that is part of the fuzzing), and a cut body may end inside a name."""
+    names = set()
+    for name, _, _ in parts:
+        pieces = re.split(r'["\\\r\n\x00]', name)
+        names |= {name, *pieces} | ({""} if len(pieces) > 1 else set())
+        if cut:
+            names |= {name[:i] for i in range(len(name))}
+    return names
+
+
 def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str) -> bytes:
     """A multipart/form-data body of (name, filename or None, payload) parts."""
     out = b""
@@ -136,7 +151,8 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str) -> byte
         disposition = f'form-data; name="{name}"'
         if filename is not None:
             disposition += f'; filename="{filename}"'
-        out += (f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode("latin-1")
+        # UTF-8 names, as browsers send them.
+        out += (f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
                 + payload + b"\r\n")
     return out + f"--{boundary}--\r\n".encode()
 
@@ -146,12 +162,29 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str) -> byte
 FIELD_NAMES = ("image", "mask_image", "strokes", "preset", "steps", "seeds", "seed", "prompt",
                "width", "mask", "filename")
 # Text that trips parsers: other scripts' digits and superscripts (str.isdigit() is true for
-# "²", int() refuses it), signs, spaces, separators, controls, quotes, very long numbers.
+# "²", int() refuses it), signs, spaces, separators, controls, quotes, numbers too long for
+# int() (over 4300 digits) or for SQLite (over 64 bits).
 TRICKY = st.sampled_from(["²", "٣", "߀", "①", "+4", "-1", " 8 ", "4,", ",", "[4,8]", "1e3",
                           "0x10", "nan", "inf", "", " ", "\x00", "'", '"', "\\", "%", "9" * 40,
-                          "true", "null", "[]", "{}", "4\n8", "\u202e", "𝟡"])
-TEXT = st.one_of(TRICKY, st.text(max_size=40),
+                          "9" * 5000, "1" + "0" * 19, "true", "null", "[]", "{}", "4\n8",
+                          "\u202e", "𝟡"])
+TEXT = st.one_of(TRICKY, TRICKY, st.text(max_size=40),
                  st.text(st.characters(categories=["Nd", "No", "Zs", "Cc"]), max_size=6))
+# Whole numbers around every edge: small, the 64-bit ones, and far beyond.
+NUMBERS = st.one_of(st.integers(-3, 300), st.integers(2**62, 2**66),
+                    st.sampled_from([2**63 - 1, 2**63, 2**64, -(2**63) - 1, 10**4000]))
+# Numbers as a form writes them, including more digits than int() reads (4300).
+NUMBER_TEXT = st.one_of(NUMBERS.map(str), st.just("9" * 5000), st.just("-" + "9" * 4400))
+JSON_VALUES = st.one_of(TEXT, NUMBERS, st.floats(), st.booleans(), st.none(),
+                        st.lists(st.one_of(NUMBERS, TEXT), max_size=9),
+                        st.dictionaries(TEXT, NUMBERS, max_size=2))
+
+
+def cursors() -> st.SearchStrategy[str]:
+    """Cursors in the list's own format ("v1:<number>", base64) around every edge, and text."""
+    encoded = NUMBERS.map(
+        lambda n: base64.urlsafe_b64encode(f"v1:{n}".encode()).decode().rstrip("="))
+    return st.one_of(encoded, TEXT)
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF,
                                     exclude_characters="\x7f"), max_size=60).map(str.strip)
 TOKEN_CHARS = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -169,8 +202,8 @@ CONTENT_TYPES = st.one_of(
 
 def queries(names: Iterable[str]) -> st.SearchStrategy[list[tuple[str, str]]]:
     """Query parameters: documented names or any text, with awkward values, repeats allowed."""
-    return st.lists(st.tuples(st.one_of(st.sampled_from(sorted(names)), TEXT), TEXT),
-                    max_size=4)
+    name = st.one_of(st.sampled_from(sorted(names)), st.sampled_from(sorted(names)), TEXT)
+    return st.lists(st.tuples(name, TEXT), max_size=4)
 
 
 def part_payloads(image: bytes) -> st.SearchStrategy[bytes]:
