@@ -53,6 +53,7 @@ from sketchify.core.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
+PREVIEW_VALUES = ("0", "1", "true", "false", "yes", "no")  # of GET .../svg?preview=
 # Visible ASCII, as a header value should be.
 _KEY = re.compile(rf"[\x21-\x7e]{{1,{limits.MAX_IDEMPOTENCY_KEY}}}")
 
@@ -223,7 +224,10 @@ def svg(job_id: str) -> Response:
     if count not in job.strokes:
         raise ApiError(404, f"This job has no {count}-stroke sketch (it has {job.strokes}).",
                        "strokes")
-    preview = request.args.get("preview", "0").lower() in ("1", "true", "yes")
+    flag = request.args.get("preview", "0")
+    if flag not in PREVIEW_VALUES:  # `preview=maybe` must not quietly mean "no"
+        raise ApiError(422, "preview must be 1 or 0 (or true/false, yes/no).", "preview")
+    preview = flag in ("1", "true", "yes")
     if job.status != DONE and not (preview and job.has_preview):
         message = _NOT_READY[job.status]
         if preview and job.status == RUNNING:

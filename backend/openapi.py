@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from sketchify.backend import filenames, limits, listing
+from sketchify.backend.api import PREVIEW_VALUES
 from sketchify.backend.downloads import format_mimetype
 from sketchify.core.mask import MODES
 from sketchify.core.presets import PRESET_NAMES, PRESETS
@@ -395,7 +396,8 @@ def _paths(max_upload_bytes: int, max_pixels: int, formats: tuple[str, ...]) -> 
                     {"name": "preview", "in": "query", "required": False,
                      "description": "`1`: the best strokes so far of a running or canceled "
                                     "job.",
-                     "schema": {"type": "string", "enum": ["0", "1"], "default": "0"}},
+                     "schema": {"type": "string", "enum": list(PREVIEW_VALUES),
+                                "default": "0"}},
                 ],
                 "responses": {
                     "200": {"description": "The SVG, one `<path>` per stroke.",

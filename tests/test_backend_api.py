@@ -301,6 +301,10 @@ def test_svg_query_rules(client):
     # Found by fuzzing: each was a 500 (str.isdigit() takes "²"; int() refuses 4300+ digits).
     for odd in ("%C2%B2", "%E2%91%A0", "9" * 5000):
         assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes={odd}"), 422, "strokes")
+    assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=true").status_code == 200
+    assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=no").status_code == 200
+    assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=maybe"), 422,
+                 "preview")
     assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=16"), 404, "strokes")
     assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=1").status_code == 200
     single = submit(client, strokes="4").get_json()["id"]
