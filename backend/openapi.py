@@ -474,7 +474,11 @@ def document(*, version: str, max_upload_bytes: int, max_pixels: int,
                 "`{\"error\": \"<one sentence>\", \"field\": <name or null>}`. Besides /v1, "
                 "the server serves a web page at `/` and its files under `/static/` (public, "
                 "like this document). Requests with a foreign `Origin` are refused, and a "
-                "loopback server refuses non-loopback Host names."
+                "loopback server refuses non-loopback Host names. Besides the statuses listed "
+                "per operation, the HTTP server itself may answer any request with 400 (not "
+                "valid HTTP), 413 (a body over the limit) or 431 (headers too large), and a "
+                "method a path does not take gets 405 with `Allow`: all in the same error "
+                "shape."
             ),
         },
         "servers": [{"url": "/"}],
