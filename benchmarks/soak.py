@@ -54,9 +54,11 @@ class Soak:
     deadline: float
     max_jobs: int
     queue_cap: int
+    reserved: int = 0  # submissions made or under way, held to max_jobs
     lock: threading.Lock = field(default_factory=threading.Lock)
     accepted: dict[str, list[int]] = field(default_factory=dict)  # id -> stroke counts
     seen: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    ended: dict[str, tuple[str, float]] = field(default_factory=dict)  # first final seen, when
     status_ms: list[float] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
@@ -74,13 +76,19 @@ class Soak:
             self.problems.append(problem)
             self.counts["problems"] += 1
 
-    def observe(self, job: dict) -> None:
-        """A finished job must stay as it finished: any later change is a second ending."""
+    def observe(self, job: dict, asked: float) -> None:
+        """A finished job must stay as it finished: an answer to a request sent after a final
+        state was seen (``asked``: time.monotonic() before sending) must say the same. Answers
+        to requests already in flight then may be older news."""
+        now = time.monotonic()
         with self.lock:
             history = self.seen[job["id"]]
-            if history and history[-1] in FINAL and job["status"] != history[-1]:
-                self.problems.append(f"job {job['id']} went from {history[-1]} to "
+            ended = self.ended.get(job["id"])
+            if ended is not None and asked > ended[1] and job["status"] != ended[0]:
+                self.problems.append(f"job {job['id']} went from {ended[0]} to "
                                      f"{job['status']}")
+            if job["status"] in FINAL and ended is None:
+                self.ended[job["id"]] = (job["status"], now)
             if not history or history[-1] != job["status"]:
                 history.append(job["status"])
 
@@ -96,26 +104,30 @@ def submitter(soak: Soak, rng: random.Random) -> None:
     pictures = [png_bytes(64, 48), png_bytes(120, 90), png_bytes(40, 80)]
     while soak.running():
         with soak.lock:
-            full = len(soak.accepted) >= soak.max_jobs
-            pending = sum(1 for h in soak.seen.values() if h and h[-1] not in FINAL)
-        if full:
-            return
-        if pending >= soak.queue_cap:  # keep a short queue: the soak is about time, not backlog
+            if soak.reserved >= soak.max_jobs:
+                return
+            pending = len(soak.accepted) - len(soak.ended)
+            if pending < soak.queue_cap:  # a short queue: the soak is about time, not backlog
+                soak.reserved += 1  # a slot of max_jobs, whichever submitter asks
+        if pending >= soak.queue_cap:
             time.sleep(0.2)
             continue
         strokes = sorted(rng.sample([2, 3, 4, 6, 8], rng.randint(1, 3)))
         data = {"strokes": ",".join(map(str, strokes)), "steps": str(rng.randint(2, 25)),
                 "preset": "draft", "seeds": "1"}
+        asked = time.monotonic()
         response = http.post(f"{soak.url}/v1/sketches", data=data, timeout=30,
                              files={"image": ("soak.png", rng.choice(pictures))})
         if response.status_code != 202:
             soak.note(f"submission answered {response.status_code}: {response.text[:200]}")
+            with soak.lock:
+                soak.reserved -= 1
             continue
         job = response.json()
         with soak.lock:
             soak.accepted[job["id"]] = strokes
             soak.counts["accepted"] += 1
-        soak.observe(job)
+        soak.observe(job, asked)
 
 
 def poller(soak: Soak, rng: random.Random) -> None:
@@ -126,7 +138,7 @@ def poller(soak: Soak, rng: random.Random) -> None:
             time.sleep(0.05)
             continue
         job_id = rng.choice(ids[-20:] if rng.random() < 0.8 else ids)  # mostly recent ones
-        started = time.perf_counter()
+        asked, started = time.monotonic(), time.perf_counter()
         response = http.get(f"{soak.url}/v1/sketches/{job_id}", timeout=30)
         elapsed = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
@@ -134,7 +146,7 @@ def poller(soak: Soak, rng: random.Random) -> None:
             continue
         with soak.lock:
             soak.status_ms.append(elapsed)
-        soak.observe(response.json())
+        soak.observe(response.json(), asked)
         if rng.random() < 0.05:
             listed = http.get(f"{soak.url}/v1/sketches", params={"limit": 20}, timeout=30)
             if listed.status_code != 200:
@@ -150,9 +162,10 @@ def canceler(soak: Soak, rng: random.Random) -> None:
         if not ids:
             continue
         job_id = rng.choice(ids)
+        asked = time.monotonic()
         response = http.delete(f"{soak.url}/v1/sketches/{job_id}", timeout=30)
         if response.status_code in (200, 202):
-            soak.observe(response.json())
+            soak.observe(response.json(), asked)
             with soak.lock:
                 soak.counts[f"cancel {response.status_code}"] += 1
         elif response.status_code == 409:
@@ -222,8 +235,9 @@ def wait_final(soak: Soak, timeout: float) -> dict[str, dict]:
     while True:
         for job_id in soak.ids():
             if jobs.get(job_id, {}).get("status") not in FINAL:
+                asked = time.monotonic()
                 jobs[job_id] = http.get(f"{soak.url}/v1/sketches/{job_id}", timeout=30).json()
-                soak.observe(jobs[job_id])
+                soak.observe(jobs[job_id], asked)
         if all(job["status"] in FINAL for job in jobs.values()) or time.monotonic() > deadline:
             return jobs
         time.sleep(0.5)

@@ -219,7 +219,7 @@ def test_oversized_bodies_are_413_json(server, contract):
     assert health_ok(server.url, TOKEN)
 
 
-@settings(max_examples=40, deadline=None, database=None,
+@settings(max_examples=EXAMPLES // 3, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(sent=st.integers(0, 3000), declared=st.integers(1, 5000))
 def test_bodies_cut_short_by_the_client(server, sent, declared):
@@ -234,7 +234,7 @@ def test_bodies_cut_short_by_the_client(server, sent, declared):
     assert health_ok(server.url, TOKEN)
 
 
-@settings(max_examples=60, deadline=None, database=None,
+@settings(max_examples=EXAMPLES // 2, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(noise=st.one_of(st.binary(min_size=1, max_size=600),
                        st.text(max_size=200).map(lambda t: (t + "\r\n\r\n").encode())))
