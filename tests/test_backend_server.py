@@ -218,7 +218,7 @@ def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tin
     lines = server.log.read_text().splitlines()
     assert lines[-1].endswith("sketchify.backend.serve: stopped")
     text = "\n".join(lines)
-    for expected in (f"job {done} received: strokes 4, preset draft",
+    for expected in (f"job {done} received (picture.png): strokes 4, preset draft",
                      f"job {done} started on cpu (preset draft, attempt 1)",
                      f"job {done} done (", f"job {long} started on cpu",
                      f"job {long} canceled (", f"job {queued} canceled before it started"):
