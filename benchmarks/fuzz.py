@@ -34,7 +34,8 @@ def main() -> int:
            "SKETCHIFY_FUZZ_SECONDS": str(max(1, round(args.minutes * 30))),
            "SKETCHIFY_FUZZ_EXAMPLES": str(max(10, round(args.minutes * EXAMPLES_PER_MINUTE)))}
     command = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_fuzz.py"), "-q",
-               "-p", "no:cacheprovider", "--durations=0", "-o", "timeout=0"]
+               "-p", "no:cacheprovider", "--durations=0", "-o", "timeout=0",
+               "-rP"]  # the passed Schemathesis run's own summary too
     if args.seed is not None:
         command.append(f"--hypothesis-seed={args.seed}")
     print(f"fuzzing for about {args.minutes:g} min: Schemathesis {env['SKETCHIFY_FUZZ_SECONDS']} "
