@@ -81,11 +81,16 @@ def _width(value: Any) -> float:
             value = float(value)
         except ValueError:
             raise ApiError(422, "width must be a number.", "width") from None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ApiError(422, "width must be a number.", "width")
+    # A JSON integer may be far beyond any float (math.isfinite() of it overflows); Python
+    # compares it with the limits exactly.
+    if isinstance(value, float) and not math.isfinite(value):
         raise ApiError(422, "width must be a number.", "width")
     if not limits.MIN_WIDTH <= value <= limits.MAX_WIDTH:
-        raise ApiError(422, f"width must be between {limits.MIN_WIDTH:g} and {limits.MAX_WIDTH:g}, "
-                            f"got {value}.", "width")
+        shown = f", got {value}" if abs(value) < 10**20 else ""
+        raise ApiError(422, f"width must be between {limits.MIN_WIDTH:g} and {limits.MAX_WIDTH:g}"
+                            f"{shown}.", "width")
     return float(value)
 
 
