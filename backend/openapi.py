@@ -12,11 +12,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from sketchify.backend import filenames, limits, listing
+from sketchify.backend import limits, listing
 from sketchify.backend.api import PREVIEW_VALUES
+from sketchify.backend.api_schemas import ref, schemas, stroke_count, submission_bodies
 from sketchify.backend.downloads import format_mimetype
-from sketchify.core.mask import MODES
-from sketchify.core.presets import PRESET_NAMES, PRESETS
 
 docs = Blueprint("openapi", __name__, url_prefix="/v1")
 
@@ -38,21 +37,13 @@ _ERROR_CODES = {
 }
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
 def _errors(*codes: int) -> dict[str, Any]:
     """The error responses of an operation: the shared ones plus ``codes``."""
     responses = {}
     for code in sorted({401, 403, *codes}):
         response: dict[str, Any] = {
             "description": _ERROR_CODES[code],
-            "content": {"application/json": {"schema": _ref("Error")}},
+            "content": {"application/json": {"schema": ref("Error")}},
         }
         if code == 401:
             response["headers"] = {"WWW-Authenticate": {
@@ -75,242 +66,13 @@ _JOB_LINKS = {
 def _job_response(description: str, *, location: bool = False) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": _ref("Job")}},
+        "content": {"application/json": {"schema": ref("Job")}},
         "links": _JOB_LINKS,
     }
     if location:
         response["headers"] = {"Location": {"description": "The job's URL.", "required": True,
                                             "schema": {"type": "string"}}}
     return response
-
-
-def _counts() -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "maximum": limits.MAX_STROKES}
-
-
-# A whole number written as text, as multipart carries every field (JSON may too).
-_INT_TEXT = {"type": "string", "pattern": r"^\s*[+-]?[0-9]+\s*$"}
-_NUMBER_TEXT = {"type": "string",
-                "pattern": r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"}
-
-
-def _fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
-    """The optional fields of a submission. Multipart sends each value as text; JSON may send
-    numbers as text too, and null for "the default"."""
-    counts = _counts()
-    fields: dict[str, dict[str, Any]] = {
-        "strokes": {
-            "description": f"Stroke counts, one sketch each: `16`, `\"4,8,16\"`, `[4, 8]` (in "
-                           "multipart also repeated parts); duplicates count once. Default "
-                           f"[16]. At most {limits.MAX_COUNTS} different counts.",
-            "anyOf": [
-                counts,
-                {"type": "string", "pattern": r"^\s*[+-]?[0-9]+\s*(,\s*[+-]?[0-9]+\s*)*,?\s*$"},
-                {"type": "array", "items": {"anyOf": [counts, _INT_TEXT]}, "minItems": 1},
-            ],
-        },
-        "preset": {"description": "`auto` (the default) is `standard` on a GPU and `draft` on "
-                                  "a CPU, decided where the job runs.",
-                   "type": "string", "enum": list(PRESET_NAMES), "default": "auto"},
-        "steps": {"description": "Optimization steps (default: the preset's).",
-                  "type": "integer", "minimum": 1, "maximum": limits.MAX_STEPS},
-        "seeds": {"description": "Runs from different starts; the best is kept (default: the "
-                                 "preset's).",
-                  "type": "integer", "minimum": 1, "maximum": limits.MAX_SEEDS},
-        "seed": {"description": "The first random seed (default: the preset's).",
-                 "type": "integer", "minimum": 0, "maximum": limits.MAX_SEED},
-        "prompt": {"description": "Optional text the sketch should also match (CLIP text "
-                                  "loss); blank means none.",
-                   "type": "string", "maxLength": limits.MAX_PROMPT},
-        "width": {"description": "SVG stroke width at the 224 px canvas.",
-                  "type": "number", "minimum": limits.MIN_WIDTH, "maximum": limits.MAX_WIDTH,
-                  "default": limits.DEFAULT_WIDTH},
-        "mask": {"description": "Which part of the photo is the object: `none` (the whole "
-                                "photo), `alpha` (its transparency), `file` (`mask_image`), "
-                                "`auto` (a salient-object network on the server). Sending "
-                                "`mask_image` implies `file`; another mode with it is a 422.",
-                 "type": "string", "enum": list(MODES), "default": "none"},
-    }
-    if as_json:
-        for name in ("steps", "seeds", "seed"):
-            fields[name] = {"anyOf": [_bare(fields[name]), _INT_TEXT],
-                            "description": fields[name]["description"]}
-        fields["width"] = {"anyOf": [_bare(fields["width"]), _NUMBER_TEXT],
-                           "description": fields["width"]["description"]}
-        for name, field in fields.items():
-            fields[name] = _nullable(_bare(field)) | {"description": field["description"]}
-    return fields
-
-
-def _bare(schema: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in schema.items() if key != "description"}
-
-
-def _image_text(max_pixels: int, formats: tuple[str, ...]) -> str:
-    return (f"The photo: {', '.join(formats)}, at most {max_pixels} pixels (after EXIF "
-            "orientation). Not an image of these formats: 415; broken or too many pixels: 422.")
-
-
-def _submission_bodies(max_upload_bytes: int, max_pixels: int,
-                       formats: tuple[str, ...]) -> dict[str, Any]:
-    image = _image_text(max_pixels, formats)
-    mask = ("A mask image of the photo's size: its alpha channel if it has one, else its "
-            "luminance (white = the object).")
-    types = ", ".join(sorted({format_mimetype(kind) for kind in formats}))
-    multipart = {
-        "type": "object",
-        "required": ["image"],
-        "additionalProperties": False,
-        "properties": {
-            "image": {"description": f"{image} The part's file name is kept as `filename` "
-                                     f"(at most {filenames.MAX_LENGTH} characters).",
-                      "type": "string", "format": "binary"},
-            "mask_image": {"description": mask, "type": "string", "format": "binary"},
-            **_fields(),
-        },
-    }
-    json_body = {
-        "type": "object",
-        "required": ["image"],
-        "additionalProperties": False,
-        "properties": {
-            "image": {"description": f"{image} Base64, or a `data:` URI.",
-                      "type": "string", "minLength": 1},
-            "mask_image": _nullable({"type": "string", "minLength": 1})
-            | {"description": f"{mask} Base64, or a `data:` URI."},
-            "filename": _nullable({"type": "string", "maxLength": filenames.MAX_LENGTH})
-            | {"description": "The photo's original file name."},
-            **_fields(as_json=True),
-        },
-    }
-    return {
-        "required": True,
-        "description": f"Either encoding; the whole body at most {max_upload_bytes} bytes "
-                       "(larger: 413).",
-        "content": {
-            "multipart/form-data": {
-                "schema": multipart,
-                "encoding": {"image": {"contentType": types}, "mask_image": {"contentType": types}},
-            },
-            "application/json": {"schema": json_body},
-        },
-    }
-
-
-def _job_schema() -> dict[str, Any]:
-    links = {"type": "object", "propertyNames": {"pattern": "^[0-9]+$"},
-             "additionalProperties": {"type": "string"}}
-    time = {"type": "string", "format": "date-time"}
-    presets = list(PRESETS)
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["id", "status", "filename", "strokes", "params", "queue_position",
-                     "progress", "estimate_s", "estimate_text", "cancel_requested", "attempts",
-                     "resolved_preset", "device", "worker", "error", "created_at", "started_at",
-                     "finished_at", "links"],
-        "properties": {
-            "id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-            "status": {"type": "string", "enum": list(listing.STATUSES)},
-            "filename": _nullable({"type": "string", "maxLength": filenames.MAX_LENGTH}),
-            "strokes": {"type": "array", "items": _counts(), "minItems": 1,
-                        "maxItems": limits.MAX_COUNTS, "uniqueItems": True},
-            "params": {
-                "description": "What was asked (`preset` stays `auto`; null: the preset's).",
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["preset", "steps", "seeds", "seed", "prompt", "width", "mask"],
-                "properties": {
-                    name: field if name in ("preset", "width", "mask") else _nullable(field)
-                    for name, field in _fields().items() if name != "strokes"
-                },
-            },
-            "queue_position": _nullable({"type": "integer", "minimum": 0,
-                                         "description": "Queued jobs ahead (null unless "
-                                                        "queued)."}),
-            "progress": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["step", "total", "fraction", "eta_s", "eta_text"],
-                "properties": {
-                    "step": {"type": "integer", "minimum": 0},
-                    "total": _nullable({"type": "integer", "minimum": 1}),
-                    "fraction": {"type": "number", "minimum": 0, "maximum": 1},
-                    "eta_s": _nullable({"type": "number", "minimum": 0,
-                                        "description": "The engine's running estimate."}),
-                    "eta_text": {"type": "string", "minLength": 1},
-                },
-            },
-            "estimate_s": _nullable({
-                "type": "number", "minimum": 0,
-                "description": "Seconds until the job is done from now, queue included, from "
-                               "the measured step cost (an upper bound for `draft`); null "
-                               "when nothing is measured yet or the job is finished."}),
-            "estimate_text": {"type": "string", "minLength": 1,
-                              "description": "`estimate_s` in words: `about 4 min`, "
-                                             "`unknown`."},
-            "cancel_requested": {"type": "boolean"},
-            "attempts": {"type": "integer", "minimum": 0},
-            "resolved_preset": _nullable({"type": "string", "enum": presets,
-                                          "description": "What the preset became where the "
-                                                         "job ran (null while queued)."}),
-            "device": _nullable({"type": "string"}),
-            "worker": _nullable({"type": "string"}),
-            "error": _nullable({"type": "string", "minLength": 1}),
-            "created_at": time,
-            "started_at": _nullable(time),
-            "finished_at": _nullable(time),
-            "links": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["self"],
-                "properties": {
-                    "self": {"type": "string"},
-                    "svg": {**links, "description": "Per stroke count, once done."},
-                    "preview": {**links, "description": "Per stroke count: the best strokes "
-                                                        "so far (running or canceled)."},
-                },
-            },
-        },
-    }
-
-
-def _health_schema() -> dict[str, Any]:
-    names = {"type": "array", "items": {"type": "string"}}
-    return {
-        "type": "object",
-        "required": ["status", "version", "executor", "running", "queue_length", "step_cost",
-                     "disk", "limits"],
-        "additionalProperties": False,
-        "properties": {
-            "status": {"const": "ok"},
-            "version": {"type": "string"},
-            "executor": {"type": "string", "enum": ["in-process", "celery"]},
-            "devices": {**names, "description": "In-process: one worker per device."},
-            "models": {"type": "object", "description": "Model names and weights (file "
-                                                        "names, never the server's paths)."},
-            "models_loaded": {"type": "boolean"},
-            "broker": {"type": "string", "description": "Celery: the broker, password hidden."},
-            "broker_reachable": {"type": "boolean"},
-            "workers_seen": names,
-            "workers": {"type": "array", "items": {"type": "object"}},
-            "running": {"type": "array", "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"}},
-            "queue_length": {"type": "integer", "minimum": 0},
-            "step_cost": {"type": "object", "description": "Seconds one sketch view costs per "
-                                                           "step, per device (or "
-                                                           "`device@worker`).",
-                          "additionalProperties": {"type": "number", "minimum": 0}},
-            "disk": {"type": "object", "additionalProperties": False,
-                     "required": ["free_bytes", "accepting"],
-                     "properties": {"free_bytes": {"type": "integer", "minimum": 0},
-                                    "accepting": {"type": "boolean"}}},
-            "limits": {"type": "object", "additionalProperties": False,
-                       "required": ["max_upload_bytes", "max_pixels", "formats"],
-                       "properties": {"max_upload_bytes": {"type": "integer", "minimum": 1},
-                                      "max_pixels": {"type": "integer", "minimum": 1},
-                                      "formats": names}},
-        },
-    }
 
 
 def _job_id() -> dict[str, Any]:
@@ -334,7 +96,7 @@ def _paths(max_upload_bytes: int, max_pixels: int, formats: tuple[str, ...]) -> 
                                "maxLength": limits.MAX_IDEMPOTENCY_KEY,
                                "pattern": "^[\\x21-\\x7e]+$"},
                 }],
-                "requestBody": _submission_bodies(max_upload_bytes, max_pixels, formats),
+                "requestBody": submission_bodies(max_upload_bytes, max_pixels, formats),
                 "responses": {
                     "202": _job_response("A new job, queued.", location=True),
                     "200": _job_response("The job this Idempotency-Key made before.",
@@ -361,7 +123,7 @@ def _paths(max_upload_bytes: int, max_pixels: int, formats: tuple[str, ...]) -> 
                 ],
                 "responses": {
                     "200": {"description": "One page.",
-                            "content": {"application/json": {"schema": _ref("JobList")}}},
+                            "content": {"application/json": {"schema": ref("JobList")}}},
                     **_errors(422),
                 },
             },
@@ -392,7 +154,7 @@ def _paths(max_upload_bytes: int, max_pixels: int, formats: tuple[str, ...]) -> 
                 "parameters": [
                     {"name": "strokes", "in": "query", "required": False,
                      "description": "One of the job's counts (may be left out when it has one).",
-                     "schema": _counts()},
+                     "schema": stroke_count()},
                     {"name": "preview", "in": "query", "required": False,
                      "description": "`1`: the best strokes so far of a running or canceled "
                                     "job.",
@@ -438,7 +200,7 @@ def _paths(max_upload_bytes: int, max_pixels: int, formats: tuple[str, ...]) -> 
                 "summary": "Devices, models, queue, measured step cost, disk, limits.",
                 "responses": {
                     "200": {"description": "The server is up.",
-                            "content": {"application/json": {"schema": _ref("Health")}}},
+                            "content": {"application/json": {"schema": ref("Health")}}},
                     **_errors(),
                 },
             },
@@ -489,32 +251,7 @@ def document(*, version: str, max_upload_bytes: int, max_pixels: int,
                 "type": "http", "scheme": "bearer",
                 "description": "The server's `--token`; required off loopback.",
             }},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["error", "field"],
-                    "properties": {
-                        "error": {"type": "string", "minLength": 1,
-                                  "description": "One sentence for a person."},
-                        "field": _nullable({"type": "string", "minLength": 1,
-                                            "description": "The field, query parameter or "
-                                                           "header at fault."}),
-                    },
-                },
-                "Job": _job_schema(),
-                "JobList": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["items", "next_cursor"],
-                    "properties": {
-                        "items": {"type": "array", "items": _ref("Job"),
-                                  "maxItems": listing.MAX_LIMIT},
-                        "next_cursor": _nullable({"type": "string", "minLength": 1}),
-                    },
-                },
-                "Health": _health_schema(),
-            },
+            "schemas": schemas(),
         },
     }
 

@@ -16,6 +16,7 @@ import base64
 import json
 import os
 from collections.abc import Iterator
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
@@ -41,9 +42,11 @@ from fuzzing import (
     request_bytes,
     run_schemathesis,
     send_raw,
+    sent_as_left_out,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.core.failures import AcceptedNegativeData, ServerError
 
 pytest_plugins = ["backend_fixtures"]
 # The suite's budgets; benchmarks/fuzz.py raises them through the environment.
@@ -92,6 +95,19 @@ def test_schemathesis_finds_nothing(server, tmp_path):
     assert " passed" in run.stdout and "No test cases" not in run.stdout
     print(run.stdout[run.stdout.rfind("SUMMARY"):])  # shown by benchmarks/fuzz.py (-rP)
     assert health_ok(server.url, TOKEN)
+
+
+def test_only_the_empty_multipart_list_is_forgiven():
+    """The one Schemathesis finding the hooks drop, and nothing like it."""
+    accepted = AcceptedNegativeData(operation="POST /v1/sketches", message="accepted",
+                                    status_code=202, expected_statuses=["422"])
+    case = SimpleNamespace(media_type="multipart/form-data", body={"image": b"x", "seed": []})
+    assert sent_as_left_out(accepted, case)
+    assert not sent_as_left_out(accepted, SimpleNamespace(media_type="application/json",
+                                                          body={"image": "x", "seed": []}))
+    assert not sent_as_left_out(accepted, SimpleNamespace(media_type="multipart/form-data",
+                                                          body={"image": b"x", "seed": "x"}))
+    assert not sent_as_left_out(ServerError(operation="POST /v1/sketches", status_code=500), case)
 
 
 @pytest.mark.parametrize("route", ["/v1/sketches", "/v1/sketches/{id}", "/v1/sketches/{id}/svg",
