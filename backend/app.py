@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Flask, Response, jsonify
@@ -20,6 +19,7 @@ from sketchify.backend.security import install_guards, is_loopback
 from sketchify.backend.service import Service
 from sketchify.backend.store import JobStore
 from sketchify.backend.web.page import web
+from sketchify.core.provenance import package_version
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,6 @@ DEFAULTS: dict[str, Any] = {
     "MODELS": {},  # model names/weights, shown by /v1/health
     "START": True,  # start the executor and the retention sweep now
 }
-
-
-def _package_version() -> str:
-    try:
-        return version("sketchify-clipasso")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _in_process(config: dict[str, Any]) -> Callable[[JobStore], Executor]:
@@ -115,7 +108,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     service = Service(
         store=store,
         executor=executor,
-        version=_package_version(),
+        version=package_version(),
         max_pixels=app.config["MAX_PIXELS"],
         formats=tuple(app.config["IMAGE_FORMATS"]),
         retention_s=app.config["RETENTION_HOURS"] * 3600.0,

@@ -225,6 +225,8 @@ def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tin
         assert expected in text, expected
     done_line = next(line for line in lines if f"job {done} done (" in line)
     assert done_line.endswith(", 3 steps)")  # the time taken, then the steps run
-    # open_clip logs each model-loading step on the root logger, waitress its address.
-    assert " root: " not in text and "waitress" not in text and "Parsing model" not in text
+    # open_clip logs each model-loading step on the root logger, waitress its address. (Its
+    # warnings stay: "Task queue depth" on a busy machine says something worth knowing.)
+    assert " root: " not in text and "Parsing model" not in text
+    assert not any("waitress" in line and "queue depth" not in line for line in lines)
     assert sum(f"job {done} " in line for line in lines) == 3  # received, started, done

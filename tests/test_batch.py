@@ -47,7 +47,7 @@ def test_a_folder_with_a_bad_file_sketches_the_rest_and_exits_1(folder, tmp_path
     assert lines[1] == (f"sketchify: {folder / 'broken.jpg'}: The data is not an image "
                         "Sketchify can read (supported formats: BMP, GIF, JPEG, MPO, PNG, "
                         "TIFF, WEBP).")
-    assert lines[2].startswith("sketchify: 2 done, 0 skipped (up to date), 1 failed, in about ")
+    assert lines[2].startswith("sketchify: 2 done, 0 skipped (up to date), 1 failed, in ")
     assert len(lines) == 3
     assert not (folder / "cat.4.svg").exists()
 
