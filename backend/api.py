@@ -35,7 +35,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
 
-from sketchify.backend import downloads, joblog, listing
+from sketchify.backend import downloads, joblog, limits, listing
 from sketchify.backend.errors import ApiError
 from sketchify.backend.estimates import QueueEstimate, estimate_fields
 from sketchify.backend.service import Service
@@ -53,7 +53,9 @@ from sketchify.core.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as a header value should be
+PREVIEW_VALUES = ("0", "1", "true", "false", "yes", "no")  # of GET .../svg?preview=
+# Visible ASCII, as a header value should be.
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{limits.MAX_IDEMPOTENCY_KEY}}}")
 
 
 def _service() -> Service:
@@ -131,7 +133,8 @@ def submit() -> Response:
     service = _service()
     key = request.headers.get("Idempotency-Key")
     if key is not None and not _KEY.fullmatch(key):
-        raise ApiError(422, "Idempotency-Key must be 1-255 visible ASCII characters.",
+        raise ApiError(422, f"Idempotency-Key must be 1-{limits.MAX_IDEMPOTENCY_KEY} visible ASCII "
+                            "characters.",
                        "Idempotency-Key")
     submission = parse_submission(
         request, max_pixels=service.max_pixels, formats=service.formats,
@@ -212,14 +215,19 @@ def svg(job_id: str) -> Response:
     raw = request.args.get("strokes")
     if raw is None and len(job.strokes) == 1:
         count = job.strokes[0]
-    elif raw is None or not raw.isdigit():
+    # ASCII only: str.isdigit() is also true for "²", which int() refuses; and never more
+    # digits than a count has (int() refuses over 4300).
+    elif raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise ApiError(422, f"strokes must be one of {job.strokes}.", "strokes")
     else:
         count = int(raw)
     if count not in job.strokes:
         raise ApiError(404, f"This job has no {count}-stroke sketch (it has {job.strokes}).",
                        "strokes")
-    preview = request.args.get("preview", "0").lower() in ("1", "true", "yes")
+    flag = request.args.get("preview", "0")
+    if flag not in PREVIEW_VALUES:  # `preview=maybe` must not quietly mean "no"
+        raise ApiError(422, "preview must be 1 or 0 (or true/false, yes/no).", "preview")
+    preview = flag in ("1", "true", "yes")
     if job.status != DONE and not (preview and job.has_preview):
         message = _NOT_READY[job.status]
         if preview and job.status == RUNNING:

@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from sketchify.backend import limits
 from sketchify.backend.api import v1
 from sketchify.backend.disk import DiskFullError
-from sketchify.backend.errors import ApiError
+from sketchify.backend.errors import ApiError, body_too_large
+from sketchify.backend.openapi import docs
 from sketchify.backend.runner import Executor, InProcessExecutor
 from sketchify.backend.security import install_guards, is_loopback
 from sketchify.backend.service import Service
@@ -79,8 +80,7 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_: RequestEntityTooLarge) -> Response:
-        limit = app.config["MAX_CONTENT_LENGTH"] / 2**20
-        return _error(413, f"The request body is larger than the {limit:g} MB limit.")
+        return _error(413, body_too_large(app.config["MAX_CONTENT_LENGTH"]))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
@@ -119,10 +119,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     install_guards(
         app, token=app.config["TOKEN"], cors_origin=app.config["CORS_ORIGIN"],
         loopback_only=is_loopback(app.config["HOST"]),
-        public_blueprints=(web.name,),
+        public_blueprints=(web.name, docs.name),  # neither holds a secret
     )
     _register_errors(app)
     app.register_blueprint(v1)
+    app.register_blueprint(docs)
     app.register_blueprint(web)
     if app.config["START"]:
         service.start()

@@ -33,7 +33,12 @@ def svgs_zip(store: JobStore, job: Job) -> bytes:
 def image_mimetype(data: bytes) -> str:
     """The media type of a stored photo (it was one of the accepted formats when submitted)."""
     with PIL.Image.open(io.BytesIO(data)) as image:
-        kind = image.format
+        return format_mimetype(image.format or "")
+
+
+def format_mimetype(kind: str) -> str:
+    """The media type a photo of Pillow's format ``kind`` is served with."""
     if kind == "MPO":  # a camera JPEG with a preview frame: browsers know it as a JPEG
         return "image/jpeg"
-    return PIL.Image.MIME.get(kind or "", "application/octet-stream")
+    PIL.Image.init()  # the table fills as Pillow's format plugins load
+    return PIL.Image.MIME.get(kind, "application/octet-stream")

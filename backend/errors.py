@@ -16,3 +16,8 @@ class ApiError(Exception):
         self.message = message
         self.field = field
         self.headers = headers or {}
+
+
+def body_too_large(limit_bytes: int) -> str:
+    """The 413 sentence, the same whether the app or the HTTP server refuses the body."""
+    return f"The request body is larger than the {limit_bytes / 2**20:g} MB limit."

@@ -10,6 +10,15 @@ RETENTION_HOURS = 24.0 * 7
 MAX_ATTEMPTS = 3  # runs of a job that crashes take before it is failed
 MAX_COUNTS = 8  # stroke counts per job
 
+# The ranges of a submission's fields: the validators and the OpenAPI document both read them.
+MAX_STROKES = 256  # strokes in one sketch
+MAX_STEPS = 10000
+MAX_SEEDS = 16
+MAX_SEED = 2**63 - 1  # the largest signed 64-bit integer
+MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 0.5, 20.0, 3.0  # SVG stroke width at the 224 px canvas
+MAX_PROMPT = 300  # characters
+MAX_IDEMPOTENCY_KEY = 255  # characters of an Idempotency-Key header
+
 # New sketches are refused (507) while the data folder has less free space than this.
 MIN_FREE_MB = 64.0
 MIN_FREE_BYTES = int(MIN_FREE_MB * 2**20)

@@ -20,6 +20,7 @@ STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELED)
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
 _PARAMS = ("status", "limit", "cursor")
 _PREFIX = "v1:"
+_MAX_SEQ = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ def _decode_cursor(cursor: str) -> int:
     number = text.removeprefix(_PREFIX)
     if not text.startswith(_PREFIX) or not number.isdigit() or not number.isascii():
         raise bad
+    # Queue numbers are SQLite integers (64-bit); a larger one was never given out.
+    if len(number) > 19 or int(number) > _MAX_SEQ:
+        raise bad
     return int(number)
 
 
@@ -55,7 +59,8 @@ def _statuses(raw: str) -> tuple[str, ...]:
 
 
 def _limit(raw: str) -> int:
-    if not raw.isdigit() or not raw.isascii() or not 1 <= int(raw) <= MAX_LIMIT:
+    # The length first: int() refuses more than 4300 digits.
+    if not raw.isdigit() or not raw.isascii() or len(raw) > 9 or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(422, f"limit must be a whole number from 1 to {MAX_LIMIT}.", "limit")
     return int(raw)
 
@@ -65,7 +70,7 @@ def parse_query(args: MultiDict[str, str]) -> ListQuery:
     for name in args:
         if name not in _PARAMS:
             raise ApiError(422, f"Unknown query parameter {name!r}; the list takes "
-                                f"{', '.join(_PARAMS)}.", name)
+                                f"{', '.join(_PARAMS)}.", name or None)  # `?=1`: no name
         if len(args.getlist(name)) > 1:
             raise ApiError(422, f"{name} was given more than once.", name)
     status, limit, cursor = (args.get(name) for name in _PARAMS)

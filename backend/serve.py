@@ -63,6 +63,10 @@ def add_serve_command(subparsers: Any) -> None:
     p.add_argument("--cors-origin", default=None,
                    help="one web origin allowed to call the API from a browser")
     p.add_argument("--threads", type=int, default=8, help="HTTP threads (default 8)")
+    p.add_argument("--hold-jobs", action="store_true",
+                   help="accept and store jobs but run none (they stay queued until canceled, "
+                   "or run at a later start without this flag): for testing clients and the "
+                   "API without spending compute")
     p.add_argument("--executor", choices=("in-process", "celery"), default="in-process",
                    help="in-process: run jobs here (default); celery: hand them to "
                    "`sketchify worker` processes through --broker (no models load here)")
@@ -108,7 +112,10 @@ def serve(args: argparse.Namespace) -> int:
         "MAX_CONTENT_LENGTH": int(args.max_upload_mb * 2**20),
         "MAX_PIXELS": int(args.max_megapixels * 1e6), "RETENTION_HOURS": args.retention_hours,
         "MAX_ATTEMPTS": args.max_attempts, "MIN_FREE_BYTES": int(args.min_free_mb * 2**20),
+        "START": not args.hold_jobs,  # no worker threads, no retention sweep
     })
+    if args.hold_jobs:
+        log.warning("--hold-jobs: jobs are accepted and stored, none runs")
     service = app.extensions["sketchify"]
     try:
         return _run_waitress(app, args)
@@ -165,10 +172,11 @@ def _celery_executor(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _run_waitress(app: Any, args: argparse.Namespace) -> int:
-    import waitress
+    from sketchify.backend.http_server import create_server
 
     try:
-        server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads)
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads,
+                               max_body_bytes=app.config["MAX_CONTENT_LENGTH"])
     except OSError as error:
         print(f"sketchify serve: error: cannot listen on {args.host}:{args.port} ({error}).",
               file=sys.stderr)

@@ -26,7 +26,7 @@ from sketchify.core.errors import InputError
 from sketchify.core.image import load_image
 from sketchify.core.presets import PRESET_NAMES
 
-_INT = re.compile(r"[+-]?\d+")
+_INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits, as the API document says
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,16 @@ class Submission:
 
 def _int(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        value = int(value)
+        digits = value.strip().lstrip("+-").lstrip("0")
+        # No field takes 20 digits, and int() refuses more than 4300.
+        value = int(value) if len(digits) < 20 else None
+        if value is None:
+            raise ApiError(422, f"{field} must be between {low} and {high}.", field)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ApiError(422, f"{field} must be a whole number.", field)
     if not low <= value <= high:
-        raise ApiError(422, f"{field} must be between {low} and {high}, got {value}.", field)
+        shown = f", got {value}" if abs(value) < 10**20 else ""  # not a page of digits
+        raise ApiError(422, f"{field} must be between {low} and {high}{shown}.", field)
     return value
 
 
@@ -62,7 +67,7 @@ def _strokes(value: Any) -> list[int]:
             items.extend(part)
         else:
             items.append(part)
-    counts = sorted({_int(item, "strokes", 1, 256) for item in items})
+    counts = sorted({_int(item, "strokes", 1, limits.MAX_STROKES) for item in items})
     if not counts:
         raise ApiError(422, "strokes must name at least one stroke count.", "strokes")
     if len(counts) > limits.MAX_COUNTS:
@@ -76,10 +81,16 @@ def _width(value: Any) -> float:
             value = float(value)
         except ValueError:
             raise ApiError(422, "width must be a number.", "width") from None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+    if not isinstance(value, int | float) or isinstance(value, bool):
         raise ApiError(422, "width must be a number.", "width")
-    if not 0.5 <= value <= 20:
-        raise ApiError(422, f"width must be between 0.5 and 20, got {value}.", "width")
+    # A JSON integer may be far beyond any float (math.isfinite() of it overflows); Python
+    # compares it with the limits exactly.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ApiError(422, "width must be a number.", "width")
+    if not limits.MIN_WIDTH <= value <= limits.MAX_WIDTH:
+        shown = f", got {value}" if abs(value) < 10**20 else ""
+        raise ApiError(422, f"width must be between {limits.MIN_WIDTH:g} and {limits.MAX_WIDTH:g}"
+                            f"{shown}.", "width")
     return float(value)
 
 
@@ -92,24 +103,24 @@ def _preset(value: Any) -> str:
 def _prompt(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ApiError(422, "prompt must be text.", "prompt")
-    if len(value) > 300:
-        raise ApiError(422, "prompt must be at most 300 characters.", "prompt")
+    if len(value) > limits.MAX_PROMPT:
+        raise ApiError(422, f"prompt must be at most {limits.MAX_PROMPT} characters.", "prompt")
     return value.strip() or None
 
 
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "strokes": _strokes,
     "preset": _preset,
-    "steps": lambda v: _int(v, "steps", 1, 10000),
-    "seeds": lambda v: _int(v, "seeds", 1, 16),
-    "seed": lambda v: _int(v, "seed", 0, 2**63 - 1),
+    "steps": lambda v: _int(v, "steps", 1, limits.MAX_STEPS),
+    "seeds": lambda v: _int(v, "seeds", 1, limits.MAX_SEEDS),
+    "seed": lambda v: _int(v, "seed", 0, limits.MAX_SEED),
     "prompt": _prompt,
     "width": _width,
     "mask": lambda v: v,  # checked with the image and mask image: see mask_fields
 }
 DEFAULTS: dict[str, Any] = {
     "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
-    "prompt": None, "width": 3.0, "mask": None,
+    "prompt": None, "width": limits.DEFAULT_WIDTH, "mask": None,
 }
 
 
@@ -140,7 +151,7 @@ def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
     if request.mimetype == "multipart/form-data":
         for name in request.files:
             if name not in ("image", "mask_image"):
-                raise ApiError(422, f"Unknown field {name!r}.", name)
+                raise ApiError(422, f"Unknown field {name!r}.", name or None)  # a nameless part
         if "image" in request.form:
             raise ApiError(422, "image must be sent as a file part.", "image")
         upload = request.files.get("image")
@@ -149,7 +160,8 @@ def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
         fields: dict[str, Any] = {}
         for name, values in request.form.lists():
             if name != "strokes" and len(values) > 1:
-                raise ApiError(422, f"{name} was given more than once.", name)
+                raise ApiError(422, f"{name or 'A field without a name'} was given more than "
+                                    "once.", name or None)
             fields[name] = values if name == "strokes" else values[0]
         return fields, upload.read()
     if request.mimetype == "application/json":
@@ -181,13 +193,14 @@ def parse_submission(
     """``mask_problem`` says why an ``auto`` mask cannot run where jobs run (None: it can, or
     the front cannot tell)."""
     for name in request.args:  # a field in the URL would otherwise be silently ignored
-        raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.", name)
+        raise ApiError(422, f"Unknown query parameter {name!r}; send fields in the body.",
+                       name or None)  # `?=1` names nothing
     fields, image = _raw_fields(request)
     filename = filenames.submitted(request, fields)
     mask_image = mask_part(request, fields)
     for name in fields:
         if name not in _FIELDS:
-            raise ApiError(422, f"Unknown field {name!r}.", name)
+            raise ApiError(422, f"Unknown field {name!r}.", name or None)  # JSON's "" key
     params = dict(DEFAULTS)
     params.update(
         {name: _FIELDS[name](value) for name, value in fields.items() if value is not None}

@@ -159,6 +159,9 @@ def test_defaults(client, controlled):
         ("steps", "2.5"), ("seeds", "0"), ("seeds", "17"), ("seed", "-1"), ("seed", "x"),
         ("prompt", "p" * 301), ("width", "0.4"), ("width", "21"), ("width", "nan"),
         ("width", "wide"), ("colour", "red"),
+        # Found by fuzzing: more digits than int() reads (4300) were a 500.
+        ("steps", "9" * 5000), ("strokes", "9" * 5000), ("seed", "-" + "9" * 4400),
+        ("steps", "٣"),  # other scripts' digits are not the API's numbers
     ],
 )
 def test_bad_form_field_is_422_naming_it(client, field, value):
@@ -169,7 +172,8 @@ def test_bad_form_field_is_422_naming_it(client, field, value):
     ("field", "value"),
     [("strokes", True), ("strokes", [4, "x"]), ("strokes", {"n": 4}), ("steps", 2.5),
      ("steps", True), ("seeds", "many"), ("prompt", 5), ("width", False), ("width", "1e400"),
-     ("preset", 3), ("extra", 1)],
+     ("preset", 3), ("extra", 1), ("seed", 10**4000),
+     ("width", 2**1024)],  # found by fuzzing: a 500 (the float conversion overflowed)
 )
 def test_bad_json_field_is_422_naming_it(client, field, value):
     assert_error(submit_json(client, {field: value}), 422, field)
@@ -185,6 +189,22 @@ def test_field_given_twice_and_extra_file_part(client):
 def test_fields_in_the_query_string_are_refused(client):
     data = {"image": (io.BytesIO(png_bytes()), "a.png")}
     assert_error(client.post("/v1/sketches?strokes=4", data=data), 422, "strokes")
+
+
+def test_a_nameless_field_is_422_naming_no_field(client):
+    """Found by the fuzzer: `?=1`, a part named "" or a JSON key "" got `"field": ""`."""
+    def form(**extra: Any) -> dict[str, Any]:
+        return {"image": (io.BytesIO(png_bytes()), "a.png"), **extra}
+
+    assert "''" in assert_error(client.post("/v1/sketches?=1", data=form()), 422,
+                                None)["error"]
+    assert_error(client.post("/v1/sketches", data=form(**{"": "4"})), 422, None)
+    assert_error(client.post("/v1/sketches", data=form(**{"": (io.BytesIO(b"x"), "x")})), 422,
+                 None)
+    assert_error(submit_json(client, {"": 4}), 422, None)
+    twice = client.post("/v1/sketches", data=form(**{"": ["4", "5"]}))
+    assert assert_error(twice, 422, None)["error"] == ("A field without a name was given more "
+                                                       "than once.")
 
 
 def test_missing_or_malformed_image(client):
@@ -279,6 +299,13 @@ def test_svg_query_rules(client):
     assert finished(client, job_id)["status"] == "done"
     assert_error(client.get(f"/v1/sketches/{job_id}/svg"), 422, "strokes")
     assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=x"), 422, "strokes")
+    # Found by fuzzing: each was a 500 (str.isdigit() takes "²"; int() refuses 4300+ digits).
+    for odd in ("%C2%B2", "%E2%91%A0", "9" * 5000):
+        assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes={odd}"), 422, "strokes")
+    assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=true").status_code == 200
+    assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=no").status_code == 200
+    assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=maybe"), 422,
+                 "preview")
     assert_error(client.get(f"/v1/sketches/{job_id}/svg?strokes=16"), 404, "strokes")
     assert client.get(f"/v1/sketches/{job_id}/svg?strokes=8&preview=1").status_code == 200
     single = submit(client, strokes="4").get_json()["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -19,6 +20,7 @@ from backend_helpers import (
     sketchify_command,
     wait_for,
 )
+from fuzzing import request_bytes, send_raw
 from lxml import etree
 
 pytest_plugins = ["backend_fixtures"]
@@ -59,6 +61,21 @@ def test_body_over_the_limit_is_413_json_over_real_http(server):
     assert response.status_code == 413
     assert response.json() == {"error": "The request body is larger than the 25 MB limit.",
                                "field": None}
+
+
+def test_a_body_declared_over_the_limit_is_refused_before_it_is_sent(server):
+    """Found by fuzzing: waitress read (and spooled to /tmp) any body up to its own 1 GB
+    limit before the app's 25 MB limit applied, even without the token, and answered one
+    over 1 GB in plain text. Now the headers alone get the JSON 413, nothing of the body read."""
+    url = f"{server.url}/v1/sketches"
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(26 * 2**20))]
+    answer = send_raw(url, request_bytes("POST", url, headers, b""), timeout=10)
+    assert answer is not None and answer.status == 413
+    assert json.loads(answer.body) == {"error": "The request body is larger than the 25 MB "
+                                                "limit.", "field": None}
+    garbage = send_raw(url, b"GET / HTTP/1.1\r\nno colon\r\n\r\n", timeout=10)  # HTTP server's
+    assert garbage is not None and garbage.status == 400
+    assert json.loads(garbage.body)["error"].startswith("The request is not valid HTTP (")
 
 
 def test_submit_poll_progress_and_fetch_each_svg(server):

@@ -134,7 +134,11 @@ def test_items_are_the_jobs_own_json(app, client):
      (f"cursor={base64.urlsafe_b64encode(b'v1:x').decode()}", "cursor"),
      (f"cursor={base64.urlsafe_b64encode(b'12').decode()}", "cursor"),
      (f"cursor={base64.urlsafe_b64encode(bytes([255, 0])).decode()}", "cursor"),
-     ("page=2", "page")],
+     ("page=2", "page"), ("=2", None),  # a nameless parameter names no field (fuzzer)
+     # Found by fuzzing, each a 500: a queue number beyond SQLite's 64 bits, 5000 digits.
+     (f"cursor={base64.urlsafe_b64encode(f'v1:{2**63}'.encode()).decode()}", "cursor"),
+     (f"cursor={base64.urlsafe_b64encode(('v1:' + '9' * 5000).encode()).decode()}", "cursor"),
+     ("limit=" + "9" * 5000, "limit")],
 )
 def test_bad_list_query_is_422_naming_the_parameter(client, query, field):
     submit(client)

@@ -1,0 +1,59 @@
+"""The HTTP server under the app: waitress, holding bodies to the app's own limit while it
+reads them, and answering what it refuses itself in the API's error shape.
+
+Waitress reads a whole request body (spooling it to a temporary file) before the app sees the
+request, up to its own limit (1 GB by default) — so without this, a client, even one without
+the token, could make the server write a gigabyte per request to /tmp before the app's 25 MB
+limit said no. Refusals made there (a body over the limit, malformed HTTP, huge headers) never
+reach Flask, so their body is written here as ``{"error": ..., "field": null}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import waitress
+from waitress.channel import HTTPChannel
+from waitress.task import ErrorTask
+
+from sketchify.backend.errors import body_too_large
+
+
+def _sentence(code: int, reason: str, detail: str, limit_bytes: int) -> str:
+    detail = " ".join(detail.split()).rstrip(".")  # waitress's own words, on one line
+    if code == 413:
+        return body_too_large(limit_bytes)
+    if code == 431:
+        return "The request's headers are too large."
+    if code == 400:
+        return f"The request is not valid HTTP ({detail})."
+    if code == 500:
+        return "Internal server error; see the server log."
+    return f"{reason} ({detail})."  # e.g. 501 for a Transfer-Encoding waitress lacks
+
+
+class _JsonErrorTask(ErrorTask):
+    def execute(self) -> None:
+        error = self.request.error
+        sentence = _sentence(error.code, error.reason, str(error.body),
+                             self.channel.adj.max_request_body_size)
+        body = json.dumps({"error": sentence, "field": None}).encode()
+        self.status = f"{error.code} {error.reason}"
+        self.response_headers.append(("Content-Type", "application/json"))
+        self.set_close_on_finish()
+        self.content_length = len(body)
+        self.write(body)
+
+
+class _Channel(HTTPChannel):
+    error_task_class = _JsonErrorTask
+
+
+def create_server(app: Any, *, host: str, port: int, threads: int, max_body_bytes: int) -> Any:
+    """A waitress server for ``app`` that refuses bodies over ``max_body_bytes`` as they
+    arrive (a declared length over it: at once, before any of the body is read)."""
+    server = waitress.create_server(app, host=host, port=port, threads=threads,
+                                    max_request_body_size=max_body_bytes)
+    server.channel_class = _Channel  # read by each accept; one listening socket here
+    return server
