@@ -10,16 +10,16 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sketchify.backend import limits
-from sketchify.backend.api import v1
-from sketchify.backend.disk import DiskFullError
-from sketchify.backend.errors import ApiError, body_too_large
-from sketchify.backend.openapi import docs
-from sketchify.backend.runner import Executor, InProcessExecutor
-from sketchify.backend.security import install_guards, is_loopback
+from sketchify.backend.api.errors import ApiError, body_too_large
+from sketchify.backend.api.openapi import docs
+from sketchify.backend.api.routes import v1
+from sketchify.backend.api.security import install_guards, is_loopback
+from sketchify.backend.executors.runner import Executor, InProcessExecutor
 from sketchify.backend.service import Service
-from sketchify.backend.store import JobStore
+from sketchify.backend.storage.disk import DiskFullError
+from sketchify.backend.storage.jobs import JobStore
 from sketchify.backend.web.page import web
-from sketchify.core.provenance import package_version
+from sketchify.core.output.provenance import package_version
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import sys
 
 from sketchify.backend.serve import add_serve_command
 from sketchify.backend.worker import add_worker_command
-from sketchify.core.cli import CANCELED_EXIT, add_evaluate_command, add_sketch_command
+from sketchify.core.commands.cli import CANCELED_EXIT, add_evaluate_command, add_sketch_command
 from sketchify.core.errors import SketchifyError
 
 USAGE_ERROR = 2

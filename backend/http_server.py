@@ -17,7 +17,7 @@ import waitress
 from waitress.channel import HTTPChannel
 from waitress.task import ErrorTask
 
-from sketchify.backend.errors import body_too_large
+from sketchify.backend.api.errors import body_too_large
 
 
 def _sentence(code: int, reason: str, detail: str, limit_bytes: int) -> str:

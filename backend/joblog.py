@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from sketchify.backend.store import CANCELED, DONE, FINISHED, Job
+from sketchify.backend.storage.jobs import CANCELED, DONE, FINISHED, Job
 
 log = logging.getLogger("sketchify.jobs")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.backend.schema import DatabaseVersionError, check_database
-from sketchify.backend.security import is_loopback
+from sketchify.backend.api.security import is_loopback
+from sketchify.backend.storage.schema import DatabaseVersionError, check_database
 from sketchify.backend.worker import connect_broker
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,8 @@ def _celery_executor(args: argparse.Namespace) -> dict[str, Any] | None:
         return None
     if connect_broker("sketchify serve", args.broker) is None:
         return None
-    from sketchify.backend.celery_app import DEFAULT_VISIBILITY_TIMEOUT_S
-    from sketchify.backend.celery_executor import CeleryExecutor
+    from sketchify.backend.executors.celery_app import DEFAULT_VISIBILITY_TIMEOUT_S
+    from sketchify.backend.executors.celery_executor import CeleryExecutor
 
     def build(store: Any) -> CeleryExecutor:
         return CeleryExecutor(

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sketchify.backend.runner import Executor
-from sketchify.backend.store import JobStore
+from sketchify.backend.executors.runner import Executor
+from sketchify.backend.storage.jobs import JobStore
 
 log = logging.getLogger(__name__)
 

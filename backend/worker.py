@@ -15,14 +15,14 @@ import socket
 import sys
 from typing import Any
 
-from sketchify.core.cli import add_model_arguments, sketcher_from_args
+from sketchify.core.commands.cli import add_model_arguments, sketcher_from_args
 
 
 def connect_broker(prog: str, url: str) -> Any:
     """Import the optional Celery extra and ping the broker: the redis client, or None after
     one clear line on stderr (no traceback, no hang)."""
     try:
-        from sketchify.backend import celery_app as keys
+        from sketchify.backend.executors import celery_app as keys
     except ImportError:
         print(f"{prog}: error: Celery is not installed; "
               "run: pip install 'sketchify-clipasso[celery]'", file=sys.stderr)
@@ -71,9 +71,12 @@ def run_worker(args: argparse.Namespace) -> int:
         return 2
     from celery.signals import worker_shutting_down
 
-    from sketchify.backend import celery_app as keys
-    from sketchify.backend.celery_jobs import Heartbeat, JobRunner  # the engine: slow to import
-    from sketchify.core.estimate import measure_step_cost
+    from sketchify.backend.executors import celery_app as keys
+    from sketchify.backend.executors.celery_jobs import (  # the engine: slow to import
+        Heartbeat,
+        JobRunner,
+    )
+    from sketchify.core.timing.estimate import measure_step_cost
 
     if args.threads:
         import torch

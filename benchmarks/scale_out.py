@@ -42,7 +42,7 @@ from celery_fixtures import (
 from tiny_models import make_tiny_models
 
 from sketchify.backend.app import create_app
-from sketchify.backend.celery_executor import CeleryExecutor
+from sketchify.backend.executors.celery_executor import CeleryExecutor
 
 
 def run_batch(base: str, count: int, steps: int) -> tuple[float, Counter[str], float]:

@@ -4,7 +4,7 @@ work against it; then it checks and prints
 
 - every accepted job reached a final state (done, canceled, failed) exactly once: one outcome
   line in the server's log, and no poller ever saw a finished job change again;
-- every done job's SVGs parse (sketchify.core.svg.parse_svg) with the right number of paths;
+- every done job's SVGs parse (sketchify.core.output.svg.parse_svg) with the right number of paths;
 - the server's memory (VmRSS) and open files (/proc/<pid>/fd) did not grow without bound:
   the least-squares trend over the second half, against a limit;
 - status calls (GET /v1/sketches/<id>) stayed fast: p99 under 50 ms.
@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from backend_helpers import TOKEN, Server, png_bytes, sketcher_args  # noqa: E402
 from tiny_models import make_tiny_models  # noqa: E402
 
-from sketchify.core.svg import parse_svg  # noqa: E402
+from sketchify.core.output.svg import parse_svg  # noqa: E402
 
 FINAL = ("done", "canceled", "failed")
 P99_LIMIT_MS = 50.0

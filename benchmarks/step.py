@@ -36,9 +36,7 @@ import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.engine import Sketcher
-from sketchify.core.estimate import measure_step_cost, views_per_step
 from sketchify.core.fold import ClassTokenPool, fold_batchnorm
-from sketchify.core.image import load_image, make_target
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import load_clip
 from sketchify.core.optimize import (
@@ -48,8 +46,10 @@ from sketchify.core.optimize import (
     autocast_dtype,
     optimize,
 )
+from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.presets import preset
 from sketchify.core.render import _rasterize
+from sketchify.core.timing.estimate import measure_step_cost, views_per_step
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 LADDER = (4, 8, 16, 32)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 from sketchify.core.errors import InputError, SketchifyError, WeightsError
-from sketchify.core.geometry import Placement
+from sketchify.core.photo.geometry import Placement
 
 _LAZY = {
     "Sketcher": "engine",
@@ -25,14 +25,14 @@ _LAZY = {
     "PRESETS": "presets",
     "preset": "presets",
     "Strokes": "strokes",
-    "load_image": "image",
-    "make_target": "image",
-    "Target": "image",
-    "ObjectMask": "mask",
+    "load_image": "photo.image",
+    "make_target": "photo.image",
+    "Target": "photo.image",
+    "ObjectMask": "photo.mask",
     "load_clip": "models",
     "resolve_device": "models",
-    "to_svg": "svg",
-    "parse_svg": "svg",
+    "to_svg": "output.svg",
+    "parse_svg": "output.svg",
 }
 
 __all__ = ["InputError", "Placement", "SketchifyError", "WeightsError", *_LAZY]

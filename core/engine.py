@@ -11,15 +11,15 @@ import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError
-from sketchify.core.geometry import Placement
-from sketchify.core.image import DEFAULT_MAX_PIXELS, Target, load_image, make_target
-from sketchify.core.mask import ImageSource, ObjectMask, masked_target, object_mask
 from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
-from sketchify.core.provenance import model_label, record
+from sketchify.core.output.provenance import model_label, record
+from sketchify.core.output.svg import to_svg
+from sketchify.core.photo.geometry import Placement
+from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, Target, load_image, make_target
+from sketchify.core.photo.mask import ImageSource, ObjectMask, masked_target, object_mask
+from sketchify.core.photo.salient import SalientObjectModel
 from sketchify.core.saliency import init_strokes, saliency_map
-from sketchify.core.salient import SalientObjectModel
-from sketchify.core.svg import to_svg
 
 MAX_STROKES = 256
 
@@ -101,7 +101,7 @@ class Sketcher:
         mask_image: ImageSource | None = None,
     ) -> SketchResult:
         """Sketch ``image`` at every count. ``mask``: ``none``/``alpha``/``file``/``auto`` (see
-        ``sketchify.core.mask``; a ``mask_image`` alone means ``file``) or an ObjectMask made
+        ``sketchify.core.photo.mask``; a ``mask_image`` alone means ``file``) or an ObjectMask made
         beforehand; the background then turns white and no stroke starts on it."""
         counts = stroke_counts(strokes)
         config = config or SketchConfig()

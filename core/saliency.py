@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from skimage.color import rgb2gray
 from skimage.filters import gaussian, threshold_otsu
 
-from sketchify.core.geometry import Placement
-from sketchify.core.image import Target
 from sketchify.core.models import normalize
+from sketchify.core.photo.geometry import Placement
+from sketchify.core.photo.image import Target
 
 XDOG_GAMMA = 0.98
 XDOG_PHI = 200.0

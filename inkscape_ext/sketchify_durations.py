@@ -1,6 +1,7 @@
 """Durations as a person says them ("about 5 h", "about 4 min", "about 35 s"), for backends
 that send only seconds. The extension runs in Inkscape's own Python, without the engine, so it
-cannot use ``sketchify.core.durations``; the server's own text is preferred wherever it is sent."""
+cannot use ``sketchify.core.timing.durations``; the server's own text is preferred wherever it
+is sent."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 from PIL import Image, ImageOps
 
-from sketchify.core.durations import about  # the server's own wording
+from sketchify.core.timing.durations import about  # the server's own wording
 
 STEPS = 100  # the stand-in's jobs advance 40 steps per status poll
 

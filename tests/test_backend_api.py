@@ -19,9 +19,9 @@ import pytest
 from backend_helpers import ControlledSketcher, example_image, png_bytes, wait_for
 from lxml import etree
 
+from sketchify.backend.api.errors import ApiError
 from sketchify.backend.app import create_app
-from sketchify.backend.errors import ApiError
-from sketchify.backend.store import FINISHED
+from sketchify.backend.storage.jobs import FINISHED
 
 pytest_plugins = ["backend_fixtures"]
 FAST = {"preset": "draft", "steps": "2", "seeds": "1"}

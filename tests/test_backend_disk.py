@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from backend_helpers import ControlledSketcher, Server, png_bytes, wait_for
 
-from sketchify.backend import disk
 from sketchify.backend.app import create_app
-from sketchify.backend.disk import RESERVE_NAME, RESULT_NOT_STORED, DiskFullError, DiskSpace
-from sketchify.backend.store import FINISHED
+from sketchify.backend.storage import disk
+from sketchify.backend.storage.disk import RESERVE_NAME, RESULT_NOT_STORED, DiskFullError, DiskSpace
+from sketchify.backend.storage.jobs import FINISHED
 
 pytest_plugins = ["backend_fixtures"]
 FAST = {"preset": "draft", "steps": "2", "seeds": "1", "strokes": "4"}

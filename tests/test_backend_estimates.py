@@ -12,10 +12,10 @@ import pytest
 from backend_helpers import ControlledSketcher, png_bytes, wait_for
 
 from sketchify.backend.app import create_app
-from sketchify.backend.sketch_task import sketch_config
-from sketchify.backend.store import FINISHED
-from sketchify.core.durations import about
-from sketchify.core.estimate import job_seconds
+from sketchify.backend.executors.sketch_task import sketch_config
+from sketchify.backend.storage.jobs import FINISHED
+from sketchify.core.timing.durations import about
+from sketchify.core.timing.estimate import job_seconds
 
 pytest_plugins = ["backend_fixtures"]
 LONG = {"preset": "auto", "steps": "1000", "seeds": "1", "strokes": "4,8"}

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from sketchify.backend.store import CANCELED, FAILED, QUEUED, IdempotencyConflict, JobStore
+from sketchify.backend.storage.jobs import CANCELED, FAILED, QUEUED, IdempotencyConflict, JobStore
 
 PARAMS = {"strokes": [4], "preset": "draft"}
 

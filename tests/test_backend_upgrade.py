@@ -15,10 +15,10 @@ import pytest
 from backend_helpers import Server, sketchify_command, wait_for
 from lxml import etree
 
-from sketchify.backend import schema
-from sketchify.backend.disk import DiskFullError
-from sketchify.backend.schema import SCHEMA_VERSION, DatabaseVersionError
-from sketchify.backend.store import CANCELED, DONE, QUEUED, JobStore
+from sketchify.backend.storage import schema
+from sketchify.backend.storage.disk import DiskFullError
+from sketchify.backend.storage.jobs import CANCELED, DONE, QUEUED, JobStore
+from sketchify.backend.storage.schema import SCHEMA_VERSION, DatabaseVersionError
 
 pytest_plugins = ["backend_fixtures"]
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0"

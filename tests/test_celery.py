@@ -40,13 +40,13 @@ from lxml import etree
 from PIL import Image, ImageDraw
 from tiny_models import TinyModels
 
-from sketchify.backend import celery_app as keys
-from sketchify.backend import disk
-from sketchify.backend.celery_executor import CeleryExecutor
-from sketchify.backend.celery_jobs import CancelToken, JobRunner
-from sketchify.backend.disk import RESULT_NOT_STORED
-from sketchify.backend.store import JobStore
-from sketchify.core import provenance
+from sketchify.backend.executors import celery_app as keys
+from sketchify.backend.executors.celery_executor import CeleryExecutor
+from sketchify.backend.executors.celery_jobs import CancelToken, JobRunner
+from sketchify.backend.storage import disk
+from sketchify.backend.storage.disk import RESULT_NOT_STORED
+from sketchify.backend.storage.jobs import JobStore
+from sketchify.core.output import provenance
 
 pytest_plugins = ["backend_fixtures"]
 # Far longer than the tests: a dead worker's job must come back through heartbeats, not the
@@ -439,7 +439,7 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
         redis_server: RedisServer, tiny_sketcher: Any) -> None:
     client = redis_server.client()
     runner = JobRunner(tiny_sketcher, client, "w-test")
-    # Exactly what release 0.1.0's front sent (backend/celery_executor.py at 92a7c63): no
+    # Exactly what release 0.1.0's front sent (backend/executors/celery_executor.py at 92a7c63): no
     # format, no dispatch id, params without `mask`.
     old = {"job": "a" * 32, "image": base64.b64encode(image_bytes()).decode(),
            "params": {"strokes": [4], "preset": "draft", "steps": 2, "seeds": 1, "seed": 1,

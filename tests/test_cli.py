@@ -12,8 +12,9 @@ from cli_helpers import QUICK
 from lxml import etree
 
 from sketchify.backend.cli import main
-from sketchify.core import bars, batch, provenance
+from sketchify.core.commands import bars, batch
 from sketchify.core.optimize import Progress
+from sketchify.core.output import provenance
 
 pytest_plugins = ["cli_fixtures"]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -73,7 +74,7 @@ def test_the_estimate_comes_before_the_first_step(photo, models, monkeypatch):
 
 
 def test_the_estimate_counts_every_view_of_every_step():
-    from sketchify.core.preflight import Job
+    from sketchify.core.commands.preflight import Job
     from sketchify.core.presets import preset
 
     config = preset("standard", steps=10)
@@ -184,7 +185,7 @@ def test_bad_input_one_line_exit_2_nothing_written(case, extra, photo, models, c
 def test_a_sheet_shows_the_photo_and_every_count(photo, models, tmp_path):
     from PIL import Image
 
-    from sketchify.core.sheet import sheet_size
+    from sketchify.core.output.sheet import sheet_size
 
     sheet = tmp_path / "cat.sheet.png"
     assert run(photo, "--strokes", "4,8,16", "--sheet", str(sheet), models=models) == 0

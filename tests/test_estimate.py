@@ -9,9 +9,14 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sketchify.core.estimate import MEASURE_STEPS, job_seconds, measure_step_cost, views_per_step
 from sketchify.core.models import load_clip
 from sketchify.core.presets import preset
+from sketchify.core.timing.estimate import (
+    MEASURE_STEPS,
+    job_seconds,
+    measure_step_cost,
+    views_per_step,
+)
 
 
 def test_views_and_job_seconds():

@@ -13,8 +13,8 @@ import torch
 from cli_helpers import ASTRONAUT, CAT, QUICK
 
 from sketchify.backend.cli import main
-from sketchify.core import evaluate
-from sketchify.core.dataset import class_name, plan_dataset
+from sketchify.core.commands import evaluate
+from sketchify.core.commands.dataset import class_name, plan_dataset
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError
 

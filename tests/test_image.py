@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError
-from sketchify.core.image import Target, load_image, make_target
+from sketchify.core.photo.image import Target, load_image, make_target
 
 
 def encode(img: Image.Image, fmt: str, **options) -> bytes:

@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError
-from sketchify.core.geometry import Placement
-from sketchify.core.image import load_image
-from sketchify.core.mask import (
+from sketchify.core.photo.geometry import Placement
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.mask import (
     ObjectMask,
     alpha_mask,
     canvas_mask,

@@ -14,9 +14,9 @@ from PIL import Image, ImageDraw
 from tiny_mask_model import write_tiny_u2net
 
 from sketchify.backend.app import create_app
-from sketchify.backend.store import FINISHED
-from sketchify.core import provenance
+from sketchify.backend.storage.jobs import FINISHED
 from sketchify.core.engine import Sketcher
+from sketchify.core.output import provenance
 
 pytest_plugins = ["backend_fixtures"]
 FAST = {"preset": "draft", "steps": "2", "seeds": "1", "strokes": "4"}

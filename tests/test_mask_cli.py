@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from tiny_mask_model import write_tiny_u2net
 
 from sketchify.backend.cli import main
-from sketchify.core import provenance
+from sketchify.core.output import provenance
 
 pytest_plugins = ["backend_fixtures"]
 CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"  # 451x300, no alpha

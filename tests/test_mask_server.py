@@ -11,7 +11,7 @@ from backend_helpers import Server, png_bytes, sketchify_command
 from PIL import Image, ImageDraw
 from tiny_mask_model import write_tiny_u2net
 
-from sketchify.core import provenance
+from sketchify.core.output import provenance
 
 pytest_plugins = ["backend_fixtures"]
 

@@ -14,9 +14,10 @@ from backend_helpers import Server, png_bytes, wait_for
 from contract import Contract
 from openapi_spec_validator import validate
 
-from sketchify.backend import limits, listing, openapi
-from sketchify.backend.store import JobStore
-from sketchify.core.mask import MODES
+from sketchify.backend import limits
+from sketchify.backend.api import listing, openapi
+from sketchify.backend.storage.jobs import JobStore
+from sketchify.core.photo.mask import MODES
 from sketchify.core.presets import PRESET_NAMES
 
 pytest_plugins = ["backend_fixtures"]

@@ -15,9 +15,9 @@ import torch
 
 from sketchify.core.engine import Sketcher, stroke_counts
 from sketchify.core.errors import InputError, SketchifyError
-from sketchify.core.image import load_image, make_target
 from sketchify.core.models import load_clip
 from sketchify.core.optimize import SketchConfig, optimize
+from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.presets import PRESETS, preset, resolve_preset
 
 CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"

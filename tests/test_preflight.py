@@ -14,9 +14,11 @@ import pytest
 from cli_helpers import CAT
 from PIL import Image
 
-from sketchify.core import engine, image, preflight, presets
+from sketchify.core import engine, presets
+from sketchify.core.commands import preflight
+from sketchify.core.commands.preflight import Job, check_outputs, find_photos, output_paths
 from sketchify.core.errors import InputError
-from sketchify.core.preflight import Job, check_outputs, find_photos, output_paths
+from sketchify.core.photo import image
 
 
 def test_the_torch_free_mirrors_match_the_engine():

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from sketchify.core import provenance
-from sketchify.core.durations import about
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError
+from sketchify.core.output import provenance
+from sketchify.core.output.svg import parse_svg
 from sketchify.core.presets import preset
-from sketchify.core.svg import parse_svg
+from sketchify.core.timing.durations import about
 
 CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchify.core.geometry import Placement
-from sketchify.core.sheet import (
+from sketchify.core.output.sheet import (
     CELL,
     FADE,
     GAP,
@@ -20,8 +19,9 @@ from sketchify.core.sheet import (
     sheet_png,
     sheet_size,
 )
+from sketchify.core.output.svg import to_svg
+from sketchify.core.photo.geometry import Placement
 from sketchify.core.strokes import Strokes
-from sketchify.core.svg import to_svg
 
 WIDTH, HEIGHT = 400, 200  # a photo twice as wide as high
 

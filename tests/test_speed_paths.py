@@ -19,7 +19,6 @@ from open_clip.modified_resnet import AttentionPool2d
 
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.fold import ClassTokenPool, fold_loss_model
-from sketchify.core.image import load_image, make_target
 from sketchify.core.losses import STAGES, ClipLoss
 from sketchify.core.models import normalize
 from sketchify.core.optimize import (
@@ -29,6 +28,7 @@ from sketchify.core.optimize import (
     autocast_dtype,
     optimize,
 )
+from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.render import _rasterize, rasterize
 
 CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"

@@ -7,9 +7,9 @@ from lxml import etree
 from PIL import Image
 
 from sketchify.core.errors import InputError
-from sketchify.core.geometry import Placement
+from sketchify.core.output.svg import SVG_NS, parse_svg, to_svg
+from sketchify.core.photo.geometry import Placement
 from sketchify.core.strokes import Strokes
-from sketchify.core.svg import SVG_NS, parse_svg, to_svg
 
 PLACEMENTS = [
     Placement(224, 224),

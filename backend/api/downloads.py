@@ -8,8 +8,8 @@ import zipfile
 
 import PIL.Image
 
-from sketchify.backend.filenames import stem
-from sketchify.backend.store import Job, JobStore
+from sketchify.backend.api.filenames import stem
+from sketchify.backend.storage.jobs import Job, JobStore
 
 
 def zip_name(job: Job) -> str:

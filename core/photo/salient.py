@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError, WeightsError
-from sketchify.core.mask import HALF, ObjectMask
+from sketchify.core.photo.mask import HALF, ObjectMask
 
 # Where rembg itself downloads u2net from (its U2netSession); named here for the manual way.
 U2NET_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net.onnx"

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sketchify.core.errors import InputError
-from sketchify.core.preflight import (
+from sketchify.core.commands.preflight import (
     PRESET_NAMES,
     Job,
     check_folder,
@@ -21,9 +20,10 @@ from sketchify.core.preflight import (
     positive_int,
     stroke_counts,
 )
+from sketchify.core.errors import InputError
 
 if TYPE_CHECKING:
-    from sketchify.core.batch import Outcome
+    from sketchify.core.commands.batch import Outcome
     from sketchify.core.engine import Sketcher
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
@@ -155,7 +155,8 @@ def run_sketch(args: argparse.Namespace) -> int:
             for photo in photos]
     check_outputs(jobs, made_inside=args.out_dir)
 
-    from sketchify.core import batch as runner  # the engine, torch and the models from here on
+    # The engine, torch and the models from here on.
+    from sketchify.core.commands import batch as runner
 
     outcome = runner.run(jobs, args, batch=batch, sheet=args.sheet)
     if batch:
@@ -170,7 +171,7 @@ def exit_code(outcome: Outcome) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from sketchify.core.dataset import plan_dataset  # torch-free: the checks come first
+    from sketchify.core.commands.dataset import plan_dataset  # torch-free: the checks come first
 
     jobs = plan_dataset(args.dataset, args.out_dir, args.strokes)
     check_mask_option(args.mask, batch=True)
@@ -178,6 +179,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.json is not None:
         check_folder(args.json.parent, field="json")
 
-    from sketchify.core.evaluate import evaluate
+    from sketchify.core.commands.evaluate import evaluate
 
     return evaluate(jobs, args)

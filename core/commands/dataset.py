@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from sketchify.core.commands.preflight import Job, find_photos, output_paths
 from sketchify.core.errors import InputError
-from sketchify.core.preflight import Job, find_photos, output_paths
 
 
 def class_name(folder: Path) -> str:

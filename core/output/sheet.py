@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from sketchify.core.output.svg import parse_svg
 from sketchify.core.render import rasterize
-from sketchify.core.svg import parse_svg
 
 CELL = 256  # px: the longer side of every picture on the sheet
 GAP = 8  # px between pictures and around them

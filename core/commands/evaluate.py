@@ -19,15 +19,15 @@ from typing import Any
 import open_clip
 import torch
 
-from sketchify.core import batch
-from sketchify.core.cli import CANCELED_EXIT, FAILED_EXIT
-from sketchify.core.files import write_all
-from sketchify.core.geometry import Placement
-from sketchify.core.image import load_image, make_target
+from sketchify.core.commands import batch
+from sketchify.core.commands.cli import CANCELED_EXIT, FAILED_EXIT
+from sketchify.core.commands.files import write_all
+from sketchify.core.commands.preflight import Job
 from sketchify.core.models import config_name, load_clip, normalize, openai_release, resolve_device
-from sketchify.core.preflight import Job
+from sketchify.core.output.svg import parse_svg
+from sketchify.core.photo.geometry import Placement
+from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.render import rasterize
-from sketchify.core.svg import parse_svg
 
 # CLIP's own zero-shot recipe puts each class name in a sentence; this one says what is shown.
 PROMPT = "a sketch of a {}."

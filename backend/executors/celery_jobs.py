@@ -20,10 +20,10 @@ from typing import Any
 import redis
 from celery.exceptions import Reject
 
-from sketchify.backend import celery_app as keys
-from sketchify.backend.estimates import refreshed
-from sketchify.backend.runner import failure_message
-from sketchify.backend.sketch_task import ProgressReport, run_sketch_task
+from sketchify.backend.api.estimates import refreshed
+from sketchify.backend.executors import celery_app as keys
+from sketchify.backend.executors.runner import failure_message
+from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
 from sketchify.core.presets import resolve_preset
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from typing import Any
 
 from flask import Request
 
-from sketchify.backend.errors import ApiError
+from sketchify.backend.api.errors import ApiError
 from sketchify.core.errors import InputError
-from sketchify.core.image import load_image
-from sketchify.core.mask import MODES, alpha_mask, check_fits, file_mask, mask_mode
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.mask import MODES, alpha_mask, check_fits, file_mask, mask_mode
 
 
 def mask_part(request: Request, fields: dict[str, Any]) -> bytes | None:

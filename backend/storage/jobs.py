@@ -22,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.backend.disk import (
+from sketchify.backend.storage.disk import (
     DiskFullError,
     DiskSpace,
     fsync_dir,
     full_disk_as_error,
     write_atomic,
 )
-from sketchify.backend.schema import DB_NAME, check_database, upgrade
+from sketchify.backend.storage.schema import DB_NAME, check_database, upgrade
 
 QUEUED, RUNNING, DONE, FAILED, CANCELED = "queued", "running", "done", "failed", "canceled"
 FINISHED = (DONE, FAILED, CANCELED)

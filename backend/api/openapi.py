@@ -12,10 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from sketchify.backend import limits, listing
-from sketchify.backend.api import PREVIEW_VALUES
-from sketchify.backend.api_schemas import ref, schemas, stroke_count, submission_bodies
-from sketchify.backend.downloads import format_mimetype
+from sketchify.backend import limits
+from sketchify.backend.api import listing
+from sketchify.backend.api.downloads import format_mimetype
+from sketchify.backend.api.routes import PREVIEW_VALUES
+from sketchify.backend.api.schemas import ref, schemas, stroke_count, submission_bodies
 
 docs = Blueprint("openapi", __name__, url_prefix="/v1")
 

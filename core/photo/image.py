@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sketchify.core.errors import InputError
-from sketchify.core.geometry import Placement
+from sketchify.core.photo.geometry import Placement
 
 # Pillow's format names. MPO is what Pillow calls many camera JPEGs (they carry a preview frame).
 ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
@@ -145,7 +145,7 @@ class Target:
     ``image`` is float32 [3, canvas, canvas] in [0, 1], RGB on white; ``placement`` maps canvas
     pixels back to the photo's own pixels. ``mask``, when an object mask was given, is float32
     [canvas, canvas], 1 where the canvas pixel's centre lies on the object (its background is
-    already white in ``image``; see ``sketchify.core.mask``).
+    already white in ``image``; see ``sketchify.core.photo.mask``).
     """
 
     image: torch.Tensor

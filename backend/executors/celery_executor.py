@@ -27,12 +27,12 @@ from typing import Any
 import kombu.exceptions
 import redis
 
-from sketchify.backend import celery_app as keys
 from sketchify.backend import joblog, limits
-from sketchify.backend.disk import RESULT_NOT_STORED, DiskFullError
-from sketchify.backend.errors import ApiError
-from sketchify.backend.estimates import device_label
-from sketchify.backend.store import FINISHED, QUEUED, RUNNING, Job, JobStore
+from sketchify.backend.api.errors import ApiError
+from sketchify.backend.api.estimates import device_label
+from sketchify.backend.executors import celery_app as keys
+from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
+from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
 
 log = logging.getLogger(__name__)
 

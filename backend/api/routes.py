@@ -35,11 +35,13 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_file, url_for
 
-from sketchify.backend import downloads, joblog, limits, listing
-from sketchify.backend.errors import ApiError
-from sketchify.backend.estimates import QueueEstimate, estimate_fields
+from sketchify.backend import joblog, limits
+from sketchify.backend.api import downloads, listing
+from sketchify.backend.api.errors import ApiError
+from sketchify.backend.api.estimates import QueueEstimate, estimate_fields
+from sketchify.backend.api.validation import parse_submission
 from sketchify.backend.service import Service
-from sketchify.backend.store import (
+from sketchify.backend.storage.jobs import (
     CANCELED,
     DONE,
     FAILED,
@@ -48,8 +50,7 @@ from sketchify.backend.store import (
     IdempotencyConflict,
     Job,
 )
-from sketchify.backend.validation import parse_submission
-from sketchify.core.durations import about
+from sketchify.core.timing.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
 _JOB_ID = re.compile(r"[0-9a-f]{32}")

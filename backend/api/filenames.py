@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Request
 
-from sketchify.backend.errors import ApiError
+from sketchify.backend.api.errors import ApiError
 
 MAX_LENGTH = 255  # what file systems allow for one name, so a longer one is not a real file name
 # Characters a file name cannot hold on Windows (or that a zip tool would read as a folder).

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
 
-from sketchify.backend.errors import ApiError
+from sketchify.backend.api.errors import ApiError
 
 _CORS_HEADERS = {
     "Access-Control-Allow-Methods": "GET, POST, DELETE",

@@ -1,4 +1,4 @@
-"""The JSON Schemas of the API document (backend/openapi.py): a submission's fields and
+"""The JSON Schemas of the API document (backend/api/openapi.py): a submission's fields and
 bodies, the job, the job list, health and the error body, each limit read from the constants the
 validators use."""
 
@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sketchify.backend import filenames, limits, listing
-from sketchify.backend.downloads import format_mimetype
-from sketchify.core.mask import MODES
+from sketchify.backend import limits
+from sketchify.backend.api import filenames, listing
+from sketchify.backend.api.downloads import format_mimetype
+from sketchify.core.photo.mask import MODES
 from sketchify.core.presets import PRESET_NAMES, PRESETS
 
 

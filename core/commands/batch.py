@@ -20,21 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sketchify.core import provenance
-from sketchify.core.bars import ProgressBars
-from sketchify.core.cli import sketcher_from_args
-from sketchify.core.durations import about
+from sketchify.core.commands.bars import ProgressBars
+from sketchify.core.commands.cli import sketcher_from_args
+from sketchify.core.commands.files import write_all
+from sketchify.core.commands.preflight import MASK_MODES, Job
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
-from sketchify.core.estimate import job_seconds, measure_step_cost
-from sketchify.core.files import write_all
-from sketchify.core.image import load_image
-from sketchify.core.mask import ObjectMask, mask_option
 from sketchify.core.models import resolve_device
 from sketchify.core.optimize import SketchConfig
-from sketchify.core.preflight import MASK_MODES, Job
+from sketchify.core.output import provenance
+from sketchify.core.output.svg import to_svg
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.mask import ObjectMask, mask_option
 from sketchify.core.presets import preset
-from sketchify.core.svg import to_svg
+from sketchify.core.timing.durations import about
+from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 
 
 @dataclass
@@ -170,7 +170,7 @@ def _files(job: Job, result: SketchResult, sheet: Path | None) -> dict[Path, str
     svgs = {n: svg_text(result, n) for n in job.todo}
     files: dict[Path, str | bytes] = {job.outputs[n]: svgs[n] for n in job.todo}
     if sheet is not None:
-        from sketchify.core.sheet import sheet_png
+        from sketchify.core.output.sheet import sheet_png
 
         files[sheet] = sheet_png(load_image(job.photo), svgs)
     return files

@@ -9,8 +9,8 @@ import torch
 from lxml import etree
 
 from sketchify.core.errors import InputError
-from sketchify.core.geometry import Placement
-from sketchify.core.provenance import SVG_NS, metadata_element
+from sketchify.core.output.provenance import SVG_NS, metadata_element
+from sketchify.core.photo.geometry import Placement
 from sketchify.core.strokes import Strokes
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

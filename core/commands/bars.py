@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
-from sketchify.core.durations import about
+from sketchify.core.timing.durations import about
 
 if TYPE_CHECKING:
     from sketchify.core.optimize import Progress

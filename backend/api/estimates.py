@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sketchify.backend.sketch_task import sketch_config
-from sketchify.backend.store import FINISHED, QUEUED, RUNNING, Job, JobStore
-from sketchify.core.durations import about
-from sketchify.core.estimate import job_seconds, views_per_step
+from sketchify.backend.executors.sketch_task import sketch_config
+from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
+from sketchify.core.timing.durations import about
+from sketchify.core.timing.estimate import job_seconds, views_per_step
 
 # A job of this many steps or more replaces a device's step cost; a shorter one (noisier, and
 # more of it spent starting) moves the figure only part of the way.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
-from sketchify.backend.errors import ApiError
-from sketchify.backend.store import CANCELED, DONE, FAILED, QUEUED, RUNNING
+from sketchify.backend.api.errors import ApiError
+from sketchify.backend.storage.jobs import CANCELED, DONE, FAILED, QUEUED, RUNNING
 
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELED)
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100

@@ -19,11 +19,12 @@ from typing import Any
 import PIL.Image
 from flask import Request
 
-from sketchify.backend import filenames, limits
-from sketchify.backend.errors import ApiError
-from sketchify.backend.mask_fields import check_mask, mask_part
+from sketchify.backend import limits
+from sketchify.backend.api import filenames
+from sketchify.backend.api.errors import ApiError
+from sketchify.backend.api.mask_fields import check_mask, mask_part
 from sketchify.core.errors import InputError
-from sketchify.core.image import load_image
+from sketchify.core.photo.image import load_image
 from sketchify.core.presets import PRESET_NAMES
 
 _INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits, as the API document says

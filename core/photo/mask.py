@@ -7,7 +7,7 @@ saliency and loss: the background becomes white in the target, and no stroke sta
 - ``alpha``: the photo's own transparency, alpha >= 0.5 is the object;
 - ``file``: a mask image of the photo's size; its alpha channel decides if it has one, else its
   luminance >= 0.5 (white) is the object;
-- ``auto``: a salient-object network (U²-Net through rembg, see ``sketchify.core.salient``).
+- ``auto``: a salient-object network (U²-Net through rembg, see ``sketchify.core.photo.salient``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError
-from sketchify.core.geometry import Placement
-from sketchify.core.image import (
+from sketchify.core.photo.geometry import Placement
+from sketchify.core.photo.image import (
     ALLOWED_FORMATS,
     DEFAULT_MAX_PIXELS,
     WHITE,
@@ -34,7 +34,7 @@ from sketchify.core.image import (
 )
 
 if TYPE_CHECKING:
-    from sketchify.core.salient import SalientObjectModel
+    from sketchify.core.photo.salient import SalientObjectModel
 
 MODES = ("none", "alpha", "file", "auto")
 # 0.5 of the 8-bit range: a value v is the object when v / 255 >= 0.5, i.e. v >= 128.
@@ -148,7 +148,7 @@ def object_mask(
     if mode == "file":
         return file_mask(mask_image, picture.size, max_pixels=max_pixels, formats=formats)
     if model is None:
-        from sketchify.core.salient import SalientObjectModel
+        from sketchify.core.photo.salient import SalientObjectModel
 
         model = SalientObjectModel()
     return model.mask(picture)
@@ -167,7 +167,7 @@ def mask_option(value: str, photo: ImageSource, picture: Image.Image,
                              "auto or the path of a mask image).", field="mask_image")
     model = None
     if mode == "auto":
-        from sketchify.core.salient import SalientObjectModel
+        from sketchify.core.photo.salient import SalientObjectModel
 
         model = SalientObjectModel(model_file)
     return object_mask(mode, photo, mask_file, model=model, picture=picture)

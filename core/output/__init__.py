@@ -1,0 +1,1 @@
+"""Files out: SVG with its provenance, and the contact sheet PNG."""

@@ -1,0 +1,1 @@
+"""Photos in: reading images safely, object masks, and the canvas <-> photo mapping."""
