@@ -1,5 +1,5 @@
-"""The fuzzing of tests/test_fuzz.py on a longer budget, against a real `sketchify serve` on
-127.0.0.1 (tiny models, --hold-jobs): half the time for Schemathesis driven by
+"""The fuzzing of tests/contract/test_fuzz.py on a longer budget, against a real
+`sketchify serve` on 127.0.0.1 (tiny models, --hold-jobs): half the time for Schemathesis driven by
 /v1/openapi.json, the other half for the raw-HTTP Hypothesis strategies (their example count is
 scaled to about that time on a 2-core machine). Prints what ran and how long each part took;
 exits non-zero on any finding (a 5xx, a response that breaks the document, an error that is not
@@ -33,7 +33,8 @@ def main() -> int:
     env = {**os.environ,
            "SKETCHIFY_FUZZ_SECONDS": str(max(1, round(args.minutes * 30))),
            "SKETCHIFY_FUZZ_EXAMPLES": str(max(10, round(args.minutes * EXAMPLES_PER_MINUTE)))}
-    command = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_fuzz.py"), "-q",
+    command = [sys.executable, "-m", "pytest",
+               str(ROOT / "tests" / "contract" / "test_fuzz.py"), "-q",
                "-p", "no:cacheprovider", "--durations=0", "-o", "timeout=0",
                "-rP"]  # the passed Schemathesis run's own summary too
     if args.seed is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import requests
 import waitress
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
 
 from celery_fixtures import (
     HOST,

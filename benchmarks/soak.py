@@ -33,7 +33,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 from backend_helpers import TOKEN, Server, png_bytes, sketcher_args  # noqa: E402
 from tiny_models import make_tiny_models  # noqa: E402
 

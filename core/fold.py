@@ -10,7 +10,8 @@ The loss model never trains, so two parts of it can be simplified once, when it 
   moved through the key projection and the attention weights through the value projection:
   two small products per image instead of projecting all 50 tokens three times.
 
-Both are the same function up to floating-point rounding (tests/test_speed_paths.py checks it).
+Both are the same function up to floating-point rounding (tests/engine/test_speed_paths.py
+checks it).
 """
 
 from __future__ import annotations

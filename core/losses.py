@@ -110,7 +110,7 @@ class ClipLoss:
             # The stem stays in float32 under autocast: its full-resolution activations carry
             # the strokes' sub-pixel positions. With it in float16, the stroke gradients of
             # 2 seeds x 8 strokes x 3 views had a cosine of 0.987 to float32's, 0.994 with it
-            # kept (tests/test_speed_paths.py); it is ~5 % of RN101's work.
+            # kept (tests/engine/test_speed_paths.py); it is ~5 % of RN101's work.
             with self._precision(name != "stem"):
                 x = getattr(visual, name)(x)
             stages.append(x)

@@ -1,4 +1,5 @@
-"""Shared fixtures. The tiny-model fixtures belong to the engine (see tests/tiny_models.py)."""
+"""Shared fixtures. The tiny-model fixtures belong to the engine (see
+tests/support/tiny_models.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+# The helpers every group of tests shares (each group's own sit beside its tests).
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 from tiny_models import TinyModels, make_tiny_models
 

@@ -17,7 +17,7 @@ from cli_helpers import CAT
 
 from sketchify.backend.cli import build_parser
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 

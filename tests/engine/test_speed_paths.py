@@ -31,7 +31,7 @@ from sketchify.core.optimize import (
 from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.render import _rasterize, rasterize
 
-CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
+CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 

@@ -7,7 +7,7 @@ default weights dark pixels score high, so a dark object on a light background i
 It is a real ONNX file run by onnxruntime through rembg, but it sees only brightness: never
 present its masks as a salient-object network's.
 
-    python tests/tiny_mask_model.py OUT.onnx
+    python tests/support/tiny_mask_model.py OUT.onnx
 """
 
 from __future__ import annotations
@@ -50,5 +50,5 @@ def write_tiny_u2net(path: str | Path, weight: float = -1.0, bias: float = 0.0) 
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python tests/tiny_mask_model.py OUT.onnx")
+        sys.exit("usage: python tests/support/tiny_mask_model.py OUT.onnx")
     print(write_tiny_u2net(sys.argv[1]))

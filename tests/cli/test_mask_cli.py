@@ -15,7 +15,7 @@ from sketchify.backend.cli import main
 from sketchify.core.output import provenance
 
 pytest_plugins = ["backend_fixtures"]
-CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"  # 451x300, no alpha
+CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"  # 451x300, no alpha
 U2NET_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net.onnx"
 
 

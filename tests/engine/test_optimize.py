@@ -20,7 +20,7 @@ from sketchify.core.optimize import SketchConfig, optimize
 from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.presets import PRESETS, preset, resolve_preset
 
-CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
+CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
 FAST = SketchConfig(steps=4, seeds=2, augmentations=1, eval_every=2, patience=100)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from extension_fixtures import StandInBackend
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(p.name for p in (ROOT / "inkscape_ext").iterdir() if p.suffix in (".py", ".inx"))
 
 

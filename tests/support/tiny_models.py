@@ -4,7 +4,7 @@ They have the real architectures (a ModifiedResNet like RN101 for the loss, a Vi
 patch grid like ViT-B/32 for saliency) at toy widths and RANDOM weights: they exercise every
 code path in milliseconds but see nothing. Never present their output as a real sketch.
 
-    python tests/tiny_models.py OUTDIR    # writes the configs and weights, prints their paths
+    python tests/support/tiny_models.py OUTDIR   # writes the configs and weights, prints paths
 """
 
 from __future__ import annotations
@@ -63,6 +63,6 @@ def make_tiny_models(directory: str | Path) -> TinyModels:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python tests/tiny_models.py OUTDIR")
+        sys.exit("usage: python tests/support/tiny_models.py OUTDIR")
     for field, path in make_tiny_models(sys.argv[1])._asdict().items():
         print(f"{field}={path}")

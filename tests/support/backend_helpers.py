@@ -20,7 +20,8 @@ from PIL import ImageDraw
 
 
 def sketcher_args(tiny_models: Any) -> dict[str, str]:
-    """The Sketcher / `sketchify serve` model arguments for tests/tiny_models.py's models."""
+    """The Sketcher / `sketchify serve` model arguments for the tiny models
+    (tests/support/tiny_models.py)."""
     return {
         "loss_model": str(tiny_models.loss_config),
         "loss_weights": str(tiny_models.loss_weights),
@@ -92,7 +93,7 @@ class ControlledSketcher:
 
 
 def example_image() -> bytes:
-    return (Path(__file__).parent.parent / "examples" / "cat.jpg").read_bytes()
+    return (Path(__file__).parents[2] / "examples" / "cat.jpg").read_bytes()
 
 
 TOKEN = "server-test-token"

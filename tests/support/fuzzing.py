@@ -1,7 +1,7 @@
 """Fuzzing a real `sketchify serve` from its contract: the Schemathesis run, hand-written
 Hypothesis strategies over raw HTTP, and the rules every answer must keep.
 
-Used by tests/test_fuzz.py (bounded budgets) and benchmarks/fuzz.py (long runs). The server
+Used by tests/contract/test_fuzz.py (bounded budgets) and benchmarks/fuzz.py (long runs). The server
 under fuzz runs with `--hold-jobs`: the fuzzer submits valid jobs too (10000 steps, 16 seeds,
 256 strokes), which are accepted and stored like any other but never computed.
 """

@@ -21,7 +21,7 @@ from sketchify.backend.storage.jobs import CANCELED, DONE, QUEUED, JobStore
 from sketchify.backend.storage.schema import SCHEMA_VERSION, DatabaseVersionError
 
 pytest_plugins = ["backend_fixtures"]
-FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "release-0.1.0"
 IDS: dict[str, str] = json.loads((FIXTURE / "jobs.json").read_text())
 SVG_PATH = "{http://www.w3.org/2000/svg}path"
 

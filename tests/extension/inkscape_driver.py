@@ -2,7 +2,7 @@
 every message dialog it opens: an extension's error message is a modal dialog that would
 otherwise block a batch run forever. Prints how many dialogs it closed, as `DIALOGS n`.
 
-    xvfb-run -a python tests/inkscape_driver.py inkscape --batch-process ... IN.svg
+    xvfb-run -a python tests/extension/inkscape_driver.py inkscape --batch-process ... IN.svg
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 pytest_plugins = ["backend_fixtures", "web_fixtures"]
 TOKEN = "web-page-token"
-STATIC = Path(__file__).parent.parent / "backend" / "web" / "static"
+STATIC = Path(__file__).parents[2] / "backend" / "web" / "static"
 CSP = "default-src 'self'"
 
 

@@ -26,7 +26,7 @@ pytest_plugins = ["backend_fixtures", "browser_fixtures"]
 pytestmark = pytest.mark.slow
 SVG_PATH = "{http://www.w3.org/2000/svg}path"
 LONG = {"preset": "standard", "steps": "10000", "seeds": "1"}
-CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
+CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
 
 DARK_PIXELS = """
 const canvas = arguments[0];

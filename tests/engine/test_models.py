@@ -63,8 +63,9 @@ def test_tiny_models_load_frozen_in_eval_mode(tiny_models):
         model = load_clip(str(config), str(weights), "cpu")
         assert not model.training
         assert all(not p.requires_grad for p in model.parameters())
-        # The loader folds a ResNet's BatchNorms into its convolutions (tests/test_speed_paths.py
-        # checks that is the same function): compare with the saved weights folded alike.
+        # The loader folds a ResNet's BatchNorms into its convolutions
+        # (tests/engine/test_speed_paths.py checks that is the same function): compare with the
+        # saved weights folded alike.
         expected = open_clip.create_model(config.stem)
         expected.load_state_dict(torch.load(weights, weights_only=True))
         saved = fold_loss_model(expected.eval()).state_dict()

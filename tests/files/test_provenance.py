@@ -15,7 +15,7 @@ from sketchify.core.output.svg import parse_svg
 from sketchify.core.presets import preset
 from sketchify.core.timing.durations import about
 
-CAT = Path(__file__).parent.parent / "examples" / "cat.jpg"
+CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ from tiny_models import make_tiny_models
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 INKSCAPE = shutil.which("inkscape") or "/usr/bin/inkscape"
 SVG = "{http://www.w3.org/2000/svg}"
@@ -206,7 +206,7 @@ def run_inkscape(profile: Path, document: Path, output: Path, select: str = "ast
     for _attempt in range(2):
         result = subprocess.run(
             ["timeout", "400", *xvfb_run(), sys.executable,
-             str(ROOT / "tests" / "inkscape_driver.py"),
+             str(ROOT / "tests" / "extension" / "inkscape_driver.py"),
              INKSCAPE, "--batch-process", f"--actions={actions}", str(document)],
             env=env, capture_output=True, text=True, timeout=450,
         )
