@@ -15,6 +15,7 @@ from typing import Any
 
 import waitress
 from waitress.channel import HTTPChannel
+from waitress.server import MultiSocketServer
 from waitress.task import ErrorTask
 
 from sketchify.backend.api.errors import body_too_large
@@ -55,5 +56,19 @@ def create_server(app: Any, *, host: str, port: int, threads: int, max_body_byte
     arrive (a declared length over it: at once, before any of the body is read)."""
     server = waitress.create_server(app, host=host, port=port, threads=threads,
                                     max_request_body_size=max_body_bytes)
-    server.channel_class = _Channel  # read by each accept; one listening socket here
+    # A name can resolve to several addresses (localhost: 127.0.0.1 and ::1), and waitress
+    # then listens on each: every listener must accept into our channels.
+    listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
+    for listener in listeners:
+        listener.channel_class = _Channel  # read by each accept
     return server
+
+
+def addresses(server: Any) -> list[str]:
+    """The URLs ``server`` listens on (with the ports the system chose for port 0)."""
+    if isinstance(server, MultiSocketServer):
+        found = [(host, port) for host, port, *_ in server.effective_listen]
+    else:
+        found = [(server.effective_host, server.effective_port)]
+    return [f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+            for host, port in found]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sketchify.core.commands.preflight import MAX_STROKES as MAX_STROKES  # strokes in one sketch
+
 # Pillow's names; MPO is how Pillow reads many camera JPEGs (they carry a preview frame).
 IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")
 MAX_PIXELS = 4096 * 4096  # well under Pillow's own decompression-bomb limit (~89 MP)
@@ -11,7 +13,6 @@ MAX_ATTEMPTS = 3  # runs of a job that crashes take before it is failed
 MAX_COUNTS = 8  # stroke counts per job
 
 # The ranges of a submission's fields: the validators and the OpenAPI document both read them.
-MAX_STROKES = 256  # strokes in one sketch
 MAX_STEPS = 10000
 MAX_SEEDS = 16
 MAX_SEED = 2**63 - 1  # the largest signed 64-bit integer

@@ -85,6 +85,10 @@ def _stop_on_sigterm(*_: Any) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    if args.hold_jobs and args.executor == "celery":
+        print("sketchify serve: error: --hold-jobs holds jobs in this process's own queue; "
+              "with --executor celery, start no `sketchify worker` instead.", file=sys.stderr)
+        return 2
     if not is_loopback(args.host) and not args.token:
         print(f"sketchify serve: error: refusing to listen on {args.host} without a token; pass "
               "--token or set SKETCHIFY_TOKEN.", file=sys.stderr)
@@ -172,7 +176,7 @@ def _celery_executor(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def _run_waitress(app: Any, args: argparse.Namespace) -> int:
-    from sketchify.backend.http_server import create_server
+    from sketchify.backend.http_server import addresses, create_server
 
     try:
         server = create_server(app, host=args.host, port=args.port, threads=args.threads,
@@ -181,9 +185,8 @@ def _run_waitress(app: Any, args: argparse.Namespace) -> int:
         print(f"sketchify serve: error: cannot listen on {args.host}:{args.port} ({error}).",
               file=sys.stderr)
         return 2
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Sketchify serving on http://{host}:{server.effective_port} "
-          f"(data in {args.data_dir})", flush=True)
+    print(f"Sketchify serving on {' and '.join(addresses(server))} (data in {args.data_dir})",
+          flush=True)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.run()

@@ -10,12 +10,15 @@ expired. Celery is an optional extra, imported only when the command runs.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import socket
 import sys
 from typing import Any
 
 from sketchify.core.commands.cli import add_model_arguments, sketcher_from_args
+
+log = logging.getLogger(__name__)
 
 
 def connect_broker(prog: str, url: str) -> Any:
@@ -86,7 +89,10 @@ def run_worker(args: argparse.Namespace) -> int:
     sketcher = sketcher_from_args(args)
     heartbeat = Heartbeat(client, name, str(sketcher.device), interval_s=args.heartbeat_s,
                           ttl_s=args.heartbeat_ttl_s)
-    heartbeat.step_cost_s = measure_step_cost(sketcher)
+    try:
+        heartbeat.step_cost_s = measure_step_cost(sketcher)
+    except Exception:  # no estimates from this worker, but it still runs jobs
+        log.exception("could not measure the step cost")
     runner = JobRunner(sketcher, client, name, heartbeat)
     visibility = args.visibility_timeout or keys.DEFAULT_VISIBILITY_TIMEOUT_S
     app = keys.make_celery(args.broker, visibility_timeout_s=visibility,

@@ -163,5 +163,6 @@ class Sketcher:
 
 
 def _generator(seed: int, count: int) -> torch.Generator:
-    # Each (seed, stroke count) run starts from its own reproducible draw.
-    return torch.Generator().manual_seed(seed * 1_000_003 + count)
+    # Each (seed, stroke count) run starts from its own reproducible draw; torch takes seeds
+    # below 2**64, and the API allows any seed up to 2**63 - 1.
+    return torch.Generator().manual_seed((seed * 1_000_003 + count) % 2**64)

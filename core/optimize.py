@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
@@ -105,10 +105,6 @@ class SketchConfig:
                 f"precision must be one of auto, {', '.join(PRECISIONS)}; got {self.precision!r}.",
                 field="precision",
             )
-
-    @classmethod
-    def knobs(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 @dataclass

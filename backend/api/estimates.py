@@ -1,7 +1,7 @@
 """Honest waits: seconds until a job is done, from the step cost measured on each device.
 
 A device's step cost is what one sketch view costs per optimization step there (measured at
-start with ``core.estimate.measure_step_cost``, then refreshed from the jobs it runs). A
+start with ``core.timing.estimate.measure_step_cost``, then refreshed from the jobs it runs). A
 running job has its remaining steps left on its own device; a queued one waits for the work
 ahead of it (running jobs' remainder and the queued jobs before it, each estimated the same
 way) shared across the devices, then needs its own time. Nothing measured: no estimate.
@@ -12,29 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sketchify.backend.executors.sketch_task import sketch_config
+from sketchify.backend.executors.sketch_task import device_label, sketch_config
 from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, views_per_step
-
-# A job of this many steps or more replaces a device's step cost; a shorter one (noisier, and
-# more of it spent starting) moves the figure only part of the way.
-FULL_WEIGHT_STEPS = 50
-
-
-def device_label(device: str | None, worker: str | None) -> str | None:
-    """How step costs are keyed: the device, and with remote workers ``device@worker``."""
-    if device is None:
-        return None
-    return device if worker is None else f"{device}@{worker}"
-
-
-def refreshed(old: float | None, measured: float, steps: int) -> float:
-    """A device's step cost after a job that measured ``measured`` over ``steps`` steps."""
-    if old is None:
-        return measured
-    weight = min(1.0, steps / FULL_WEIGHT_STEPS)
-    return (1 - weight) * old + weight * measured
 
 
 def _device(label: str) -> str:
@@ -58,8 +39,8 @@ class QueueEstimate:
         if job.status != QUEUED:
             return None
         ahead = self._work_ahead().get(job.seq)
-        if ahead is None:  # queued since the queue was read
-            return None
+        if ahead is None:  # a worker took it since this snapshot: nothing ahead, all to do
+            return self._own(job)
         return ahead / len(self.costs) + self._own(job)
 
     def _remaining(self, job: Job) -> float | None:

@@ -29,8 +29,8 @@ import redis
 
 from sketchify.backend import joblog, limits
 from sketchify.backend.api.errors import ApiError
-from sketchify.backend.api.estimates import device_label
 from sketchify.backend.executors import celery_app as keys
+from sketchify.backend.executors.sketch_task import device_label
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
 

@@ -20,11 +20,11 @@ from typing import Any
 import redis
 from celery.exceptions import Reject
 
-from sketchify.backend.api.estimates import refreshed
 from sketchify.backend.executors import celery_app as keys
 from sketchify.backend.executors.runner import failure_message
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
 from sketchify.core.presets import resolve_preset
+from sketchify.core.timing.estimate import refreshed
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,14 @@ class JobRunner:
         elif token.requested:
             self._finish(job_id, "canceled", previews=result.svgs)
         else:
-            # Interrupted by this worker's shutdown: give the job back at once, uncounted.
+            # Interrupted by this worker's shutdown. The token stops asking Redis once the
+            # worker is stopping, so ask here: a job handed on meanwhile is the other worker's.
+            if _superseded(dispatch, self._reliably(lambda: self.client.get(
+                    keys.dispatch_key(job_id)))):
+                log.warning("job %s was handed to another worker meanwhile; stopped here",
+                            job_id)
+                return
+            # Give the job back at once, uncounted.
             self._reliably(lambda: self.client.decr(keys.attempts_key(job_id)))
             self._send(job_id, "requeued")
             raise Reject("worker shutting down", requeue=True)

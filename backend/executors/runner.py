@@ -18,13 +18,12 @@ import threading
 from typing import Any, Protocol
 
 from sketchify.backend import joblog, limits
-from sketchify.backend.api.estimates import refreshed
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import Job, JobStore
 from sketchify.core.errors import SketchifyError
 from sketchify.core.presets import resolve_preset
-from sketchify.core.timing.estimate import measure_step_cost
+from sketchify.core.timing.estimate import measure_step_cost, refreshed
 
 log = logging.getLogger(__name__)
 _DISK_POLL_S = 2.0  # how often a worker looks whether a full disk has room again

@@ -15,6 +15,7 @@ from sketchify.backend import limits
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image
+from sketchify.core.optimize import SketchConfig
 from sketchify.core.presets import preset
 from sketchify.core.timing.estimate import views_per_step
 
@@ -38,7 +39,14 @@ class TaskResult:
     step_cost_s: float | None = None  # measured seconds per sketch view per step, if it could be
 
 
-def sketch_config(params: dict[str, Any], device: Any) -> Any:
+def device_label(device: str | None, worker: str | None) -> str | None:
+    """How step costs are keyed: the device, and with remote workers ``device@worker``."""
+    if device is None:
+        return None
+    return device if worker is None else f"{device}@{worker}"
+
+
+def sketch_config(params: dict[str, Any], device: Any) -> SketchConfig:
     """The engine's SketchConfig for validated request params on ``device`` (which decides
     the ``auto`` preset): the preset, then overrides."""
     overrides = {name: params[name] for name in _OVERRIDES if params.get(name) is not None}

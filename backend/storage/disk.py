@@ -141,9 +141,8 @@ class DiskSpace:
         try:
             return write()
         except DiskFullError:
+            # Tried once more even when another write gave up the reserve a moment ago: that
+            # space may be what this one needs.
             with self._lock:
-                had_reserve = self.reserve.exists()
                 self.reserve.unlink(missing_ok=True)
-            if not had_reserve:
-                raise
             return write()

@@ -17,7 +17,7 @@ from pathlib import Path
 from sketchify.core.errors import InputError
 
 # Mirrors of engine.MAX_STROKES and presets.PRESET_NAMES, which live in modules that import
-# torch; tests/cli/test_preflight.py keeps them equal.
+# torch; tests/cli/test_preflight.py keeps them equal. The service's limits read this one.
 MAX_STROKES = 256
 PRESET_NAMES = ("auto", "draft", "standard", "best")
 # --mask takes one of these, or the path of a mask image.

@@ -21,6 +21,9 @@ import torch
 from sketchify.core.optimize import SketchConfig, optimize
 from sketchify.core.presets import preset
 
+# A job of this many steps or more replaces a device's step cost; a shorter one (noisier, and
+# more of it spent starting) moves the figure only part of the way.
+FULL_WEIGHT_STEPS = 50
 # Steps timed by measure_step_cost, after one step that pays for first-call allocations.
 MEASURE_STEPS = 2
 
@@ -64,3 +67,11 @@ def measure_step_cost(
     optimize(sketcher.loss_model, target, starts, timed, progress=mark)
     step_s = statistics.median(b - a for a, b in itertools.pairwise(marks))
     return step_s / views_per_step(timed, counts)
+
+
+def refreshed(old: float | None, measured: float, steps: int) -> float:
+    """A device's step cost after a job that measured ``measured`` over ``steps`` steps."""
+    if old is None:
+        return measured
+    weight = min(1.0, steps / FULL_WEIGHT_STEPS)
+    return (1 - weight) * old + weight * measured

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -20,8 +22,11 @@ from backend_helpers import (
     sketchify_command,
     wait_for,
 )
+from flask import Flask
 from fuzzing import request_bytes, send_raw
 from lxml import etree
+
+from sketchify.backend.http_server import addresses, create_server
 
 pytest_plugins = ["backend_fixtures"]
 SVG_PATH = "{http://www.w3.org/2000/svg}path"
@@ -76,6 +81,33 @@ def test_a_body_declared_over_the_limit_is_refused_before_it_is_sent(server):
     garbage = send_raw(url, b"GET / HTTP/1.1\r\nno colon\r\n\r\n", timeout=10)  # HTTP server's
     assert garbage is not None and garbage.status == 400
     assert json.loads(garbage.body)["error"].startswith("The request is not valid HTTP (")
+
+
+def test_a_name_with_two_addresses_gets_json_errors_on_both(monkeypatch):
+    """A host name that resolves to two addresses (Debian's localhost: 127.0.0.1 and ::1)
+    makes waitress listen on each; both answer the HTTP server's own errors as JSON."""
+    real = socket.getaddrinfo
+
+    def two_loopbacks(host, *args, **kwargs):
+        if host != "sketchify-two.test":
+            return real(host, *args, **kwargs)
+        return [*real("127.0.0.1", *args, **kwargs), *real("127.0.0.2", *args, **kwargs)]
+
+    monkeypatch.setattr(socket, "getaddrinfo", two_loopbacks)
+    app = Flask("two")
+    server = create_server(app, host="sketchify-two.test", port=0, threads=1,
+                           max_body_bytes=1000)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        urls = addresses(server)
+        assert [urlsplit(url).hostname for url in urls] == ["127.0.0.1", "127.0.0.2"]
+        for url in urls:
+            garbage = send_raw(url, b"GET / HTTP/1.1\r\nno colon\r\n\r\n", timeout=10)
+            assert garbage is not None and garbage.status == 400
+            assert json.loads(garbage.body)["error"].startswith("The request is not valid HTTP")
+    finally:
+        server.close()
 
 
 def test_submit_poll_progress_and_fetch_each_svg(server):
@@ -186,6 +218,18 @@ def test_public_address_without_token_refuses_to_start(tmp_path):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "token" in result.stderr
+
+
+def test_hold_jobs_with_the_celery_executor_is_refused(tmp_path):
+    # Its queue is the broker's: holding jobs there would refuse every submission instead.
+    result = subprocess.run(
+        [*sketchify_command(), "serve", "--hold-jobs", "--executor", "celery", "--broker",
+         "redis://127.0.0.1:1/0", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--hold-jobs" in result.stderr and not (tmp_path / "jobs.sqlite3").exists()
 
 
 def test_missing_weights_is_one_line_and_exit_2(tmp_path, tiny_model_args):

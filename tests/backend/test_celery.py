@@ -467,6 +467,29 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
     assert client.get(keys.attempts_key(stale["job"])) is None
 
 
+def test_a_worker_stopping_after_its_job_was_handed_on_does_not_give_it_back(
+        redis_server: RedisServer, tiny_sketcher: Any) -> None:
+    """Taken for dead (say, a long pause), its job handed to another worker, then SIGTERM:
+    a `requeued` event now would put the other worker's running job back in the queue."""
+    client = redis_server.client()
+    runner = JobRunner(tiny_sketcher, client, "w-paused")
+    job = {"job": "d" * 32, "format": keys.MESSAGE_FORMAT, "dispatch": "first",
+           "image": base64.b64encode(image_bytes()).decode(),
+           "params": {"strokes": [4], "preset": "draft", "steps": 50, "seeds": 1, "seed": 1,
+                      "prompt": None, "width": 3.0, "mask": "none"},
+           "max_attempts": 3, "max_pixels": 16_000_000}
+    client.set(keys.dispatch_key(job["job"]), "first")
+
+    def handed_on_then_stopped(job_id: str, report: Any) -> None:
+        client.set(keys.dispatch_key(job_id), "second")
+        runner.stopping.set()
+
+    runner._progress = handed_on_then_stopped
+    runner.run(job)  # returns (the message is acknowledged) rather than rejecting it
+    assert [e["type"] for e in _events(client, job["job"])] == ["started"]
+    assert client.get(keys.attempts_key(job["job"])) == b"1"  # counted for the other worker
+
+
 def test_collector_fails_a_job_reported_in_a_newer_format(
         redis_server: RedisServer, tmp_path: Path) -> None:
     store = JobStore(tmp_path / "data")

@@ -44,6 +44,12 @@ def test_writes_one_svg_per_count_beside_the_photo(photo, models, capsys):
     assert sorted(p.name for p in photo.parent.iterdir()) == ["cat.4.svg", "cat.8.svg", "cat.jpg"]
 
 
+def test_the_largest_seed_the_api_takes_sketches(photo, models):
+    # Each run's seed is derived from it and must still be one torch accepts (below 2**64).
+    assert run(photo, "--strokes", "4", "--seed", str(2**63 - 1), models=models) == 0
+    assert len(paths_in(photo.with_name("cat.4.svg"))) == 4
+
+
 def test_output_path_single_and_several_counts(photo, models, tmp_path):
     assert run(photo, "--strokes", "4", "-o", str(tmp_path / "one.svg"), models=models) == 0
     assert len(paths_in(tmp_path / "one.svg")) == 4

@@ -39,10 +39,13 @@ from extension_fixtures import xvfb_run
 from inkex.tester.mock import Capture
 from lxml import etree
 from sketchify_client import CANCEL_TIMEOUT, Backend
+from sketchify_durations import about as extension_about
 from sketchify_geometry import length
 from sketchify_image import SketchifyImage
 from sketchify_progress import Waiting
 from sketchify_update import UpdateSketches
+
+from sketchify.core.timing.durations import about
 
 ALIGNS = [f"x{h}Y{v}" for h in ("Min", "Mid", "Max") for v in ("Min", "Mid", "Max")]
 
@@ -659,3 +662,13 @@ class TestInxAndWindow(SketchifyCase):
                 for got, photo_c, veil_c in zip(seen["photo"], (200, 80, 40), veil,
                                                 strict=True):
                     self.assertAlmostEqual(got, 0.4 * photo_c + 0.6 * veil_c, delta=8)
+
+
+def test_the_extension_says_durations_in_the_server_s_words():
+    """Inkscape's Python has no engine, so the extension keeps its own copy of the wording:
+    it must say every duration exactly as the server does."""
+    edges = [None, -1.0, math.nan, math.inf, 0.0, 0.49, 0.5, 1.0, 59.49, 59.5, 60.0, 89.9,
+             3569.0, 3570.0, 3600.0, 5399.0, 35819.0, 35820.0, 35821.0, 3.0 * 86400]
+    grid = [1.21**k / 10 for k in range(100)]
+    for seconds in edges + grid:
+        assert extension_about(seconds) == about(seconds), seconds
