@@ -11,8 +11,8 @@ from sketchify.core.optimize import SketchConfig
 
 PRESETS: dict[str, SketchConfig] = {
     # Laptop CPU: one seed, one augmentation, 150 steps, and it stops once the loss stalls.
-    # Measured on a 2-core CPU with the real RN101 / ViT-B-32 sizes (benchmarks/step.py
-    # --draft): ~0.56 s per step, a 16-stroke sketch of a 512 px photo in ~90 s.
+    # A 16-stroke sketch of a 512 px photo in about a minute on a 2-core CPU with the real
+    # model sizes (benchmarks/step.py --draft; the README's preset table has the figures).
     "draft": SketchConfig(preset="draft", steps=150, seeds=1, augmentations=1, eval_every=5,
                           patience=8),
     # The published CLIPasso defaults: every one of the 2000 steps runs, as in the paper.
