@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from stroke_starts import random_starts
 
 from sketchify.core.engine import Sketcher, stroke_counts
 from sketchify.core.errors import InputError, SketchifyError
@@ -39,16 +40,6 @@ def sketcher(tiny_models) -> Sketcher:
 def target():
     return make_target(load_image(CAT)).image
 
-
-def random_starts(counts, seeds, seed=0) -> dict[int, torch.Tensor]:
-    """Short strokes scattered over the middle of the canvas, like the saliency init."""
-    g = torch.Generator().manual_seed(seed)
-    starts = {}
-    for n in counts:
-        first = 40 + torch.rand(seeds, n, 1, 2, generator=g) * 144
-        walk = (torch.rand(seeds, n, 3, 2, generator=g) * 2 - 1) * 5.6
-        starts[n] = torch.cat([first, first + walk.cumsum(2)], dim=2)
-    return starts
 
 
 def test_eval_loss_ends_lower_than_it_starts(sketcher, target):

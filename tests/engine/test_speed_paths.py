@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from open_clip.modified_resnet import AttentionPool2d
+from stroke_starts import random_starts
 
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.fold import ClassTokenPool, fold_loss_model
@@ -34,15 +35,6 @@ from sketchify.core.render import _rasterize, rasterize
 CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
-
-def random_starts(counts, seeds, seed=0) -> dict[int, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    starts = {}
-    for n in counts:
-        first = 40 + torch.rand(seeds, n, 1, 2, generator=g) * 144
-        walk = (torch.rand(seeds, n, 3, 2, generator=g) * 2 - 1) * 5.6
-        starts[n] = torch.cat([first, first + walk.cumsum(2)], dim=2)
-    return starts
 
 
 @pytest.fixture(scope="module")
