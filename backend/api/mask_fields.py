@@ -27,16 +27,19 @@ def mask_part(request: Request, fields: dict[str, Any]) -> bytes | None:
         upload = request.files.get("mask_image")
         return None if upload is None else upload.read()
     encoded = fields.pop("mask_image", None)
-    if encoded is None:
-        return None
+    return None if encoded is None else decode_file_field(encoded, "mask_image")
+
+
+def decode_file_field(encoded: Any, field: str) -> bytes:
+    """A file sent in a JSON body: base64, or a data: URI as it comes out of an SVG."""
     if not isinstance(encoded, str):
-        raise ApiError(422, "mask_image must be a base64 string.", "mask_image")
+        raise ApiError(422, f"{field} must be a base64 string.", field)
     if encoded.startswith("data:"):
         encoded = encoded.partition(",")[2]
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, "mask_image is not valid base64.", "mask_image") from None
+        raise ApiError(422, f"{field} is not valid base64.", field) from None
 
 
 def check_mask(

@@ -5,8 +5,6 @@ Nothing that fails here reaches the engine: every problem becomes an ApiError na
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import io
 import json
@@ -22,7 +20,7 @@ from flask import Request
 from sketchify.backend import limits
 from sketchify.backend.api import filenames
 from sketchify.backend.api.errors import ApiError
-from sketchify.backend.api.mask_fields import check_mask, mask_part
+from sketchify.backend.api.mask_fields import check_mask, decode_file_field, mask_part
 from sketchify.core.errors import InputError
 from sketchify.core.photo.image import load_image
 from sketchify.core.presets import PRESET_NAMES
@@ -173,14 +171,7 @@ def _raw_fields(request: Request) -> tuple[dict[str, Any], bytes]:
         encoded = fields.pop("image", None)
         if encoded is None:
             raise ApiError(422, "image is required.", "image")
-        if not isinstance(encoded, str):
-            raise ApiError(422, "image must be a base64 string.", "image")
-        if encoded.startswith("data:"):  # accept a data: URI as it comes out of an SVG
-            encoded = encoded.partition(",")[2]
-        try:
-            return fields, base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(422, "image is not valid base64.", "image") from None
+        return fields, decode_file_field(encoded, "image")
     raise ApiError(415, "Send multipart/form-data or application/json.", None)
 
 
