@@ -11,6 +11,8 @@ reach Flask, so their body is written here as ``{"error": ..., "field": null}``.
 from __future__ import annotations
 
 import json
+import socket
+import time
 from typing import Any
 
 import waitress
@@ -19,6 +21,9 @@ from waitress.server import MultiSocketServer
 from waitress.task import ErrorTask
 
 from sketchify.backend.api.errors import body_too_large
+
+# How long a refused request's remaining body is read and dropped before the socket closes.
+LINGER_S = 5.0
 
 
 def _sentence(code: int, reason: str, detail: str, limit_bytes: int) -> str:
@@ -44,11 +49,46 @@ class _JsonErrorTask(ErrorTask):
         self.response_headers.append(("Content-Type", "application/json"))
         self.set_close_on_finish()
         self.content_length = len(body)
+        self.channel.linger = True  # before the answer goes out: the close follows it
         self.write(body)
 
 
 class _Channel(HTTPChannel):
+    """Closes gently after a refusal: closing a socket that still has unread input makes the
+    kernel reset the connection, and a client still sending its body (a 30 MB upload refused
+    at its headers) would lose the answer that says why. So after an error answer the channel
+    stops writing, reads and drops what still comes for up to ``LINGER_S``, then closes."""
+
     error_task_class = _JsonErrorTask
+    linger = False
+    _drain_until: float | None = None
+
+    def handle_close(self) -> None:
+        if not self.linger or self._drain_until is not None or not self.connected:
+            super().handle_close()
+            return
+        try:
+            self.socket.shutdown(socket.SHUT_WR)  # the answer is out; the client sees its end
+        except OSError:
+            super().handle_close()
+            return
+        self._drain_until = time.monotonic() + LINGER_S
+        self.will_close = self.close_when_flushed = False
+
+    def readable(self) -> bool:
+        return True if self._drain_until is not None else super().readable()
+
+    def handle_read(self) -> None:
+        if self._drain_until is None:
+            super().handle_read()
+            return
+        try:
+            self.recv(self.adj.recv_bytes)  # dropped; at the client's end recv closes us
+        except OSError:
+            super().handle_close()
+            return
+        if self.connected and time.monotonic() > self._drain_until:
+            super().handle_close()
 
 
 def create_server(app: Any, *, host: str, port: int, threads: int, max_body_bytes: int) -> Any:

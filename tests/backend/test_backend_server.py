@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -81,6 +83,27 @@ def test_a_body_declared_over_the_limit_is_refused_before_it_is_sent(server):
     garbage = send_raw(url, b"GET / HTTP/1.1\r\nno colon\r\n\r\n", timeout=10)  # HTTP server's
     assert garbage is not None and garbage.status == 400
     assert json.loads(garbage.body)["error"].startswith("The request is not valid HTTP (")
+
+
+def test_a_client_still_sending_a_refused_body_gets_the_answer(server):
+    """Refused at its headers, a large upload keeps arriving; closing at once would make the
+    kernel reset the connection and the client would see that instead of the 413 (seen in CI
+    as a ConnectionResetError). The server reads and drops the rest, then the client reads."""
+    url = f"{server.url}/v1/sketches"
+    headers = [("Authorization", f"Bearer {TOKEN}"), ("Content-Type", "application/json"),
+               ("Content-Length", str(26 * 2**20))]
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(request_bytes("POST", url, headers, b""))
+        time.sleep(0.5)  # the 413 is written and the server would close now
+        for _ in range(8):
+            sock.sendall(b"x" * 2**20)  # the body a client like requests goes on sending
+        sock.shutdown(socket.SHUT_WR)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        assert response.status == 413
+        assert json.loads(response.read())["error"] == ("The request body is larger than the "
+                                                        "25 MB limit.")
 
 
 def test_a_name_with_two_addresses_gets_json_errors_on_both(monkeypatch):
