@@ -17,7 +17,7 @@ from typing import Any
 
 import waitress
 from waitress.channel import HTTPChannel
-from waitress.server import MultiSocketServer
+from waitress.server import BaseWSGIServer, MultiSocketServer
 from waitress.task import ErrorTask
 
 from sketchify.backend.api.errors import body_too_large
@@ -78,6 +78,19 @@ class _Channel(HTTPChannel):
     def readable(self) -> bool:
         return True if self._drain_until is not None else super().readable()
 
+    def writable(self) -> bool:
+        # Past the deadline a silent client is closed too: the loop asks at least once a
+        # second, and handle_write then closes.
+        if self._drain_until is not None:
+            return time.monotonic() > self._drain_until
+        return super().writable()
+
+    def handle_write(self) -> None:
+        if self._drain_until is not None:
+            super().handle_close()
+            return
+        super().handle_write()
+
     def handle_read(self) -> None:
         if self._drain_until is None:
             super().handle_read()
@@ -100,7 +113,8 @@ def create_server(app: Any, *, host: str, port: int, threads: int, max_body_byte
     # then listens on each: every listener must accept into our channels.
     listeners = server.map.values() if isinstance(server, MultiSocketServer) else [server]
     for listener in listeners:
-        listener.channel_class = _Channel  # read by each accept
+        if isinstance(listener, BaseWSGIServer):  # the map also holds waitress's trigger
+            listener.channel_class = _Channel  # read by each accept
     return server
 
 

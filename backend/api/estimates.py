@@ -38,8 +38,10 @@ class QueueEstimate:
             return self._remaining(job)
         if job.status != QUEUED:
             return None
+        # Every job shown was read before the queue is (lazily, here), so one missing from the
+        # queue has left it since: a worker took it, nothing is ahead and all is still to do.
         ahead = self._work_ahead().get(job.seq)
-        if ahead is None:  # a worker took it since this snapshot: nothing ahead, all to do
+        if ahead is None:
             return self._own(job)
         return ahead / len(self.costs) + self._own(job)
 
@@ -59,11 +61,12 @@ class QueueEstimate:
 
     def _work_ahead(self) -> dict[int, float]:
         if self._ahead is None:
-            work = 0.0
-            for running in self.store.jobs(RUNNING):
-                work += self._remaining(running) or 0.0  # unmeasured device: not counted
+            # One read: a job claimed between two reads would be in neither.
+            jobs = self.store.jobs(RUNNING, QUEUED)
+            work = sum(self._remaining(job) or 0.0  # unmeasured device: not counted
+                       for job in jobs if job.status == RUNNING)
             self._ahead = {}
-            for queued in self.store.jobs(QUEUED):
+            for queued in (job for job in jobs if job.status == QUEUED):
                 self._ahead[queued.seq] = work
                 work += self._own(queued)
         return self._ahead

@@ -320,6 +320,10 @@ class CeleryExecutor:
             self.store.mark_canceled(job_id, _counts(data["previews"]))
         elif kind == "failed":
             self.store.fail(job_id, data["error"])
+        elif kind == "requeued" and data.get("worker", job.worker) != job.worker:
+            # A worker taken for dead gives back a job that runs elsewhere now: not its own.
+            log.info("ignoring job %s given back by %s: it runs on %s", job_id,
+                     data["worker"], job.worker)
         elif kind == "requeued":
             self.store.requeue(job_id, refund_attempt=True)
             joblog.requeued(job_id, f"worker {job.worker} stopped; another one takes it")

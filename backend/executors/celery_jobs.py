@@ -203,7 +203,7 @@ class JobRunner:
                 return
             # Give the job back at once, uncounted.
             self._reliably(lambda: self.client.decr(keys.attempts_key(job_id)))
-            self._send(job_id, "requeued")
+            self._send(job_id, "requeued", worker=self.worker_name)
             raise Reject("worker shutting down", requeue=True)
 
     def _set_current(self, job_id: str | None) -> None:

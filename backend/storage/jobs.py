@@ -232,12 +232,12 @@ class JobStore:
         row = self._db().execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else Job.from_row(row)
 
-    def jobs(self, status: str | None = None) -> list[Job]:
-        """All jobs (or those in one status) in queue order."""
-        sql, args = "SELECT * FROM jobs", ()
-        if status is not None:
-            sql, args = sql + " WHERE status = ?", (status,)
-        return [Job.from_row(r) for r in self._db().execute(sql + " ORDER BY seq", args)]
+    def jobs(self, *statuses: str) -> list[Job]:
+        """All jobs (or those in any of ``statuses``) in queue order, read at one moment."""
+        sql = "SELECT * FROM jobs"
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+        return [Job.from_row(r) for r in self._db().execute(sql + " ORDER BY seq", statuses)]
 
     def recent(
         self, *, statuses: tuple[str, ...] = (), limit: int, before_seq: int | None = None

@@ -28,6 +28,7 @@ from flask import Flask
 from fuzzing import request_bytes, send_raw
 from lxml import etree
 
+from sketchify.backend import http_server
 from sketchify.backend.http_server import addresses, create_server
 
 pytest_plugins = ["backend_fixtures"]
@@ -104,6 +105,25 @@ def test_a_client_still_sending_a_refused_body_gets_the_answer(server):
         assert response.status == 413
         assert json.loads(response.read())["error"] == ("The request body is larger than the "
                                                         "25 MB limit.")
+
+
+def test_a_refused_client_that_goes_quiet_is_closed_after_the_linger(monkeypatch):
+    monkeypatch.setattr(http_server, "LINGER_S", 0.3)
+    server = create_server(Flask("quiet"), host="127.0.0.1", port=0, threads=1,
+                           max_body_bytes=1000)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        parts = urlsplit(addresses(server)[0])
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            assert response.status == 413
+            # Silent past the linger, it is closed (the loop looks at least once a second), not
+            # left to waitress's two-minute idle sweep.
+            wait_for(lambda: not server.active_channels, timeout=3)
+    finally:
+        server.close()
 
 
 def test_a_name_with_two_addresses_gets_json_errors_on_both(monkeypatch):

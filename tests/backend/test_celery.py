@@ -426,6 +426,31 @@ def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
     assert client.xlen(keys.EVENTS) == 0  # every event acknowledged and removed
 
 
+def test_a_job_given_back_by_a_worker_it_no_longer_runs_on_keeps_running(
+        redis_server: RedisServer, tmp_path: Path) -> None:
+    """w1 was taken for dead and its job handed to w2; w1's late `requeued` (at its SIGTERM)
+    must not put w2's running job back in the queue. w2's own does."""
+    store = JobStore(tmp_path / "data")
+    job, _ = store.add({"strokes": [4]}, b"image")
+    client = redis_server.client()
+
+    def event(kind: str, **data: Any) -> None:
+        client.xadd(keys.EVENTS, {"job": job.id, "type": kind, "data": json.dumps(data)})
+
+    event("started", attempt=1, worker="w1")
+    event("started", attempt=2, worker="w2")
+    event("requeued", worker="w1")
+    executor = CeleryExecutor(store, redis_server.url, block_ms=50)
+    executor.start()
+    try:
+        wait_until(lambda: client.xlen(keys.EVENTS) == 0, 15, "the events to be read")
+        assert (store.get(job.id).status, store.get(job.id).worker) == ("running", "w2")
+        event("requeued", worker="w2")
+        wait_until(lambda: store.get(job.id).status == "queued", 15, "w2's job to be back")
+    finally:
+        executor.stop(10)
+
+
 def _no_space(*args: Any, **kwargs: Any) -> Any:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
