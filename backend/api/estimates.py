@@ -22,13 +22,21 @@ def _device(label: str) -> str:
     return label.split("@", 1)[0]
 
 
-class QueueEstimate:
-    """Estimates for the jobs of one moment (one HTTP request): the queue is read once."""
+class QueueSnapshot:
+    """Queue positions and estimates for the jobs of one moment (one HTTP request): the queue
+    is read once, however many jobs are shown."""
 
     def __init__(self, store: JobStore, step_costs: Mapping[str, float]) -> None:
         self.store = store
         self.costs = dict(step_costs)
+        self._jobs: list[Job] | None = None  # running and queued, in queue order
         self._ahead: dict[int, float] | None = None  # queued job seq -> work before it
+
+    def position(self, job: Job) -> int | None:
+        """How many queued jobs are ahead of ``job`` (0: it starts next); None unless queued."""
+        if job.status != QUEUED:
+            return None
+        return sum(1 for other in self._queue() if other.status == QUEUED and other.seq < job.seq)
 
     def seconds(self, job: Job) -> float | None:
         """Seconds from now until ``job`` is done; None when finished or nothing is measured."""
@@ -59,10 +67,15 @@ class QueueEstimate:
                  for label, cost in self.costs.items()]
         return sum(times) / len(times)
 
+    def _queue(self) -> list[Job]:
+        if self._jobs is None:
+            # One read: a job claimed between two reads would be in neither.
+            self._jobs = self.store.jobs(RUNNING, QUEUED)
+        return self._jobs
+
     def _work_ahead(self) -> dict[int, float]:
         if self._ahead is None:
-            # One read: a job claimed between two reads would be in neither.
-            jobs = self.store.jobs(RUNNING, QUEUED)
+            jobs = self._queue()
             work = sum(self._remaining(job) or 0.0  # unmeasured device: not counted
                        for job in jobs if job.status == RUNNING)
             self._ahead = {}

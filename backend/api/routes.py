@@ -38,7 +38,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, send_fi
 from sketchify.backend import joblog, limits
 from sketchify.backend.api import downloads, listing
 from sketchify.backend.api.errors import ApiError
-from sketchify.backend.api.estimates import QueueEstimate, estimate_fields
+from sketchify.backend.api.estimates import QueueSnapshot, estimate_fields
 from sketchify.backend.api.validation import parse_submission
 from sketchify.backend.service import Service
 from sketchify.backend.storage.jobs import (
@@ -69,12 +69,12 @@ def _iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="microseconds")
 
 
-def _estimate() -> QueueEstimate:
+def _queue() -> QueueSnapshot:
     """One reading of the queue per request, however many jobs it shows."""
-    if "sketchify_estimate" not in g:
+    if "sketchify_queue" not in g:
         service = _service()
-        g.sketchify_estimate = QueueEstimate(service.store, service.executor.step_costs())
-    return g.sketchify_estimate
+        g.sketchify_queue = QueueSnapshot(service.store, service.executor.step_costs())
+    return g.sketchify_queue
 
 
 def _job_json(job: Job) -> dict[str, Any]:
@@ -92,12 +92,12 @@ def _job_json(job: Job) -> dict[str, Any]:
         "filename": job.filename,
         "strokes": job.strokes,
         "params": {k: v for k, v in job.params.items() if k != "strokes"},
-        "queue_position": _service().store.queue_position(job),
+        "queue_position": _queue().position(job),
         "progress": {
             "step": job.step, "total": job.total, "fraction": round(fraction, 4),
             "eta_s": job.eta_s, "eta_text": about(job.eta_s),
         },
-        **estimate_fields(_estimate().seconds(job)),
+        **estimate_fields(_queue().seconds(job)),
         "cancel_requested": job.cancel_requested,
         "attempts": job.attempts,
         "resolved_preset": job.resolved_preset,

@@ -257,15 +257,6 @@ class JobStore:
         )
         return [Job.from_row(r) for r in rows]
 
-    def queue_position(self, job: Job) -> int | None:
-        """How many queued jobs are ahead of this one (0: it starts next); None if not queued."""
-        if job.status != QUEUED:
-            return None
-        (ahead,) = self._db().execute(
-            "SELECT COUNT(*) FROM jobs WHERE status = ? AND seq < ?", (QUEUED, job.seq)
-        ).fetchone()
-        return ahead
-
     def count(self, status: str) -> int:
         sql = "SELECT COUNT(*) FROM jobs WHERE status = ?"
         return self._db().execute(sql, (status,)).fetchone()[0]

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from sketchify.backend.api.estimates import QueueSnapshot
 from sketchify.backend.storage.jobs import CANCELED, FAILED, QUEUED, IdempotencyConflict, JobStore
 
 PARAMS = {"strokes": [4], "preset": "draft"}
@@ -46,8 +47,8 @@ def test_requeued_job_keeps_its_place_at_the_front(store):
     second, _ = store.add(PARAMS, b"2")
     store.claim_next()
     store.recover_interrupted(max_attempts=3)
-    assert store.queue_position(store.get(first.id)) == 0
-    assert store.queue_position(store.get(second.id)) == 1
+    assert QueueSnapshot(store, {}).position(store.get(first.id)) == 0
+    assert QueueSnapshot(store, {}).position(store.get(second.id)) == 1
     assert store.claim_next().id == first.id
 
 

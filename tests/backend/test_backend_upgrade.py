@@ -15,6 +15,7 @@ import pytest
 from backend_helpers import Server, sketchify_command, wait_for
 from lxml import etree
 
+from sketchify.backend.api.estimates import QueueSnapshot
 from sketchify.backend.storage import schema
 from sketchify.backend.storage.disk import DiskFullError
 from sketchify.backend.storage.jobs import CANCELED, DONE, QUEUED, JobStore
@@ -98,7 +99,7 @@ def test_0_1_0_database_migrates_in_place_keeping_every_job(old_data):
     assert store.recover_interrupted(max_attempts=3) == ([IDS["running_when_killed"]], [])
     requeued = store.get(IDS["running_when_killed"])
     assert requeued.status == QUEUED and requeued.attempts == 1
-    assert store.queue_position(requeued) == 0
+    assert QueueSnapshot(store, {}).position(requeued) == 0
     assert store.claim_next("cpu", lambda params: "draft").id == requeued.id
 
 
