@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Request
+from PIL import Image
 
 from sketchify.backend.api.errors import ApiError
 from sketchify.core.errors import InputError
-from sketchify.core.photo.image import load_image
-from sketchify.core.photo.mask import MODES, alpha_mask, check_fits, file_mask, mask_mode
+from sketchify.core.photo.mask import MODES, check_fits, mask_mode, object_mask
 
 
 def mask_part(request: Request, fields: dict[str, Any]) -> bytes | None:
@@ -45,6 +45,7 @@ def decode_file_field(encoded: Any, field: str) -> bytes:
 def check_mask(
     mask: Any,
     image: bytes,
+    picture: Image.Image,
     mask_image: bytes | None,
     *,
     max_pixels: int,
@@ -52,18 +53,15 @@ def check_mask(
     auto_problem: Callable[[], str | None] | None = None,
 ) -> str:
     """The mask mode the job runs with; ApiError 422 for anything the engine would refuse.
-    ``image`` has passed ``check_image`` already."""
+    ``picture`` is ``image`` as ``check_image`` loaded it."""
     if mask is not None and (not isinstance(mask, str) or mask not in MODES):
         raise ApiError(422, f"mask must be one of {', '.join(MODES)}.", "mask")
     kinds = frozenset(formats)
     try:
         mode = mask_mode(mask, mask_image)
-        if mode == "alpha":
-            check_fits(alpha_mask(image, max_pixels=max_pixels, formats=kinds),
-                       load_image(image, max_pixels=max_pixels, formats=kinds).size)
-        elif mode == "file":
-            size = load_image(image, max_pixels=max_pixels, formats=kinds).size
-            check_fits(file_mask(mask_image, size, max_pixels=max_pixels, formats=kinds), size)
+        if mode in ("alpha", "file"):  # `auto` is run where the job runs
+            check_fits(object_mask(mode, image, mask_image, picture=picture,
+                                   max_pixels=max_pixels, formats=kinds), picture.size)
     except InputError as error:
         raise ApiError(422, str(error), error.field or "mask") from None
     if mode == "auto" and auto_problem is not None:

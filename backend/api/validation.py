@@ -123,8 +123,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def check_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...]) -> None:
-    """415 for bytes that are not an accepted image format, 422 for a broken or huge image."""
+def check_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...]) -> PIL.Image.Image:
+    """The photo as the engine will see it; 415 for bytes that are not an accepted image
+    format, 422 for a broken or huge image."""
     if not data:
         raise ApiError(422, "image is empty.", "image")
     try:
@@ -138,7 +139,7 @@ def check_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...]) -> No
         found = f"a {kind} file" if kind else "not an image Pillow can read"
         raise ApiError(415, f"image is {found}; send {', '.join(formats)}.", "image")
     try:
-        load_image(data, max_pixels=max_pixels, formats=formats)
+        return load_image(data, max_pixels=max_pixels, formats=formats)
     except InputError as error:
         raise ApiError(422, str(error), "image") from None
     except (PIL.Image.DecompressionBombError, OSError, ValueError) as error:
@@ -197,8 +198,8 @@ def parse_submission(
     params.update(
         {name: _FIELDS[name](value) for name, value in fields.items() if value is not None}
     )
-    check_image(image, max_pixels=max_pixels, formats=formats)
-    params["mask"] = check_mask(params["mask"], image, mask_image, max_pixels=max_pixels,
+    picture = check_image(image, max_pixels=max_pixels, formats=formats)
+    params["mask"] = check_mask(params["mask"], image, picture, mask_image, max_pixels=max_pixels,
                                 formats=formats, auto_problem=mask_problem)
     digest = hashlib.sha256(image)
     digest.update(json.dumps(params, sort_keys=True).encode())
