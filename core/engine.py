@@ -13,7 +13,8 @@ from PIL import Image
 from sketchify.core.errors import InputError
 from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
-from sketchify.core.output.provenance import model_label, record
+from sketchify.core.output import provenance
+from sketchify.core.output.provenance import record
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, Target, load_image, make_target
@@ -82,8 +83,8 @@ class Sketcher:
     ) -> None:
         self.device = resolve_device(device)
         self.mask_model = SalientObjectModel(mask_model)
-        self.models = {"loss_model": model_label(loss_model, loss_weights),
-                       "saliency_model": model_label(saliency_model, saliency_weights)}
+        self.models = provenance.models(loss_model, loss_weights, saliency_model,
+                                        saliency_weights)
         # Both at once: missing weights are reported for every model in one message.
         self.loss_model, self.saliency_model = load_clips(
             [(loss_model, loss_weights, "loss"), (saliency_model, saliency_weights, "saliency")],
@@ -118,12 +119,7 @@ class Sketcher:
             progress=progress,
             cancel=cancel,
         )
-        settings = {
-            "preset": config.preset, "first_seed": config.seed, "seeds": config.seeds,
-            "steps": config.steps, "mask": mask.mode if mask else "none",
-            "prompt": config.prompt,
-            "width": round(2 * config.half_width, 6), **self.models,
-        }
+        settings = provenance.settings(config, mask.mode if mask else "none", self.models)
         return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps,
                             settings)
 

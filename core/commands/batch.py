@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from sketchify.core.commands.bars import ProgressBars
 from sketchify.core.commands.cli import sketcher_from_args
 from sketchify.core.commands.files import write_all
@@ -63,26 +65,21 @@ def config_from(args: argparse.Namespace, device: Any) -> SketchConfig:
 
 def model_labels(args: argparse.Namespace) -> dict[str, str]:
     """The models as provenance names them (what a Sketcher built from ``args`` records)."""
-    return {"loss_model": provenance.model_label(args.loss_model, args.loss_weights),
-            "saliency_model": provenance.model_label(args.saliency_model, args.saliency_weights)}
+    return provenance.models(args.loss_model, args.loss_weights, args.saliency_model,
+                             args.saliency_weights)
 
 
 def expected_provenance(config: SketchConfig, count: int, models: dict[str, str],
                         mask: str = "none") -> dict[str, Any]:
-    """The settings part of the provenance a ``count``-stroke sketch made with ``config`` gets
-    (tests check it against what the engine writes)."""
-    return {"preset": config.preset, "strokes": count, "first_seed": config.seed,
-            "seeds": config.seeds, "steps": config.steps, "mask": mask, "prompt": config.prompt,
-            "width": round(2 * config.half_width, 6), **models}
+    """The settings part of the provenance a ``count``-stroke sketch made with ``config`` gets."""
+    return {**provenance.settings(config, mask, models), "strokes": count}
 
 
 def is_up_to_date(path: Path, wanted: dict[str, Any]) -> bool:
     """Whether ``path`` holds a finished sketch made with the settings ``wanted``."""
     try:
         existing = provenance.read(path.read_bytes())
-    except FileNotFoundError:
-        return False
-    except (OSError, InputError):  # unreadable, or from a newer release: make it anew
+    except (OSError, InputError):  # missing, unreadable, or from a newer release: make it anew
         return False
     return provenance.settings_match(existing, wanted) and not existing.get("canceled", False)
 
@@ -132,21 +129,23 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, *, batch: bool,
                     if cancel.is_set():
                         break
                     bars.start(job.photo.name, config.steps, sum(estimates[i + 1:]))
-                    _one(job, mask, outcome, config, bars, cancel, batch, sheet)
+                    _one(job, first, mask, outcome, config, bars, cancel, batch, sheet)
         finally:
             bars.close()
     outcome.seconds = time.monotonic() - started
     return outcome
 
 
-def _one(job: Job, mask: str | ObjectMask | None, outcome: Outcome, config: SketchConfig,
-         bars: ProgressBars, cancel: threading.Event, batch: bool, sheet: Path | None) -> None:
+def _one(job: Job, picture: Image.Image | None, mask: str | ObjectMask | None,
+         outcome: Outcome, config: SketchConfig, bars: ProgressBars, cancel: threading.Event,
+         batch: bool, sheet: Path | None) -> None:
+    """Sketch one photo: ``picture`` is it loaded already with ``mask`` made from it (a single
+    photo), or None and ``mask`` a mode the engine applies to the file (a batch: `alpha` needs
+    the file's own transparency, `auto` runs on the Sketcher's model)."""
     try:
-        # The engine reads the file itself: `--mask alpha` needs the photo's own transparency,
-        # and a mode string becomes this photo's mask there (auto: on the Sketcher's model).
-        result = outcome.sketcher.sketch(job.photo, job.todo, config, progress=bars.show,
-                                         cancel=cancel, mask=mask)
-        files = _files(job, result, sheet)
+        result = outcome.sketcher.sketch(job.photo if picture is None else picture, job.todo,
+                                         config, progress=bars.show, cancel=cancel, mask=mask)
+        files = _files(job, result, sheet, picture)
         _write(files)
     except SketchifyError as exc:
         if not batch:
@@ -165,14 +164,15 @@ def _one(job: Job, mask: str | ObjectMask | None, outcome: Outcome, config: Sket
                    "wrote the best strokes found so far.")
 
 
-def _files(job: Job, result: SketchResult, sheet: Path | None) -> dict[Path, str | bytes]:
+def _files(job: Job, result: SketchResult, sheet: Path | None, picture: Image.Image | None
+           ) -> dict[Path, str | bytes]:
     """The SVG of every count sketched, and the sheet if one was asked for."""
     svgs = {n: svg_text(result, n) for n in job.todo}
     files: dict[Path, str | bytes] = {job.outputs[n]: svgs[n] for n in job.todo}
     if sheet is not None:
         from sketchify.core.output.sheet import sheet_png
 
-        files[sheet] = sheet_png(load_image(job.photo), svgs)
+        files[sheet] = sheet_png(load_image(job.photo) if picture is None else picture, svgs)
     return files
 
 

@@ -37,6 +37,21 @@ def model_label(name: str, weights: str) -> str:
     return f"{_name_only(name)} {_name_only(weights)}"
 
 
+def models(loss_model: str, loss_weights: str, saliency_model: str, saliency_weights: str
+           ) -> dict[str, str]:
+    """The models as a sketch's provenance names them."""
+    return {"loss_model": model_label(loss_model, loss_weights),
+            "saliency_model": model_label(saliency_model, saliency_weights)}
+
+
+def settings(config: Any, mask: str, models: dict[str, str]) -> dict[str, Any]:
+    """What a sketch's provenance records of how it was made (a ``SketchConfig``'s schedule,
+    the mask mode and the models), all but its stroke count."""
+    return {"preset": config.preset, "first_seed": config.seed, "seeds": config.seeds,
+            "steps": config.steps, "mask": mask, "prompt": config.prompt,
+            "width": round(2 * config.half_width, 6), **models}
+
+
 def _name_only(value: str) -> str:
     # Either separator: a Windows path must not leak its folders on a Linux server either.
     return re.split(r"[\\/]", value.rstrip("/\\"))[-1]
