@@ -26,7 +26,7 @@ from sketchify_geometry import ImageFrame
 from sketchify_layers import Sketch, fill, insert, label, new_layer, unique_id
 from sketchify_mask import Target, masks, wanted
 from sketchify_pixels import pixel_size
-from sketchify_placeholders import QUEUED, RUNNING, Record
+from sketchify_placeholders import QUEUED, RUNNING, Record, fraction, status_text
 from sketchify_progress import Waiting, progress_window
 from sketchify_source import ImageSource, link_folders
 
@@ -175,7 +175,7 @@ class SketchifyImage(inkex.EffectExtension):
              progress: Waiting) -> None:
         next_preview = 0.0
         while True:
-            for item in items:
+            for item in (item for item in items if not item.finished):  # done: asked no more
                 item.state = backend.job(item.job)
                 status, name = item.state.get("status"), item.source.label
                 if status == "failed":
@@ -190,10 +190,10 @@ class SketchifyImage(inkex.EffectExtension):
                     )
             if all(item.finished for item in items):
                 return
-            fraction = sum(_fraction(item.state) for item in items) / len(items)
+            done = sum(fraction(item.state) for item in items) / len(items)
             lines = [f"{item.source.label}: {describe(item.state)}" for item in items]
             note = long_note(items)
-            progress.show("\n".join([*lines, *([note] if note else [])]), fraction)
+            progress.show("\n".join([*lines, *([note] if note else [])]), done)
             if progress.previews and time.monotonic() >= next_preview:
                 next_preview = time.monotonic() + PREVIEW_S
                 running = [item for item in items if item.state.get("status") == "running"]
@@ -325,13 +325,6 @@ def selected_images(svg: inkex.SvgDocumentElement) -> list[inkex.BaseElement]:
     return images
 
 
-def status_text(state: dict) -> str:
-    """A job's status as a layer label shows it: `queued`, `running 40 %`."""
-    if state.get("status") == RUNNING:
-        return f"running {round(100 * _fraction(state))} %"
-    return QUEUED
-
-
 def describe(state: dict) -> str:
     """One line of the progress window: the estimate before the first step, the ETA after."""
     status = state.get("status")
@@ -376,13 +369,6 @@ def long_note(items: list[Item]) -> str:
     return (f"This takes {max(known)[1]}, more than ten minutes. Cancel and choose the "
             "Draft preset, or turn off “Wait for the sketches” to keep working while it runs "
             f"and collect the sketches later with {UPDATE_MENU}.")
-
-
-def _fraction(state: dict) -> float:
-    if state.get("status") in FINISHED:
-        return 1.0
-    value = (state.get("progress") or {}).get("fraction")
-    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,21 @@ PENDING = (QUEUED, RUNNING)
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELED, EXPIRED)
 
 
+def status_text(state: dict) -> str:
+    """A pending job's status as its layer label shows it: `queued`, `running 40 %`."""
+    if state.get("status") == RUNNING:
+        return f"running {round(100 * fraction(state))} %"
+    return QUEUED
+
+
+def fraction(state: dict) -> float:
+    """How much of a job (its JSON) is done, 0 to 1."""
+    if state.get("status") in (DONE, FAILED, CANCELED):
+        return 1.0
+    value = (state.get("progress") or {}).get("fraction")
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
 def _attr(name: str) -> str:
     return f"{{{NS}}}{name}"
 

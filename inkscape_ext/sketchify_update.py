@@ -29,6 +29,7 @@ from sketchify_placeholders import (
     Record,
     mark,
     placeholders,
+    status_text,
 )
 
 IMAGE_TAG = inkex.addNS("image", "svg")
@@ -115,9 +116,7 @@ class UpdateSketches(inkex.EffectExtension):
             elif status == CANCELED:
                 changes.append(Change(layer, record, CANCELED, CANCELED))
             elif status == RUNNING:
-                fraction = (state.get("progress") or {}).get("fraction")
-                percent = round(100 * fraction) if isinstance(fraction, (int, float)) else 0
-                changes.append(Change(layer, record, RUNNING, f"running {percent} %"))
+                changes.append(Change(layer, record, RUNNING, status_text(state)))
             else:
                 changes.append(Change(layer, record, QUEUED, QUEUED))
         return changes
