@@ -15,3 +15,9 @@ class InputError(SketchifyError, ValueError):
 
 class WeightsError(SketchifyError):
     """Model weights are missing or unreadable; the message says what to fetch and where."""
+
+
+def first_line(exc: BaseException) -> str:
+    """A library error's first line, for our own sentence about it (its type if it is mute)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

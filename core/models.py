@@ -18,7 +18,7 @@ import open_clip
 import torch
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
-from sketchify.core.errors import InputError, WeightsError
+from sketchify.core.errors import InputError, WeightsError, first_line
 from sketchify.core.fold import fold_loss_model
 
 DEFAULT_WEIGHTS = "openai"
@@ -255,14 +255,9 @@ def _load_problem(exc: Exception) -> str:
     if isinstance(exc, RuntimeError) and "state_dict" in str(exc):
         return "its tensors do not match this model's architecture"
     if isinstance(exc, OSError):
-        return _first_line(exc)
+        return first_line(exc)
     # Unpickling garbage fails in many ways; the details would only confuse.
     return "it is not a readable PyTorch or safetensors checkpoint"
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else "no details"
 
 
 class _HubMissing(WeightsError):
@@ -342,7 +337,7 @@ def _hub_checkpoint(
         try:
             return hf_hub_download(repo_id, candidate, endpoint=endpoint)
         except Exception as exc:
-            raise missing(f"Downloading the {{what}} weights failed ({_first_line(exc)})") from exc
+            raise missing(f"Downloading the {{what}} weights failed ({first_line(exc)})") from exc
     raise missing("The hub has no {what} weights file")
 
 

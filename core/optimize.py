@@ -258,8 +258,8 @@ def optimize(
 
         if final or step % config.eval_every == 0:
             # The clean view (row 0) is the evaluation: no extra forward needed. Its values, the
-            # progress report's mean terms and the finiteness check come back in one host sync,
-            # the only one of a step on a GPU besides the rasterizer's cull.
+            # progress report's mean terms and the finiteness check come back in one host sync;
+            # the rasterizer's two (its flattening's segment count, its cull) are the others.
             values, means, finite = _read_back(terms, groups)
             if not (finite and all(map(math.isfinite, values))):
                 raise SketchifyError(

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sketchify.core.errors import InputError, WeightsError
+from sketchify.core.errors import InputError, WeightsError, first_line
 from sketchify.core.photo.mask import HALF, ObjectMask
 
 # Where rembg itself downloads u2net from (its U2netSession); named here for the manual way.
@@ -69,7 +69,7 @@ class SalientObjectModel:
                 (level,) = session.predict(picture.convert("RGB"))[:1]
         except Exception as exc:  # onnxruntime raises its own types for a mismatched model
             raise WeightsError(f"The mask model {self._name()} could not run on the photo "
-                               f"({_first_line(exc)}); it must be a u2net ONNX model.") from exc
+                               f"({first_line(exc)}); it must be a u2net ONNX model.") from exc
         pixels = np.asarray(level) >= HALF
         if not pixels.any():
             raise InputError("The salient-object network found no object in the photo; "
@@ -127,7 +127,7 @@ def _download() -> Path:
         return Path(_u2net().download_models())
     except Exception as exc:
         raise WeightsError(f"Downloading the u2net model for mask 'auto' failed "
-                           f"({_first_line(exc)}): {_manual()}.") from exc
+                           f"({first_line(exc)}): {_manual()}.") from exc
 
 
 def _session(path: Path) -> Any:
@@ -151,9 +151,4 @@ def _session(path: Path) -> Any:
         return FileSession("u2net", options)
     except Exception as exc:  # onnxruntime's own exception types for unreadable files
         raise WeightsError(f"The mask model file {path} could not be loaded as an ONNX model "
-                           f"({_first_line(exc)}).") from exc
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+                           f"({first_line(exc)}).") from exc
