@@ -113,7 +113,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         formats=tuple(app.config["IMAGE_FORMATS"]),
         retention_s=app.config["RETENTION_HOURS"] * 3600.0,
         # Remote workers' disks are out of sight: only an in-process executor can tell.
-        mask_problem=getattr(executor, "mask_problem", lambda: None),
+        mask_problem=executor.mask_problem,
     )
     app.extensions["sketchify"] = service
     install_guards(

@@ -10,6 +10,8 @@ MAX_PIXELS = 4096 * 4096  # well under Pillow's own decompression-bomb limit (~8
 MAX_UPLOAD_MB = 25.0
 RETENTION_HOURS = 24.0 * 7
 MAX_ATTEMPTS = 3  # runs of a job that crashes take before it is failed
+HEARTBEAT_S = 10.0  # how often a Celery worker says it is alive
+HEARTBEAT_TTL_S = 30.0  # silence after which the front hands its job to another worker
 MAX_COUNTS = 8  # stroke counts per job
 
 # The ranges of a submission's fields: the validators and the OpenAPI document both read them.

@@ -16,6 +16,7 @@ import socket
 import sys
 from typing import Any
 
+from sketchify.backend import limits
 from sketchify.core.commands.cli import add_model_arguments, sketcher_from_args
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,9 @@ def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds after which the broker itself redelivers the task of a worker "
                    "that died (a fallback: heartbeats hand the job on sooner); must exceed the "
                    "longest job (default 4 hours)")
-    p.add_argument("--heartbeat-s", type=float, default=10.0, metavar="S",
+    p.add_argument("--heartbeat-s", type=float, default=limits.HEARTBEAT_S, metavar="S",
                    help="how often this worker tells the front it is alive (default %(default)g)")
-    p.add_argument("--heartbeat-ttl-s", type=float, default=30.0, metavar="S",
+    p.add_argument("--heartbeat-ttl-s", type=float, default=limits.HEARTBEAT_TTL_S, metavar="S",
                    help="silence after which the front takes this worker for dead and hands its "
                    "job to another worker (default %(default)g; more than --heartbeat-s)")
     add_model_arguments(p)

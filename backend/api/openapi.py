@@ -259,10 +259,14 @@ def document(*, version: str, max_upload_bytes: int, max_pixels: int,
 
 @docs.get("/openapi.json")
 def openapi_json() -> Response:
-    service = current_app.extensions["sketchify"]
-    return jsonify(document(
-        version=service.version, max_upload_bytes=current_app.config["MAX_CONTENT_LENGTH"],
-        max_pixels=service.max_pixels, formats=service.formats,
-        token=current_app.config["TOKEN"] is not None,
-    ))
+    # Built once: it depends only on settings fixed when the app was made.
+    built = current_app.extensions.get("sketchify_openapi")
+    if built is None:
+        service = current_app.extensions["sketchify"]
+        built = current_app.extensions["sketchify_openapi"] = document(
+            version=service.version, max_upload_bytes=current_app.config["MAX_CONTENT_LENGTH"],
+            max_pixels=service.max_pixels, formats=service.formats,
+            token=current_app.config["TOKEN"] is not None,
+        )
+    return jsonify(built)
 

@@ -30,11 +30,9 @@ EPOCH = "sketchify:epoch"  # vanishes with the data when Redis restarts without 
 FINISHED_TTL_S = 7 * 24 * 3600
 
 # A task a dead worker held is put back on the queue by the broker after this long; keep it
-# above the longest job. Heartbeats hand such a job on much sooner (HEARTBEAT_TTL_S).
+# above the longest job. Heartbeats hand such a job on much sooner (limits.HEARTBEAT_TTL_S).
 DEFAULT_VISIBILITY_TIMEOUT_S = 4 * 3600
 WORKERS = "sketchify:workers"  # hash: name of every worker that sends heartbeats -> its TTL
-HEARTBEAT_S = 10.0  # how often a worker says it is alive
-HEARTBEAT_TTL_S = 30.0  # silence after which the front hands its job to another worker
 
 # 2: task payloads carry `format`, `dispatch` and `mask`; events carry `format`; heartbeats.
 MESSAGE_FORMAT = 2

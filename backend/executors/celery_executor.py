@@ -109,6 +109,10 @@ class CeleryExecutor:
             raise ApiError(503, "The job queue (Redis broker) is unreachable; "
                                 "try again in a minute.", headers={"Retry-After": "10"})
 
+    def mask_problem(self) -> None:
+        """Not known here: the models, the mask model among them, live on the workers."""
+        return None
+
     def step_costs(self) -> dict[str, float]:
         """Each live worker's measured step cost, as its heartbeat says."""
         return {device_label(beat["device"], name): beat["step_cost"]
@@ -167,7 +171,7 @@ class CeleryExecutor:
         beats = self.client.mget([keys.worker_key(n) for n in names]) if names else []
         self._alive = {n: _heartbeat(n, b) for n, b in zip(names, beats, strict=True) if b}
         if self._regrace:
-            ttls = [info.get("ttl_s", keys.HEARTBEAT_TTL_S) for info in registered.values()]
+            ttls = [info.get("ttl_s", limits.HEARTBEAT_TTL_S) for info in registered.values()]
             self._deaths_from = now + max(ttls, default=0.0)
             self._regrace = False
         self._beating.update(registered)

@@ -20,6 +20,7 @@ from typing import Any
 import redis
 from celery.exceptions import Reject
 
+from sketchify.backend import limits
 from sketchify.backend.executors import celery_app as keys
 from sketchify.backend.executors.runner import failure_message
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
@@ -78,7 +79,7 @@ class Heartbeat:
     whose key has expired to another worker."""
 
     def __init__(self, client: redis.Redis, name: str, device: str, *,
-                 interval_s: float = keys.HEARTBEAT_S, ttl_s: float = keys.HEARTBEAT_TTL_S,
+                 interval_s: float = limits.HEARTBEAT_S, ttl_s: float = limits.HEARTBEAT_TTL_S,
                  ) -> None:
         self.client = client
         self.name = name

@@ -45,6 +45,10 @@ class Executor(Protocol):
     def check_accepting(self) -> None:
         """Raise ApiError (503) when new jobs cannot be taken now; called before storing one."""
 
+    def mask_problem(self) -> str | None:
+        """Why an ``auto`` mask cannot run where jobs run (None: it can, or it is not known
+        here); a submission asking for one gets it as a 422."""
+
     def describe(self) -> dict[str, Any]:
         """What /v1/health shows about the workers: kind, devices, models, running job ids."""
 
