@@ -10,6 +10,8 @@ own loader: the compute is that of the real models, the sketches are meaningless
     python benchmarks/step.py --device cuda --quick   # the whole GPU table in under 5 minutes
     python benchmarks/step.py --draft           # also the draft preset end to end (CPU)
     python benchmarks/step.py --draft-only      # only that
+    python benchmarks/step.py --tiny --draft    # tiny random models: every section in seconds
+                                                # (a smoke test of this script, no timing)
 
 Repetitions of the variants are interleaved (A B C A B C ...) and medians taken, so a machine
 shared with other work slows every variant alike; the load average is printed.
@@ -24,6 +26,7 @@ import os
 import platform
 import resource
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -51,6 +54,9 @@ from sketchify.core.presets import preset
 from sketchify.core.render import _rasterize
 from sketchify.core.timing.estimate import measure_step_cost, views_per_step
 
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "support"))
+from tiny_models import make_tiny_models
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 LADDER = (4, 8, 16, 32)
 SEEDS = 3
@@ -58,6 +64,29 @@ PAPER = preset("standard")  # 2000 steps, 3 seeds, 4 augmentations
 # Wall time by default; `--clock cpu` (this process's CPU seconds) with `--threads 1` stays
 # close to a dedicated core's time even while other work shares the machine.
 clock = time.perf_counter
+
+
+@dataclass(frozen=True)
+class Models:
+    """The loss and saliency networks' open_clip names and their random-weight files."""
+    loss: str
+    loss_weights: Path
+    saliency: str
+    saliency_weights: Path
+
+
+def random_models(directory: Path, tiny: bool) -> Models:
+    """Random weights for the real RN101 / ViT-B-32, or for the suite's tiny models."""
+    if tiny:
+        made = make_tiny_models(directory)
+        return Models(made.loss_config.stem, made.loss_weights,
+                      made.saliency_config.stem, made.saliency_weights)
+    paths = []
+    for name in ("RN101", "ViT-B-32"):
+        path = directory / f"{name}-random.pt"
+        torch.save(open_clip.create_model(name).state_dict(), path)
+        paths.append(path)
+    return Models("RN101", paths[0], "ViT-B-32", paths[1])
 
 
 class Visual(torch.nn.Module):
@@ -318,11 +347,11 @@ def host_syncs_per_step(model, target, device) -> float:
     return sum("synchroniz" in str(w.message) for w in caught) / config.steps
 
 
-def bench_device(device: torch.device, rn101: Path, args) -> None:
+def bench_device(device: torch.device, models: Models, args) -> None:
     print(f"\n== {device} ==")
-    fast = load_clip("RN101", str(rn101), device)  # the engine's loader: folded
-    plain = open_clip.create_model("RN101")
-    plain.load_state_dict(torch.load(rn101, weights_only=True))
+    fast = load_clip(models.loss, str(models.loss_weights), device)  # the engine's: folded
+    plain = open_clip.create_model(models.loss)
+    plain.load_state_dict(torch.load(models.loss_weights, weights_only=True))
     plain = Visual(plain.visual).eval().requires_grad_(False)
     target = make_target(load_image(EXAMPLES / "astronaut.jpg")).image.to(device)
     cuda = device.type == "cuda"
@@ -378,7 +407,7 @@ def bench_device(device: torch.device, rn101: Path, args) -> None:
           f"predicted {cost * views_per_step(PAPER, (16,)):.3f} s, measured {default_step:.3f} s")
 
 
-def bench_draft(rn101: Path, vit: Path) -> None:
+def bench_draft(models: Models) -> None:
     photo = EXAMPLES / "astronaut.jpg"
     config = preset("draft")
     print(f"\n== draft preset, CPU, 16 strokes, {photo.name} "
@@ -386,7 +415,8 @@ def bench_draft(rn101: Path, vit: Path) -> None:
     print(f"draft = steps {config.steps}, seeds {config.seeds}, "
           f"augmentations {config.augmentations}")
     began, cpu_began = time.perf_counter(), time.process_time()
-    sketcher = Sketcher("cpu", "RN101", str(rn101), "ViT-B-32", str(vit))
+    sketcher = Sketcher("cpu", models.loss, str(models.loss_weights), models.saliency,
+                        str(models.saliency_weights))
     loaded = time.perf_counter()
     result = sketcher.sketch(photo, (16,), config)
     svg = result.svg(16)
@@ -432,7 +462,11 @@ def main() -> None:
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--compile", action="store_true",
                         help="also time torch.compile of the loss network (slow to compile)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="the test suite's tiny random models, with --quick's repetitions: "
+                             "runs every section in seconds to check this script, times nothing")
     args = parser.parse_args()
+    args.quick = args.quick or args.tiny
     if args.clock == "cpu":
         global clock
         clock = time.process_time
@@ -441,7 +475,9 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("no CUDA GPU here")
 
-    print("RANDOM weights, REAL sizes (RN101 loss, ViT-B-32 saliency): timings only.")
+    print("RANDOM weights, TINY models: a check of this script; no time below means anything."
+          if args.tiny else
+          "RANDOM weights, REAL sizes (RN101 loss, ViT-B-32 saliency): timings only.")
     print(f"torch {torch.__version__}; CPU: {cpu_name()}, {physical_cores()} physical cores, "
           f"{torch.get_num_threads()} torch threads (torch's default is the physical core "
           f"count); load average {os.getloadavg()[0]:.1f} (a shared machine slows every "
@@ -450,14 +486,11 @@ def main() -> None:
         print(f"cuda: {torch.cuda.get_device_name()}")
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        rn101 = Path(tmp) / "RN101-random.pt"
-        torch.save(open_clip.create_model("RN101").state_dict(), rn101)
+        models = random_models(Path(tmp), args.tiny)
         if not args.draft_only:
-            bench_device(torch.device(args.device), rn101, args)
+            bench_device(torch.device(args.device), models, args)
         if args.draft or args.draft_only:
-            vit = Path(tmp) / "ViT-B-32-random.pt"
-            torch.save(open_clip.create_model("ViT-B-32").state_dict(), vit)
-            bench_draft(rn101, vit)
+            bench_draft(models)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}; peak resident memory "
           f"{peak_rss:.1f} GiB; benchmark took {time.perf_counter() - began:.0f} s")

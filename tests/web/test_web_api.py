@@ -153,6 +153,28 @@ def test_multipart_keeps_the_image_parts_file_name_without_its_path(client):
     assert client.get(f"/v1/sketches/{job_id}").get_json()["filename"] == "My cat.png"
 
 
+@pytest.mark.parametrize(("disposition", "kept"), [
+    # What browsers write: a bare name, or (old ones) a path with its backslashes as they are,
+    # which Werkzeug 3.1.4+ alone would read as escapes ("C:fakepathMy cat.png").
+    ('filename="cat.jpg"', "cat.jpg"),
+    ('filename="C:\\fakepath\\My cat.png"', "My cat.png"),
+    ('filename="photos/2024/dog.png"', "dog.png"),
+    # curl escapes a quote; RFC 5987's extended form wins over the plain one; a bare token.
+    ('filename="say \\"cheese\\".png"', 'say "cheese".png'),
+    ("filename=\"fallback.png\"; filename*=UTF-8''%C3%BC%20b.png", "ü b.png"),
+    ("filename=plain.png", "plain.png"),
+])
+def test_the_image_parts_file_name_is_read_from_the_raw_header(client, disposition, kept):
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"strokes\"\r\n\r\n4\r\n"
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"image\"; "
+            + disposition.encode() + b"\r\nContent-Type: image/png\r\n\r\n"
+            + png_bytes() + b"\r\n--XyZ--\r\n")
+    response = client.post("/v1/sketches", data=body,
+                           content_type="multipart/form-data; boundary=XyZ")
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["filename"] == kept
+
+
 def test_json_takes_an_optional_filename(client):
     image = base64.b64encode(png_bytes()).decode()
     named = client.post("/v1/sketches", json={"image": image, "filename": "shots/dog.png"})
