@@ -310,6 +310,11 @@ def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tin
                      f"job {done} done (", f"job {long} started on cpu",
                      f"job {long} canceled (", f"job {queued} canceled before it started"):
         assert expected in text, expected
+    # Start-up says what takes the seconds before the first answer, and when it answers.
+    starting = [next(i for i, line in enumerate(lines) if said in line) for said in (
+        "sketchify.backend.serve: loading the models (", f"serve: ready at {server.url}")]
+    assert starting == sorted(starting)
+    assert "measuring the step cost on cpu (a few real steps" in text
     done_line = next(line for line in lines if f"job {done} done (" in line)
     assert done_line.endswith(", 3 steps)")  # the time taken, then the steps run
     # open_clip logs each model-loading step on the root logger, waitress its address. (Its
