@@ -5,12 +5,15 @@ every missing file."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import select
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -193,3 +196,49 @@ def test_the_model_variables_are_documented_as_the_code_reads_them():
 
     for flag, (variable, default) in CLIP_FLAGS.items():
         assert f"| `{variable}` | `{flag}` | `{default}`" in DOCS["models.md"], variable
+
+
+def test_the_curl_example_sketches_through_a_real_server(tiny_models, tmp_path):
+    """The README's three curl lines, verbatim but for the port and the job's id, against a
+    `sketchify serve` whose models come from the environment variables."""
+    (serve,) = [c for c in commands(section("The job service (HTTP)")) if c.startswith("sketchify")]
+    joined = "\n".join(blocks(section("The job service (HTTP)"), "sh"))
+    submit, status, fetch = [line.split("  #")[0].strip() for line in joined.splitlines()
+                             if line.startswith("curl ")]
+    (tmp_path / "examples").mkdir()
+    shutil.copy(CAT, tmp_path / "examples" / "cat.jpg")
+    env = {**os.environ,
+           "SKETCHIFY_LOSS_MODEL": str(tiny_models.loss_config),
+           "SKETCHIFY_LOSS_WEIGHTS": str(tiny_models.loss_weights),
+           "SKETCHIFY_SALIENCY_MODEL": str(tiny_models.saliency_config),
+           "SKETCHIFY_SALIENCY_WEIGHTS": str(tiny_models.saliency_weights)}
+    executable = shutil.which("sketchify", path=os.path.dirname(sys.executable))
+    argv = [executable, *shlex.split(serve)[1:], "--port", "0", "--device", "cpu",
+            "--data-dir", str(tmp_path / "data")]
+    server = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL)
+    try:
+        ready, _, _ = select.select([server.stdout], [], [], 120)
+        line = server.stdout.readline().decode() if ready else ""
+        assert "serving on " in line, line
+        url = line.split("serving on ")[1].split()[0]
+
+        def curl(command: str, job: str = "") -> str:
+            command = command.replace("http://127.0.0.1:8765", url).replace("JOB_ID", job)
+            done = subprocess.run(shlex.split(command), cwd=tmp_path, capture_output=True,
+                                  text=True, timeout=60, check=True)
+            return done.stdout
+
+        job = json.loads(curl(submit))
+        assert job["status"] in ("queued", "running")
+        deadline = time.monotonic() + 180
+        while (state := json.loads(curl(status, job["id"]))["status"]) in ("queued", "running"):
+            assert time.monotonic() < deadline, "the job did not finish"
+            time.sleep(0.5)
+        assert state == "done"
+        curl(fetch, job["id"])
+        assert (tmp_path / "cat.16.svg").read_text().count("<path") == 16
+    finally:
+        server.terminate()
+        server.wait(30)
+        server.stdout.close()
