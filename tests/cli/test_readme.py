@@ -237,7 +237,7 @@ def test_the_curl_example_sketches_through_a_real_server(tiny_models, tmp_path):
             time.sleep(0.5)
         assert state == "done"
         curl(fetch, job["id"])
-        assert (tmp_path / "cat.16.svg").read_text().count("<path") == 16
+        assert (tmp_path / "examples" / "cat.16.svg").read_text().count("<path") == 16
     finally:
         server.terminate()
         server.wait(30)
