@@ -14,7 +14,8 @@ beside the extension in `sketchify_vendor/`, so nothing in Inkscape's own Python
 Everything installed is listed in `sketchify_manifest.json` in the extensions folder.
 The zip holds the same files in a `sketchify/` folder with requests always bundled (pure
 Python only, so one zip serves every system). Only the standard library is used here, so any
-Python 3.8+ can run it.
+Python 3.8+ can run it; run it with the Python Sketchify is installed in, which has requests
+to copy. A later run by a Python without requests keeps the copy an earlier run made.
 """
 
 from __future__ import annotations
@@ -133,15 +134,22 @@ def install(folder: Path, inkscape: str | None, override: str | None) -> int:
     elif has_requests(python, None):
         print(f"requests: already importable by Inkscape's Python ({python})")
     else:
-        _remove(folder, [f for f in old if f.startswith(VENDOR + "/")])
-        files += [f"{VENDOR}/{f}" for f in vendor_requests(vendor)]
+        vendored = [f for f in old if f.startswith(VENDOR + "/")]
+        supply = requests_files()
+        if supply:
+            _remove(folder, vendored)
+            files += [f"{VENDOR}/{f}" for f in vendor_requests(vendor, supply)]
+        else:  # this Python has no requests to copy: keep the copy an earlier install made
+            files += vendored
         if has_requests(python, vendor):
-            print(f"requests: copied into {vendor} for Inkscape's Python ({python})")
+            print(f"requests: {'copied into' if supply else 'kept in'} {vendor} for Inkscape's "
+                  f"Python ({python})")
         else:
             status = 1
-            print(f"! requests could not be made importable by {python}; install it there, "
-                  f"e.g. `{python} -m pip install --user requests` or your system's "
-                  "python3-requests package.")
+            print(f"! requests could not be made importable by {python}: the Python running "
+                  f"this script ({sys.executable}) has no requests to copy. Run it with the "
+                  "Python Sketchify is installed in (its virtual environment's python3), or "
+                  "install your system's python3-requests package.")
     _remove(folder, [f for f in old if f not in files])
     write_manifest(folder, files, python)
     print(f"Restart Inkscape, then use Extensions > Sketchify > Sketchify image… "
@@ -153,10 +161,10 @@ def extension_files() -> list[Path]:
     return sorted(p for p in SOURCE.iterdir() if p.suffix in (".inx", ".py"))
 
 
-def vendor_requests(target: Path) -> list[str]:
-    """Copy requests and everything it needs, as installed in this Python, into ``target``."""
+def vendor_requests(target: Path, supply: list[tuple[Path, str]]) -> list[str]:
+    """Copy ``supply`` (``requests_files()``) into ``target``."""
     copied = []
-    for source, name in requests_files():
+    for source, name in supply:
         destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)

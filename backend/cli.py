@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 
 from sketchify.backend.serve import add_serve_command
@@ -40,10 +41,32 @@ def main(argv: list[str] | None = None) -> int:
     except SketchifyError as exc:
         print(f"sketchify: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except RuntimeError as exc:
+        if not is_torch_pair_mismatch(exc):
+            raise
+        print(f"sketchify: error: {torch_pair_advice()}", file=sys.stderr)
+        return USAGE_ERROR
     except KeyboardInterrupt:
         # A second Ctrl-C, or one before the first step: what a batch finished stays written.
         print("sketchify: interrupted; nothing more written.", file=sys.stderr)
         return CANCELED_EXIT
+
+
+def is_torch_pair_mismatch(exc: RuntimeError) -> bool:
+    """What importing a torchvision built for another torch raises (open_clip imports it):
+    ``operator torchvision::nms does not exist``, with a 40-line traceback."""
+    return "torchvision::" in str(exc) and "does not exist" in str(exc)
+
+
+def torch_pair_advice() -> str:
+    """One sentence naming both installed versions and the fix (read from the packages'
+    metadata: torchvision itself cannot be imported)."""
+    torch, vision = (importlib.metadata.version(name) for name in ("torch", "torchvision"))
+    return (f"torch {torch} and torchvision {vision} are not a matching pair (this torchvision "
+            "was built for another torch), so the models cannot load; reinstall both in one "
+            "command: pip install --force-reinstall torch torchvision --index-url "
+            "https://download.pytorch.org/whl/cpu (leave out --index-url on a machine with an "
+            "NVIDIA GPU).")
 
 
 if __name__ == "__main__":

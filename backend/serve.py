@@ -14,6 +14,7 @@ from sketchify.backend import limits
 from sketchify.backend.api.security import is_loopback
 from sketchify.backend.storage.schema import DatabaseVersionError, check_database
 from sketchify.backend.worker import connect_broker
+from sketchify.core.commands.cli import add_clip_arguments
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,7 @@ def add_serve_command(subparsers: Any) -> None:
                    help="job database, inputs and results (default: %(default)s)")
     p.add_argument("--device", action="append", default=None,
                    help="auto, cpu, cuda, cuda:1, mps ...; repeat for one worker per device")
-    p.add_argument("--loss-model", default="RN101")
-    p.add_argument("--loss-weights", default="openai")
-    p.add_argument("--saliency-model", default="ViT-B-32")
-    p.add_argument("--saliency-weights", default="openai")
+    add_clip_arguments(p)
     p.add_argument("--mask-model", metavar="FILE", default=None,
                    help="u2net ONNX file for mask 'auto' (default: rembg's cache)")
     p.add_argument("--max-upload-mb", type=float, default=limits.MAX_UPLOAD_MB,
@@ -102,6 +100,9 @@ def serve(args: argparse.Namespace) -> int:
     runs_jobs = _celery_executor(args) if args.executor == "celery" else {}
     if runs_jobs is None:
         return 2
+    if not runs_jobs:  # seconds of silence otherwise: importing torch, loading both models
+        log.info("loading the models (%s, %s) on %s", args.loss_model, args.saliency_model,
+                 ", ".join(args.device or ["auto"]))
     from sketchify.backend.app import create_app  # imports torch: after the cheap checks
 
     try:
@@ -187,6 +188,7 @@ def _run_waitress(app: Any, args: argparse.Namespace) -> int:
         return 2
     print(f"Sketchify serving on {' and '.join(addresses(server))} (data in {args.data_dir})",
           flush=True)
+    log.info("ready at %s", " and ".join(addresses(server)))
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.run()

@@ -1,4 +1,4 @@
-"""Named trade-offs between time and quality (see the README for measured times)."""
+"""Named trade-offs between time and quality (measured times: docs/development.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sketchify.core.optimize import SketchConfig
 PRESETS: dict[str, SketchConfig] = {
     # Laptop CPU: one seed, one augmentation, 150 steps, and it stops once the loss stalls.
     # A 16-stroke sketch of a 512 px photo in about a minute on a 2-core CPU with the real
-    # model sizes (benchmarks/step.py --draft; the README's preset table has the figures).
+    # model sizes (benchmarks/step.py --draft; docs/development.md has the figures).
     "draft": SketchConfig(preset="draft", steps=150, seeds=1, augmentations=1, eval_every=5,
                           patience=8),
     # The published CLIPasso defaults: every one of the 2000 steps runs, as in the paper.

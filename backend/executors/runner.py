@@ -197,6 +197,7 @@ class InProcessExecutor:
 
     def _measure(self, sketcher: Any) -> None:
         device = str(sketcher.device)
+        log.info("measuring the step cost on %s (a few real steps, for estimates)", device)
         try:
             cost = measure_step_cost(sketcher)
         except Exception:  # no estimates on this device, but its jobs still run

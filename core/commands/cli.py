@@ -4,6 +4,7 @@ engine (and torch) is imported, so that a usage error answers at once."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from sketchify.core.commands.preflight import (
     check_folder,
     check_mask_option,
     check_outputs,
+    check_photo,
     device_name,
     find_photos,
     output_paths,
@@ -106,22 +108,42 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The device and model flags every command that loads a Sketcher shares."""
     parser.add_argument("--device", default="auto", type=device_name, metavar="NAME",
                         help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    add_clip_arguments(parser)
+    parser.add_argument("--mask-model", metavar="FILE",
+                        help="u2net ONNX file for --mask auto (default: rembg's cache)")
+
+
+# Each CLIP flag's environment variable and default: an offline machine names its files once
+# rather than on every sketch, evaluate, serve and worker. A flag given wins over its variable.
+CLIP_FLAGS = {
+    "--loss-model": ("SKETCHIFY_LOSS_MODEL", "RN101"),
+    "--loss-weights": ("SKETCHIFY_LOSS_WEIGHTS", "openai"),
+    "--saliency-model": ("SKETCHIFY_SALIENCY_MODEL", "ViT-B-32"),
+    "--saliency-weights": ("SKETCHIFY_SALIENCY_WEIGHTS", "openai"),
+}
+
+
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """The four flags naming the two CLIP models and their weights, each defaulting to its
+    environment variable (``CLIP_FLAGS``)."""
     quick = ("; a bare OpenAI checkpoint (a state dict, such as the Hugging Face file) needs "
              "the -quickgelu name ({}-quickgelu); OpenAI's own .pt files are recognised and "
              "get QuickGELU under either name")
-    parser.add_argument("--loss-model", default="RN101", metavar="NAME|JSON",
-                        help="open_clip model name or config JSON (default RN101)"
-                        + quick.format("RN101"))
-    parser.add_argument("--loss-weights", default="openai", metavar="TAG|FILE",
-                        help="pretrained tag (default openai: downloaded once, then cached) "
-                        "or a checkpoint file")
-    parser.add_argument("--saliency-model", default="ViT-B-32", metavar="NAME|JSON",
-                        help="open_clip model name or config JSON (default ViT-B-32)"
-                        + quick.format("ViT-B-32"))
-    parser.add_argument("--saliency-weights", default="openai", metavar="TAG|FILE",
-                        help="pretrained tag (default openai) or a checkpoint file")
-    parser.add_argument("--mask-model", metavar="FILE",
-                        help="u2net ONNX file for --mask auto (default: rembg's cache)")
+    helps = {
+        "--loss-model": "the loss model: open_clip model name or config JSON"
+                        + quick.format("RN101"),
+        "--loss-weights": "the loss model's weights: pretrained tag (openai: downloaded once, "
+                          "then cached) or a checkpoint file",
+        "--saliency-model": "the saliency model: open_clip model name or config JSON"
+                            + quick.format("ViT-B-32"),
+        "--saliency-weights": "the saliency model's weights: pretrained tag or a checkpoint "
+                              "file",
+    }
+    for flag, (variable, fallback) in CLIP_FLAGS.items():
+        parser.add_argument(
+            flag, default=os.environ.get(variable) or fallback,
+            metavar="NAME|JSON" if flag.endswith("model") else "TAG|FILE",
+            help=f"{helps[flag]} (default: ${variable} if set, else {fallback})")
 
 
 def sketcher_from_args(args: argparse.Namespace) -> Sketcher:
@@ -140,6 +162,8 @@ def sketcher_from_args(args: argparse.Namespace) -> Sketcher:
 
 def run_sketch(args: argparse.Namespace) -> int:
     photos, batch = find_photos(args.photos)
+    if not batch:  # a batch reports a photo that is not an image and goes on
+        check_photo(photos[0])
     if batch and args.output is not None:
         raise InputError("-o names the SVG of one photo; for several photos use --out-dir.",
                          field="output")

@@ -139,6 +139,17 @@ def check_folder(folder: Path, *, may_make: bool = False, field: str) -> None:
         raise InputError(f"Cannot write into {folder}: {existing} is not writable.", field=field)
 
 
+def check_photo(photo: Path) -> None:
+    """A single photo is an image Sketchify reads (its header, by Pillow), said with its name:
+    a text file renamed .jpg answers here rather than after torch has loaded."""
+    from sketchify.core.photo.image import check_header  # Pillow and numpy, no torch
+
+    try:
+        check_header(photo)
+    except InputError as exc:
+        raise InputError(f"{photo}: {exc}", field=exc.field) from None
+
+
 def check_mask_option(value: str, batch: bool) -> None:
     """``--mask none|alpha|auto|FILE``: a mask image must exist, and it masks one photo."""
     if value in MASK_MODES:

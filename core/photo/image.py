@@ -7,13 +7,16 @@ import math
 import os
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from sketchify.core.errors import InputError
 from sketchify.core.photo.geometry import Placement
+
+if TYPE_CHECKING:  # torch loads in make_target: the CLI checks a photo's header before it
+    import torch
 
 # Pillow's format names. MPO is what Pillow calls many camera JPEGs (they carry a preview frame).
 ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
@@ -61,6 +64,12 @@ def open_image(
         return ImageOps.exif_transpose(img)
     except Exception as exc:  # Pillow's decoders raise many types for damaged data.
         raise _undecodable(exc) from exc
+
+
+def check_header(path: str | os.PathLike) -> None:
+    """Whether the file is an image Sketchify reads, from its header alone (format, pixel
+    count; nothing decoded): ``InputError`` as ``load_image``."""
+    _open(path, DEFAULT_MAX_PIXELS, ALLOWED_FORMATS).close()
 
 
 def _undecodable(exc: Exception) -> InputError:
@@ -174,6 +183,8 @@ def make_target(img: Image.Image, canvas: int = 224) -> Target:
     box = (0.0, 0.0, side / factor, side / factor)
     resized = square.resize((canvas, canvas), Image.Resampling.LANCZOS, box=box)
     pixels = np.asarray(resized, dtype=np.float32) / 255.0
+    import torch
+
     image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
     return Target(image=image, placement=placement)
 

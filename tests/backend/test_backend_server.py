@@ -283,8 +283,10 @@ def test_missing_weights_is_one_line_and_exit_2(tmp_path, tiny_model_args):
         args += [f"--{name.replace('_', '-')}", value]
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "missing.pt" in result.stderr
+    # The error is one line, after the start-up's only progress line so far.
+    loading, error = result.stderr.strip().splitlines()
+    assert "sketchify.backend.serve: loading the models (" in loading
+    assert error.startswith("sketchify: error: ") and "missing.pt" in error
 
 
 def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tiny_model_args):
@@ -310,6 +312,11 @@ def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tin
                      f"job {done} done (", f"job {long} started on cpu",
                      f"job {long} canceled (", f"job {queued} canceled before it started"):
         assert expected in text, expected
+    # Start-up says what takes the seconds before the first answer, and when it answers.
+    starting = [next(i for i, line in enumerate(lines) if said in line) for said in (
+        "sketchify.backend.serve: loading the models (", f"serve: ready at {server.url}")]
+    assert starting == sorted(starting)
+    assert "measuring the step cost on cpu (a few real steps" in text
     done_line = next(line for line in lines if f"job {done} done (" in line)
     assert done_line.endswith(", 3 steps)")  # the time taken, then the steps run
     # open_clip logs each model-loading step on the root logger, waitress its address. (Its

@@ -38,6 +38,7 @@ USAGE_ERRORS = [
     (["sketch", "{cat}", "--device", "tpu"], "unknown device 'tpu'"),
     (["sketch", "{cat}", "--steps", "many"], "must be a whole number of at least 1"),
     (["sketch", "{empty}"], "holds no photos"),
+    (["sketch", "{text}"], "notes.jpg: The data is not an image Sketchify can read"),
     (["sketch", "{cat}", "{cat2}", "-o", "x.svg"], "for several photos use --out-dir"),
     (["sketch", "{cat}", "{cat2}", "--out-dir", "{out}"], "would both be written to"),
     (["sketch", "{cat}", "--sheet", "{out}/x.gif"], "--sheet writes a PNG image"),
@@ -59,7 +60,9 @@ print(json.dumps(results))
 def test_usage_errors_come_before_torch_is_imported(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "b").mkdir()
+    (tmp_path / "notes.jpg").write_text("a text file renamed .jpg\n")
     names = {"cat": str(CAT), "cat2": str(shutil.copy(CAT, tmp_path / "b")),
+             "text": str(tmp_path / "notes.jpg"),
              "empty": str(tmp_path / "empty"), "out": str(tmp_path / "out")}
     argvs = [[arg.format(**names) for arg in argv] for argv, _ in USAGE_ERRORS]
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argvs)], cwd=tmp_path,

@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(p.name for p in (ROOT / "inkscape_ext").iterdir() if p.suffix in (".py", ".inx"))
 
 
-def install(profile: Path, *args: str) -> subprocess.CompletedProcess:
+def install(profile: Path, *args: str, runner: str = sys.executable
+            ) -> subprocess.CompletedProcess:
     env = {**os.environ, "INKSCAPE_PROFILE_DIR": str(profile)}
     return subprocess.run(
-        [sys.executable, str(ROOT / "install.py"), "--extensions-dir",
+        [runner, str(ROOT / "install.py"), "--extensions-dir",
          str(profile / "extensions"), *args],
         env=env, capture_output=True, text=True, timeout=180,
     )
@@ -134,6 +135,29 @@ def test_requests_is_copied_for_an_inkscape_python_without_it(tmp_path, bare_pyt
     assert not vendor.exists()
     assert install(profile, "--uninstall").returncode == 0
     assert not any(extensions.iterdir())
+
+
+def test_a_second_run_by_a_python_without_requests_keeps_the_working_install(tmp_path,
+                                                                             bare_python):
+    # The user met this: a good install, then `python3 install.py` again with Debian's Python.
+    profile = tmp_path / "profile"
+    extensions = profile / "extensions"
+    assert install(profile, "--python", bare_python).returncode == 0
+    installed = tree(extensions)
+    assert any(name.startswith("sketchify_vendor/requests/") for name in installed)
+
+    again = install(profile, "--python", bare_python, runner=bare_python)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "kept in" in again.stdout
+    assert tree(extensions) == installed  # the vendored requests and the manifest unchanged
+    assert install(profile, "--check", "--python", bare_python).returncode == 0
+
+
+def test_no_copy_to_keep_says_which_python_to_run_it_with(tmp_path, bare_python):
+    done = install(tmp_path / "profile", "--python", bare_python, runner=bare_python)
+    assert done.returncode == 1
+    assert "Run it with the Python Sketchify is installed in" in done.stdout
+    assert "pip install --user" not in done.stdout  # Debian's Python refuses it
 
 
 def test_zip_for_installing_by_hand(tmp_path, bare_python):
