@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import version
 
 from sketchify.backend.serve import add_serve_command
 from sketchify.backend.worker import add_worker_command
@@ -22,6 +23,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="sketchify", description="Photos to editable line sketches.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {version('sketchify-clipasso')}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_sketch_command(subparsers)
     add_evaluate_command(subparsers)
