@@ -19,6 +19,7 @@ from sketchify.backend.service import Service
 from sketchify.backend.storage.disk import DiskFullError
 from sketchify.backend.storage.jobs import JobStore
 from sketchify.backend.web.page import web
+from sketchify.core.config import API_FORMATS
 from sketchify.core.output.provenance import package_version
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ORIGIN": None,
     "MAX_CONTENT_LENGTH": int(limits.MAX_UPLOAD_MB * 2**20),
     "MAX_PIXELS": limits.MAX_PIXELS,
-    "IMAGE_FORMATS": limits.IMAGE_FORMATS,
+    "IMAGE_FORMATS": API_FORMATS,
     "RETENTION_HOURS": limits.RETENTION_HOURS,
     "MAX_ATTEMPTS": limits.MAX_ATTEMPTS,
     "MIN_FREE_BYTES": limits.MIN_FREE_BYTES,  # less free in DATA_DIR: submissions get 507

@@ -38,19 +38,18 @@ import open_clip
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
+from sketchify.core.config import SketchConfig, preset
 from sketchify.core.engine import Sketcher
 from sketchify.core.fold import ClassTokenPool, fold_batchnorm
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import load_clip
 from sketchify.core.optimize import (
     FP16_LOSS_SCALE,
-    SketchConfig,
     _view_terms,
     autocast_dtype,
     optimize,
 )
 from sketchify.core.photo.image import load_image, make_target
-from sketchify.core.presets import preset
 from sketchify.core.render import _rasterize
 from sketchify.core.timing.estimate import measure_step_cost, views_per_step
 

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-from sketchify.core.errors import InputError
+from sketchify.core.config import SketchConfig, stroke_counts
 from sketchify.core.models import load_clips, resolve_device
-from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
+from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
 from sketchify.core.output.provenance import record
 from sketchify.core.output.svg import to_svg
@@ -21,8 +21,6 @@ from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, Target, load_image, m
 from sketchify.core.photo.mask import ImageSource, ObjectMask, masked_target, object_mask
 from sketchify.core.photo.salient import SalientObjectModel
 from sketchify.core.saliency import init_strokes, saliency_map
-
-MAX_STROKES = 256
 
 
 @dataclass
@@ -51,20 +49,6 @@ class SketchResult:
         """The SVG of the ``count``-stroke sketch, in the photo's own pixel coordinates, with
         its provenance."""
         return to_svg(self.sketches[count].strokes, self.placement, self.provenance(count))
-
-
-def stroke_counts(strokes: int | Iterable[int]) -> tuple[int, ...]:
-    """Validated, de-duplicated, sorted stroke counts."""
-    counts = (strokes,) if isinstance(strokes, int) else tuple(strokes)
-    if not counts:
-        raise InputError("Give at least one stroke count.", field="strokes")
-    for n in counts:
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STROKES:
-            raise InputError(
-                f"Stroke counts must be whole numbers from 1 to {MAX_STROKES}, got {n!r}.",
-                field="strokes",
-            )
-    return tuple(sorted(set(counts)))
 
 
 class Sketcher:

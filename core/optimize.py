@@ -11,100 +11,21 @@ from typing import Protocol
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.errors import InputError, SketchifyError
-from sketchify.core.losses import STAGES, ClipLoss, Features
+from sketchify.core.config import SketchConfig
+from sketchify.core.errors import SketchifyError
+from sketchify.core.losses import ClipLoss, Features
 from sketchify.core.render import _rasterize
-from sketchify.core.saliency import WALK
 from sketchify.core.strokes import Strokes
 
 # Stroke radius and opacity stay in ranges that still draw a visible, sane line.
 HALF_WIDTH_RANGE = (0.25, 8.0)
 OPACITY_RANGE = (0.0, 1.0)
-# CLIP's precision: float32, or float16 autocast as the reference runs CLIP on a GPU. bfloat16
-# is not offered: with 3 fewer mantissa bits, its stroke gradients missed the bar
-# (cosine >= 0.99 to float32's; measured 0.985) unless the stem and layer1 stay in float32.
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16}
+# The dtype CLIP runs in for each of config.PRECISIONS (None: float32, no autocast).
+PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16}
 # float16 gradients of a mean over ~10^5 activations fall below its normal range; scaling the
 # loss (and dividing the gradient back in float32) keeps them representable, with a wide
 # margin below float16's overflow for these losses.
 FP16_LOSS_SCALE = 2.0**10
-
-
-@dataclass(frozen=True)
-class SketchConfig:
-    """Every knob of one sketch run. Defaults are the published CLIPasso settings."""
-
-    # The preset this config came from, recorded in each SVG's provenance.
-    preset: str = "custom"
-    steps: int = 2000
-    seeds: int = 3
-    seed: int = 0
-    lr: float = 1.0
-    augmentations: int = 4
-    eval_every: int = 10
-    # None: every step runs, as the paper does. Otherwise a run stops once `patience`
-    # evaluations in a row improved its best loss by less than `min_delta` (relative); the
-    # whole batch stops when every run has.
-    patience: int | None = None
-    min_delta: float = 1e-3
-    half_width: float = 1.5
-    semantic_weight: float = 0.1
-    geometric_weights: tuple[float, ...] = (0.0, 0.0, 1.0, 1.0, 0.0)
-    prompt: str | None = None
-    prompt_weight: float = 0.1
-    optimize_width: bool = False
-    width_lr: float = 0.1
-    optimize_opacity: bool = False
-    opacity_lr: float = 0.01
-    walk: float = WALK
-    canvas: int = 224
-    # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
-    # image for the backward pass). None: 16 on CPU and MPS; on CUDA as many as half the free
-    # memory holds.
-    max_batch: int | None = None
-    distortion: float = 0.5
-    crop_scale: tuple[float, float] = (0.8, 0.8)
-    # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "fp16"
-    # (autocast), or "auto": fp16 on CUDA (as the reference runs CLIP there), fp32 on a CPU
-    # (the exact math) and on MPS (not measured there).
-    precision: str = "auto"
-    # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
-    # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
-    channels_last: bool | None = None
-
-    def __post_init__(self) -> None:
-        positive = ("steps", "seeds", "lr", "eval_every", "half_width", "canvas")
-        if self.patience is not None:
-            positive += ("patience",)
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise InputError(f"{name} must be positive, got {getattr(self, name)}.", field=name)
-        for name in ("augmentations", "min_delta", "semantic_weight", "prompt_weight",
-                     "width_lr", "opacity_lr", "walk"):
-            if not getattr(self, name) >= 0:
-                raise InputError(f"{name} must not be negative, got {getattr(self, name)}.",
-                                 field=name)
-        if len(self.geometric_weights) != len(STAGES) or min(self.geometric_weights) < 0:
-            raise InputError(
-                f"geometric_weights needs {len(STAGES)} non-negative values ({', '.join(STAGES)}).",
-                field="geometric_weights",
-            )
-        if not (any(self.geometric_weights) or self.semantic_weight
-                or (self.prompt and self.prompt_weight)):
-            raise InputError("At least one loss term needs a positive weight.",
-                             field="geometric_weights")
-        if not 0 <= self.distortion <= 1:
-            raise InputError("distortion must be between 0 and 1.", field="distortion")
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
-        if self.max_batch is not None and self.max_batch < 1:
-            raise InputError("max_batch must be positive.", field="max_batch")
-        if self.precision not in ("auto", *PRECISIONS):
-            raise InputError(
-                f"precision must be one of auto, {', '.join(PRECISIONS)}; got {self.precision!r}.",
-                field="precision",
-            )
 
 
 @dataclass
@@ -321,7 +242,7 @@ def optimize(
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype CLIP runs in for ``precision`` on ``device`` (None: float32, no autocast)."""
     if precision != "auto":
-        return PRECISIONS[precision]
+        return PRECISION_DTYPES[precision]
     return torch.float16 if device.type == "cuda" else None
 
 

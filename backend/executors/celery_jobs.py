@@ -24,7 +24,7 @@ from sketchify.backend import limits
 from sketchify.backend.executors import celery_app as keys
 from sketchify.backend.executors.runner import failure_message
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
-from sketchify.core.presets import resolve_preset
+from sketchify.core.config import resolve_preset
 from sketchify.core.timing.estimate import refreshed
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from sketchify.backend import joblog, limits
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import Job, JobStore
+from sketchify.core.config import resolve_preset
 from sketchify.core.errors import SketchifyError
-from sketchify.core.presets import resolve_preset
 from sketchify.core.timing.estimate import measure_step_cost, refreshed
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.core.optimize import SketchConfig
+from sketchify.core.config import SketchConfig, preset
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image
-from sketchify.core.presets import preset
 from sketchify.core.timing.estimate import views_per_step
 
 # Request fields that override the preset's SketchConfig field of the same name.

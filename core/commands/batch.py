@@ -25,16 +25,15 @@ from PIL import Image
 from sketchify.core.commands.bars import ProgressBars
 from sketchify.core.commands.cli import sketcher_from_args
 from sketchify.core.commands.files import write_all
-from sketchify.core.commands.preflight import MASK_MODES, Job
+from sketchify.core.commands.preflight import Job
+from sketchify.core.config import NAMED_MASK_MODES, SketchConfig, preset
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import resolve_device
-from sketchify.core.optimize import SketchConfig
 from sketchify.core.output import provenance
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
-from sketchify.core.presets import preset
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 
@@ -103,7 +102,7 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, *, batch: bool,
     device = resolve_device(args.device)
     config = config_from(args, device)
     models = model_labels(args)
-    mode = args.mask if args.mask in MASK_MODES else "file"
+    mode = args.mask if args.mask in NAMED_MASK_MODES else "file"
     for job in jobs:
         counts = tuple(job.outputs)
         job.todo = counts if args.force or not batch else tuple(

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sketchify.core.commands.preflight import (
-    PRESET_NAMES,
     Job,
     check_folder,
     check_mask_option,
@@ -20,6 +19,7 @@ from sketchify.core.commands.preflight import (
     positive_int,
     stroke_counts,
 )
+from sketchify.core.config import PRESET_NAMES
 from sketchify.core.errors import InputError
 
 if TYPE_CHECKING:

@@ -12,11 +12,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sketchify.core.config import PHOTO_FORMATS
 from sketchify.core.errors import InputError
 from sketchify.core.photo.geometry import Placement
 
-# Pillow's format names. MPO is what Pillow calls many camera JPEGs (they carry a preview frame).
-ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
 # Enough for a 50-megapixel camera; below Pillow's own bomb limit so ours speaks first.
 DEFAULT_MAX_PIXELS = 50_000_000
 
@@ -27,7 +26,7 @@ def load_image(
     source: str | os.PathLike | bytes | Image.Image,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    formats: frozenset[str] = ALLOWED_FORMATS,
+    formats: frozenset[str] = PHOTO_FORMATS,
 ) -> Image.Image:
     """Open a photo from a path, raw bytes or a Pillow image and return it as RGB.
 
@@ -46,7 +45,7 @@ def open_image(
     source: str | os.PathLike | bytes | Image.Image,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    formats: frozenset[str] = ALLOWED_FORMATS,
+    formats: frozenset[str] = PHOTO_FORMATS,
 ) -> Image.Image:
     """The checked, decoded image with its EXIF orientation applied, in its own mode (an alpha
     channel is kept: ``alpha`` masks read it). ``InputError`` (field ``image``) as

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sketchify.core.config import MASK_MODES, PHOTO_FORMATS
 from sketchify.core.errors import InputError
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import (
-    ALLOWED_FORMATS,
     DEFAULT_MAX_PIXELS,
     WHITE,
     Target,
@@ -36,7 +36,6 @@ from sketchify.core.photo.image import (
 if TYPE_CHECKING:
     from sketchify.core.photo.salient import SalientObjectModel
 
-MODES = ("none", "alpha", "file", "auto")
 # 0.5 of the 8-bit range: a value v is the object when v / 255 >= 0.5, i.e. v >= 128.
 HALF = 128
 ImageSource = str | os.PathLike | bytes | Image.Image
@@ -67,8 +66,9 @@ def mask_mode(mask: str | None, mask_image: object | None) -> str:
     ``InputError`` (field ``mask``) for an unknown mode or one that contradicts the image."""
     if mask is None:
         return "file" if mask_image is not None else "none"
-    if mask not in MODES:
-        raise InputError(f"mask must be one of {', '.join(MODES)}, got {mask!r}.", field="mask")
+    if mask not in MASK_MODES:
+        raise InputError(f"mask must be one of {', '.join(MASK_MODES)}, got {mask!r}.",
+                         field="mask")
     if mask_image is not None and mask != "file":
         raise InputError(
             f"mask is {mask!r} but a mask image was sent too; send mask_image alone (or with "
@@ -81,7 +81,7 @@ def mask_mode(mask: str | None, mask_image: object | None) -> str:
 
 
 def alpha_mask(photo: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               formats: frozenset[str] = ALLOWED_FORMATS) -> ObjectMask:
+               formats: frozenset[str] = PHOTO_FORMATS) -> ObjectMask:
     """The photo's own transparency as the mask; ``InputError`` (field ``mask``) when the
     photo has no alpha channel or nothing opaque enough."""
     img = open_image(photo, max_pixels=max_pixels, formats=formats)
@@ -98,7 +98,7 @@ def alpha_mask(photo: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 def file_mask(mask_image: ImageSource, size: tuple[int, int], *,
               max_pixels: int = DEFAULT_MAX_PIXELS,
-              formats: frozenset[str] = ALLOWED_FORMATS) -> ObjectMask:
+              formats: frozenset[str] = PHOTO_FORMATS) -> ObjectMask:
     """A mask image for a photo of ``size`` (width, height, after EXIF orientation).
     ``InputError`` (field ``mask_image``) for anything that is not such a mask."""
     try:
@@ -133,7 +133,7 @@ def object_mask(
     model: SalientObjectModel | None = None,
     picture: Image.Image | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    formats: frozenset[str] = ALLOWED_FORMATS,
+    formats: frozenset[str] = PHOTO_FORMATS,
 ) -> ObjectMask | None:
     """The mask a request asks for (None for ``none``). ``photo`` is the photo as given (an
     ``alpha`` mask needs its transparency); ``picture``, if the caller has it already, is

@@ -14,9 +14,9 @@ from cli_helpers import ASTRONAUT, CAT, QUICK
 
 from sketchify.backend.cli import main
 from sketchify.core.commands import bars, batch
+from sketchify.core.config import preset
 from sketchify.core.engine import Sketcher
 from sketchify.core.output import provenance
-from sketchify.core.presets import preset
 
 pytest_plugins = ["cli_fixtures"]
 

@@ -81,7 +81,7 @@ def test_the_estimate_comes_before_the_first_step(photo, models, monkeypatch):
 
 def test_the_estimate_counts_every_view_of_every_step():
     from sketchify.core.commands.preflight import Job
-    from sketchify.core.presets import preset
+    from sketchify.core.config import preset
 
     config = preset("standard", steps=10)
     jobs = [Job(Path("a.jpg"), {}, todo=(4, 8))]

@@ -14,18 +14,14 @@ import pytest
 from cli_helpers import CAT
 from PIL import Image
 
-from sketchify.core import engine, presets
-from sketchify.core.commands import preflight
+from sketchify.core import config
 from sketchify.core.commands.preflight import Job, check_outputs, find_photos, output_paths
 from sketchify.core.errors import InputError
-from sketchify.core.photo import image
 
 
-def test_the_torch_free_mirrors_match_the_engine():
-    assert preflight.PRESET_NAMES == presets.PRESET_NAMES
-    assert preflight.MAX_STROKES == engine.MAX_STROKES
+def test_a_folder_is_searched_for_the_formats_the_cli_reads():
     extensions = Image.registered_extensions()
-    assert {extensions[s] for s in preflight.PHOTO_SUFFIXES} <= image.ALLOWED_FORMATS
+    assert {extensions[s] for s in config.PHOTO_SUFFIXES} <= config.PHOTO_FORMATS
 
 
 # Each case: (argv, what the one line says). A fresh interpreter runs them all and reports,

@@ -19,12 +19,12 @@ from open_clip.modified_resnet import AttentionPool2d
 from stroke_starts import random_starts
 
 from sketchify.core.augment import augment_pair, sample_warps
+from sketchify.core.config import STAGES, SketchConfig
 from sketchify.core.fold import ClassTokenPool, fold_loss_model
-from sketchify.core.losses import STAGES, ClipLoss
+from sketchify.core.losses import ClipLoss
 from sketchify.core.models import normalize
 from sketchify.core.optimize import (
     FP16_LOSS_SCALE,
-    SketchConfig,
     _view_terms,
     autocast_dtype,
     optimize,

@@ -12,9 +12,9 @@ import torch
 from PIL import Image, ImageDraw
 from tiny_mask_model import write_tiny_u2net
 
+from sketchify.core.config import SketchConfig
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError, WeightsError
-from sketchify.core.optimize import SketchConfig
 from sketchify.core.output import provenance
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.mask import ObjectMask, file_mask
