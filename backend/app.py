@@ -14,7 +14,8 @@ from sketchify.backend.api.errors import ApiError, body_too_large
 from sketchify.backend.api.openapi import docs
 from sketchify.backend.api.routes import v1
 from sketchify.backend.api.security import install_guards, is_loopback
-from sketchify.backend.executors.runner import Executor, InProcessExecutor
+from sketchify.backend.executors.in_process import InProcessExecutor
+from sketchify.backend.executors.protocol import Executor, QueueUnavailable
 from sketchify.backend.service import Service
 from sketchify.backend.storage.disk import DiskFullError
 from sketchify.backend.storage.jobs import JobStore
@@ -73,6 +74,12 @@ def _register_errors(app: Flask) -> None:
     def api_error(error: ApiError) -> Response:
         response = _error(error.status, error.message, error.field)
         response.headers.update(error.headers)
+        return response
+
+    @app.errorhandler(QueueUnavailable)
+    def queue_unavailable(error: QueueUnavailable) -> Response:
+        response = _error(503, str(error))
+        response.headers["Retry-After"] = str(error.retry_after_s)
         return response
 
     @app.errorhandler(DiskFullError)

@@ -14,10 +14,11 @@ import logging
 import os
 import socket
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.core.commands.cli import add_model_arguments, sketcher_from_args
+from sketchify.core.commands.cli import add_device_argument, add_model_arguments, models_from
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--heartbeat-ttl-s", type=float, default=limits.HEARTBEAT_TTL_S, metavar="S",
                    help="silence after which the front takes this worker for dead and hands its "
                    "job to another worker (default %(default)g; more than --heartbeat-s)")
+    add_device_argument(p)
     add_model_arguments(p)
     p.set_defaults(run=run_worker)
 
@@ -80,6 +82,7 @@ def run_worker(args: argparse.Namespace) -> int:
         Heartbeat,
         JobRunner,
     )
+    from sketchify.core.engine import Sketcher
     from sketchify.core.timing.estimate import measure_step_cost
 
     if args.threads:
@@ -87,7 +90,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     name = args.name or f"sketchify-{os.getpid()}@{socket.gethostname()}"
-    sketcher = sketcher_from_args(args)
+    sketcher = Sketcher(args.device, **asdict(models_from(args)))
     heartbeat = Heartbeat(client, name, str(sketcher.device), interval_s=args.heartbeat_s,
                           ttl_s=args.heartbeat_ttl_s)
     try:

@@ -28,6 +28,8 @@ GPU_TYPES = ("cuda", "mps")
 # network. A command line names every mode but `file`: there the mask image's path stands.
 MASK_MODES = ("none", "alpha", "file", "auto")
 NAMED_MASK_MODES = tuple(mode for mode in MASK_MODES if mode != "file")
+# A mask pixel is the object when its value is at least 0.5 of the 8-bit range: v / 255 >= 0.5.
+MASK_HALF = 128
 # Pillow's format names. MPO is how Pillow reads many camera JPEGs (they carry a preview frame).
 # The command line reads the user's own files, TIFF included.
 PHOTO_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
@@ -113,6 +115,18 @@ class SketchConfig:
                 f"precision must be one of auto, {', '.join(PRECISIONS)}; got {self.precision!r}.",
                 field="precision",
             )
+
+
+@dataclass(frozen=True)
+class Models:
+    """The networks a Sketcher loads (open_clip names or config JSON files; pretrained tags or
+    checkpoint files) and the u2net ONNX file for ``auto`` masks (None: rembg's cache)."""
+
+    loss_model: str = "RN101"
+    loss_weights: str = "openai"
+    saliency_model: str = "ViT-B-32"
+    saliency_weights: str = "openai"
+    mask_model: str | None = None
 
 
 # Named trade-offs between time and quality (see the README for measured times).

@@ -28,8 +28,8 @@ import kombu.exceptions
 import redis
 
 from sketchify.backend import joblog, limits
-from sketchify.backend.api.errors import ApiError
 from sketchify.backend.executors import celery_app as keys
+from sketchify.backend.executors.protocol import QueueUnavailable
 from sketchify.backend.executors.sketch_task import device_label
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
@@ -42,7 +42,7 @@ _CHECK_WORKERS_EVERY_S = 1.0
 
 
 class CeleryExecutor:
-    """The Executor seam (see runner.py) over a Celery + Redis queue shared by many workers."""
+    """The Executor seam (see protocol.py) over a Celery + Redis queue shared by many workers."""
 
     def __init__(
         self,
@@ -106,8 +106,8 @@ class CeleryExecutor:
     def check_accepting(self) -> None:
         """Called before a submission is stored: no new work while the queue is unreachable."""
         if not self._reachable:
-            raise ApiError(503, "The job queue (Redis broker) is unreachable; "
-                                "try again in a minute.", headers={"Retry-After": "10"})
+            raise QueueUnavailable("The job queue (Redis broker) is unreachable; "
+                                   "try again in a minute.", retry_after_s=10)
 
     def mask_problem(self) -> None:
         """Not known here: the models, the mask model among them, live on the workers."""

@@ -22,7 +22,7 @@ from celery.exceptions import Reject
 
 from sketchify.backend import limits
 from sketchify.backend.executors import celery_app as keys
-from sketchify.backend.executors.runner import failure_message
+from sketchify.backend.executors.in_process import failure_message
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
 from sketchify.core.config import resolve_preset
 from sketchify.core.timing.estimate import refreshed

@@ -19,12 +19,11 @@ from sketchify.core.commands.preflight import (
     positive_int,
     stroke_counts,
 )
-from sketchify.core.config import PRESET_NAMES
+from sketchify.core.config import PRESET_NAMES, Models
 from sketchify.core.errors import InputError
 
 if TYPE_CHECKING:
-    from sketchify.core.commands.batch import Outcome
-    from sketchify.core.engine import Sketcher
+    from sketchify.core.commands.batch import BatchOutcome, Request
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 FAILED_EXIT = 1  # a batch in which some photo failed
@@ -99,43 +98,54 @@ def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
         help="object mask, background turned white: none (default), alpha (the photo's own "
         "transparency), auto (salient-object network, needs the [mask] extra) or a mask image "
         "(one photo only)")
+    add_device_argument(parser)
     add_model_arguments(parser)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The device and model flags every command that loads a Sketcher shares."""
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device``, once: the device a command's one Sketcher loads on."""
     parser.add_argument("--device", default="auto", type=device_name, metavar="NAME",
                         help="auto, cpu, cuda, cuda:N or mps (default auto)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model flags every command that loads a Sketcher shares (``models_from`` reads
+    them)."""
+    default = Models()
     quick = ("; a bare OpenAI checkpoint (a state dict, such as the Hugging Face file) needs "
              "the -quickgelu name ({}-quickgelu); OpenAI's own .pt files are recognised and "
              "get QuickGELU under either name")
-    parser.add_argument("--loss-model", default="RN101", metavar="NAME|JSON",
-                        help="open_clip model name or config JSON (default RN101)"
-                        + quick.format("RN101"))
-    parser.add_argument("--loss-weights", default="openai", metavar="TAG|FILE",
-                        help="pretrained tag (default openai: downloaded once, then cached) "
-                        "or a checkpoint file")
-    parser.add_argument("--saliency-model", default="ViT-B-32", metavar="NAME|JSON",
-                        help="open_clip model name or config JSON (default ViT-B-32)"
-                        + quick.format("ViT-B-32"))
-    parser.add_argument("--saliency-weights", default="openai", metavar="TAG|FILE",
-                        help="pretrained tag (default openai) or a checkpoint file")
-    parser.add_argument("--mask-model", metavar="FILE",
-                        help="u2net ONNX file for --mask auto (default: rembg's cache)")
+    parser.add_argument("--loss-model", default=default.loss_model, metavar="NAME|JSON",
+                        help=f"open_clip model name or config JSON (default {default.loss_model})"
+                        + quick.format(default.loss_model))
+    parser.add_argument("--loss-weights", default=default.loss_weights, metavar="TAG|FILE",
+                        help=f"pretrained tag (default {default.loss_weights}: downloaded once, "
+                        "then cached) or a checkpoint file")
+    parser.add_argument("--saliency-model", default=default.saliency_model, metavar="NAME|JSON",
+                        help="open_clip model name or config JSON "
+                        f"(default {default.saliency_model})"
+                        + quick.format(default.saliency_model))
+    parser.add_argument("--saliency-weights", default=default.saliency_weights,
+                        metavar="TAG|FILE",
+                        help=f"pretrained tag (default {default.saliency_weights}) or a "
+                        "checkpoint file")
+    parser.add_argument("--mask-model", default=default.mask_model, metavar="FILE",
+                        help="u2net ONNX file for auto masks (default: rembg's cache)")
 
 
-def sketcher_from_args(args: argparse.Namespace) -> Sketcher:
-    """Load the models named by ``add_model_arguments`` flags (once, for many sketches)."""
-    from sketchify.core.engine import Sketcher
+def models_from(args: argparse.Namespace) -> Models:
+    """The models ``add_model_arguments`` flags name."""
+    return Models(args.loss_model, args.loss_weights, args.saliency_model,
+                  args.saliency_weights, args.mask_model)
 
-    return Sketcher(
-        device=args.device,
-        loss_model=args.loss_model,
-        loss_weights=args.loss_weights,
-        saliency_model=args.saliency_model,
-        saliency_weights=args.saliency_weights,
-        mask_model=args.mask_model,
-    )
+
+def request_from(args: argparse.Namespace) -> Request:
+    """What the sketch flags ask of the batch runner (it imports the engine: after the checks)."""
+    from sketchify.core.commands.batch import Request
+
+    overrides = {name: getattr(args, name) for name in ("steps", "seeds", "seed", "prompt")
+                 if getattr(args, name) is not None}
+    return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force)
 
 
 def run_sketch(args: argparse.Namespace) -> int:
@@ -158,13 +168,13 @@ def run_sketch(args: argparse.Namespace) -> int:
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    outcome = runner.run(jobs, args, batch=batch, sheet=args.sheet)
+    outcome = runner.run(jobs, request_from(args), batch=batch, sheet=args.sheet)
     if batch:
         print(outcome.summary(), file=sys.stderr)
     return exit_code(outcome)
 
 
-def exit_code(outcome: Outcome) -> int:
+def exit_code(outcome: BatchOutcome) -> int:
     if outcome.canceled:
         return CANCELED_EXIT
     return FAILED_EXIT if outcome.failed else 0
@@ -181,4 +191,4 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from sketchify.core.commands.evaluate import evaluate
 
-    return evaluate(jobs, args)
+    return exit_code(evaluate(jobs, request_from(args), args.strokes, args.json))

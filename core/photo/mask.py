@@ -7,20 +7,19 @@ saliency and loss: the background becomes white in the target, and no stroke sta
 - ``alpha``: the photo's own transparency, alpha >= 0.5 is the object;
 - ``file``: a mask image of the photo's size; its alpha channel decides if it has one, else its
   luminance >= 0.5 (white) is the object;
-- ``auto``: a salient-object network (U²-Net through rembg, see ``sketchify.core.photo.salient``).
+- ``auto``: a salient-object network (U²-Net through rembg, in ``photo/mask_model.py``).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
 
-from sketchify.core.config import MASK_MODES, PHOTO_FORMATS
+from sketchify.core.config import MASK_HALF, MASK_MODES, PHOTO_FORMATS
 from sketchify.core.errors import InputError
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import (
@@ -32,12 +31,8 @@ from sketchify.core.photo.image import (
     make_target,
     open_image,
 )
+from sketchify.core.photo.mask_model import SalientObjectModel
 
-if TYPE_CHECKING:
-    from sketchify.core.photo.salient import SalientObjectModel
-
-# 0.5 of the 8-bit range: a value v is the object when v / 255 >= 0.5, i.e. v >= 128.
-HALF = 128
 ImageSource = str | os.PathLike | bytes | Image.Image
 
 
@@ -89,7 +84,7 @@ def alpha_mask(photo: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise InputError("mask 'alpha' needs a photo with transparency, but this photo has no "
                          "alpha channel; send a mask image or use mask 'auto'.", field="mask")
     alpha = np.asarray(img.convert("RGBA").getchannel("A"))
-    pixels = alpha >= HALF
+    pixels = alpha >= MASK_HALF
     if not pixels.any():
         raise InputError("The photo is transparent everywhere: its alpha channel marks no "
                          "object pixel (alpha >= 0.5).", field="mask")
@@ -117,7 +112,7 @@ def file_mask(mask_image: ImageSource, size: tuple[int, int], *,
         values = np.asarray(img.convert("RGBA").getchannel("A"))
     else:  # load_image scales 16-bit grey properly before the luminance is taken
         values = np.asarray(load_image(img).convert("L"))
-    pixels = values >= HALF
+    pixels = values >= MASK_HALF
     if not pixels.any():
         how = "its alpha channel" if has_alpha(img) else "no pixel is light enough; white"
         raise InputError(f"The mask image marks no object pixel ({how} >= 0.5 marks the "
@@ -148,10 +143,8 @@ def object_mask(
     if mode == "file":
         return file_mask(mask_image, picture.size, max_pixels=max_pixels, formats=formats)
     if model is None:
-        from sketchify.core.photo.salient import SalientObjectModel
-
         model = SalientObjectModel()
-    return model.mask(picture)
+    return ObjectMask("auto", model.mask(picture))
 
 
 def mask_option(value: str, photo: ImageSource, picture: Image.Image,
@@ -165,11 +158,7 @@ def mask_option(value: str, photo: ImageSource, picture: Image.Image,
         if not os.path.isfile(mask_file):
             raise InputError(f"Mask image not found: {mask_file} (--mask takes none, alpha, "
                              "auto or the path of a mask image).", field="mask_image")
-    model = None
-    if mode == "auto":
-        from sketchify.core.photo.salient import SalientObjectModel
-
-        model = SalientObjectModel(model_file)
+    model = SalientObjectModel(model_file) if mode == "auto" else None
     return object_mask(mode, photo, mask_file, model=model, picture=picture)
 
 

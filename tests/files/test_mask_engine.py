@@ -18,7 +18,7 @@ from sketchify.core.errors import InputError, WeightsError
 from sketchify.core.output import provenance
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.mask import ObjectMask, file_mask
-from sketchify.core.photo.salient import SalientObjectModel, extra_problem
+from sketchify.core.photo.mask_model import SalientObjectModel, extra_problem
 from sketchify.core.saliency import saliency_map
 
 WIDTH, HEIGHT = 120, 80
