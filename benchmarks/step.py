@@ -40,7 +40,7 @@ import torch
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.config import SketchConfig, preset
 from sketchify.core.engine import Sketcher
-from sketchify.core.fold import ClassTokenPool, fold_batchnorm
+from sketchify.core.fast_resnet import ClassTokenPool, fold_batchnorm
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import load_clip
 from sketchify.core.optimize import (

@@ -20,7 +20,7 @@ from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, Target, load_image, make_target
 from sketchify.core.photo.mask import ImageSource, ObjectMask, masked_target, object_mask
 from sketchify.core.photo.mask_model import SalientObjectModel
-from sketchify.core.saliency import init_strokes, saliency_map
+from sketchify.core.starts import init_strokes, saliency_map
 
 
 @dataclass

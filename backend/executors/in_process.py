@@ -4,7 +4,6 @@ jobs in order through ``sketch_task.run_sketch_task`` (how any executor runs one
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
 from typing import Any
@@ -15,6 +14,7 @@ from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import Job, JobStore
 from sketchify.core.config import resolve_preset
 from sketchify.core.errors import SketchifyError, first_line
+from sketchify.core.output.provenance import name_only
 from sketchify.core.timing.estimate import measure_step_cost, refreshed
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ _DISK_POLL_S = 2.0  # how often a worker looks whether a full disk has room agai
 def file_names_only(models: dict[str, Any]) -> dict[str, Any]:
     """Model settings as /v1/health shows them: a weights or config path becomes its file name
     (the server's folders are nobody else's business); tags such as `openai` stay."""
-    return {kind: {key: re.split(r"[\\/]", value)[-1] if isinstance(value, str) else value
+    return {kind: {key: name_only(value) if isinstance(value, str) else value
                    for key, value in settings.items()}
             for kind, settings in models.items()}
 

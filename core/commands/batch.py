@@ -22,13 +22,13 @@ from typing import Any
 from PIL import Image
 
 from sketchify.core.commands.bars import ProgressBars
-from sketchify.core.commands.files import write_all
-from sketchify.core.commands.preflight import Job
+from sketchify.core.commands.preflight import PhotoJob
 from sketchify.core.config import NAMED_MASK_MODES, Models, SketchConfig, preset
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import resolve_device
 from sketchify.core.output import provenance
+from sketchify.core.output.files import write_all
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
@@ -54,9 +54,9 @@ class Request:
 class BatchOutcome:
     """How a run went. ``sketcher`` is None when nothing had to be sketched."""
 
-    done: list[Job] = field(default_factory=list)
-    skipped: list[Job] = field(default_factory=list)
-    failed: list[tuple[Job, str]] = field(default_factory=list)
+    done: list[PhotoJob] = field(default_factory=list)
+    skipped: list[PhotoJob] = field(default_factory=list)
+    failed: list[tuple[PhotoJob, str]] = field(default_factory=list)
     canceled: bool = False
     seconds: float = 0.0
     sketcher: Sketcher | None = None
@@ -101,7 +101,7 @@ def svg_text(result: SketchResult, count: int) -> str:
     return to_svg(result.sketches[count].strokes, result.placement, record)
 
 
-def run(jobs: Sequence[Job], request: Request, *, batch: bool,
+def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
         sheet: Path | None = None) -> BatchOutcome:
     """Sketch every job's ``todo`` counts (all of them, unless a batch finds some up to date).
 
@@ -146,7 +146,7 @@ def run(jobs: Sequence[Job], request: Request, *, batch: bool,
     return outcome
 
 
-def _one(job: Job, picture: Image.Image | None, mask: str | ObjectMask | None,
+def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | None,
          outcome: BatchOutcome, config: SketchConfig, bars: ProgressBars, cancel: threading.Event,
          batch: bool, sheet: Path | None) -> None:
     """Sketch one photo: ``picture`` is it loaded already with ``mask`` made from it (a single
@@ -174,7 +174,7 @@ def _one(job: Job, picture: Image.Image | None, mask: str | ObjectMask | None,
                    "wrote the best strokes found so far.")
 
 
-def _files(job: Job, result: SketchResult, sheet: Path | None, picture: Image.Image | None
+def _files(job: PhotoJob, result: SketchResult, sheet: Path | None, picture: Image.Image | None
            ) -> dict[Path, str | bytes]:
     """The SVG of every count sketched, and the sheet if one was asked for."""
     svgs = {n: svg_text(result, n) for n in job.todo}
@@ -194,7 +194,7 @@ def _write(files: dict[Path, str | bytes]) -> None:
         raise SketchifyError(f"Cannot write {where}: {exc.strerror or exc}.") from exc
 
 
-def estimate_line(config: SketchConfig, device: Any, pending: Sequence[Job], seconds: float,
+def estimate_line(config: SketchConfig, device: Any, pending: Sequence[PhotoJob], seconds: float,
                   batch: bool) -> str:
     """Said before the first step: how long the work will take on this device."""
     what = f"{len(pending)} photo{'s' * (len(pending) != 1)}" if batch else pending[0].photo.name

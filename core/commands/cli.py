@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sketchify.core.commands.preflight import (
-    Job,
+    PhotoJob,
     check_folder,
     check_mask_option,
     check_outputs,
@@ -161,7 +161,7 @@ def run_sketch(args: argparse.Namespace) -> int:
                              field="sheet")
         check_folder(args.sheet.parent, field="sheet")
     check_mask_option(args.mask, batch)
-    jobs = [Job(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
+    jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
             for photo in photos]
     check_outputs(jobs, made_inside=args.out_dir)
 

@@ -20,10 +20,10 @@ import open_clip
 import torch
 
 from sketchify.core.commands import batch
-from sketchify.core.commands.files import write_all
-from sketchify.core.commands.preflight import Job
+from sketchify.core.commands.preflight import PhotoJob
 from sketchify.core.config import Models
 from sketchify.core.models import config_name, load_clip, normalize, openai_release, resolve_device
+from sketchify.core.output.files import write_all
 from sketchify.core.output.svg import parse_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image, make_target
@@ -81,7 +81,7 @@ def embed_classes(model: torch.nn.Module, name: str, classes: Sequence[str]) -> 
         return model.encode_text(tokens.to(next(model.parameters()).device)).float().cpu()
 
 
-def evaluate(jobs: Sequence[Job], request: batch.Request, counts: Sequence[int],
+def evaluate(jobs: Sequence[PhotoJob], request: batch.Request, counts: Sequence[int],
              json_path: Path | None = None) -> batch.BatchOutcome:
     """Sketch what is missing, classify every sketch (unless the sketching was stopped), print
     the table, write the JSON to ``json_path``."""
@@ -109,7 +109,7 @@ def evaluate(jobs: Sequence[Job], request: batch.Request, counts: Sequence[int],
     return outcome
 
 
-def figures(model: torch.nn.Module, name: str, jobs: Sequence[Job], classes: Sequence[str],
+def figures(model: torch.nn.Module, name: str, jobs: Sequence[PhotoJob], classes: Sequence[str],
             counts: Sequence[int]) -> dict[str, dict[str, float | int]]:
     if not jobs:
         return {}

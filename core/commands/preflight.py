@@ -80,7 +80,7 @@ def find_photos(paths: Sequence[Path]) -> tuple[list[Path], bool]:
 
 
 @dataclass
-class Job:
+class PhotoJob:
     """One photo and the SVG each stroke count goes to; ``todo``: the counts still to sketch."""
 
     photo: Path
@@ -102,7 +102,7 @@ def output_paths(photo: Path, counts: Iterable[int], output: Path | None = None,
     return {n: folder / f"{photo.stem}.{n}.svg" for n in counts}
 
 
-def check_outputs(jobs: Sequence[Job], made_inside: Path | None = None) -> None:
+def check_outputs(jobs: Sequence[PhotoJob], made_inside: Path | None = None) -> None:
     """Refuse, before anything runs, two photos that would write the same file, and output
     folders that cannot be written. Only folders inside ``made_inside`` (``--out-dir``) may
     be missing: they are made when the first SVG is written."""

@@ -20,7 +20,7 @@ from stroke_starts import random_starts
 
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.config import STAGES, SketchConfig
-from sketchify.core.fold import ClassTokenPool, fold_loss_model
+from sketchify.core.fast_resnet import ClassTokenPool, fold_loss_model
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import normalize
 from sketchify.core.optimize import (

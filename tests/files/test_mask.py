@@ -22,7 +22,7 @@ from sketchify.core.photo.mask import (
     masked_target,
     on_white,
 )
-from sketchify.core.saliency import init_strokes
+from sketchify.core.starts import init_strokes
 
 ORIENTATION = 0x0112
 
