@@ -20,15 +20,11 @@ from stroke_starts import random_starts
 
 from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.config import STAGES, SketchConfig
+from sketchify.core.device_policy import FP16_LOSS_SCALE, autocast_dtype
 from sketchify.core.fast_resnet import ClassTokenPool, fold_loss_model
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import normalize
-from sketchify.core.optimize import (
-    FP16_LOSS_SCALE,
-    _view_terms,
-    autocast_dtype,
-    optimize,
-)
+from sketchify.core.optimize import _view_terms, optimize
 from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.render import _rasterize, rasterize
 
