@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sketchify.core.config import MASK_HALF, MASK_MODES, PHOTO_FORMATS
+from sketchify.core.config import MASK_HALF, MASK_MODES, NAMED_MASK_MODES, PHOTO_FORMATS
 from sketchify.core.errors import InputError
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import (
@@ -151,7 +151,7 @@ def mask_option(value: str, photo: ImageSource, picture: Image.Image,
                 model_file: str | os.PathLike | None = None) -> ObjectMask | None:
     """The CLI's ``--mask none|alpha|auto|FILE``, resolved (and ``auto`` run) before any CLIP
     model loads, so a bad mask fails at once."""
-    if value in ("none", "alpha", "auto"):
+    if value in NAMED_MASK_MODES:
         mode, mask_file = value, None
     else:
         mode, mask_file = "file", value
