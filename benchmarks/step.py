@@ -45,7 +45,8 @@ from sketchify.core.fast_resnet import ClassTokenPool, fold_batchnorm
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import load_clip
 from sketchify.core.optimize import _view_terms, optimize
-from sketchify.core.photo.image import load_image, make_target
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import make_target
 from sketchify.core.render import _rasterize
 from sketchify.core.timing.estimate import measure_step_cost, views_per_step
 

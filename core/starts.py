@@ -14,7 +14,7 @@ from skimage.filters import gaussian, threshold_otsu
 from sketchify.core.config import WALK
 from sketchify.core.models import normalize
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.photo.image import Target
+from sketchify.core.photo.target import Target
 
 XDOG_GAMMA = 0.98
 XDOG_PHI = 200.0

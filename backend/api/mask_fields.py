@@ -17,7 +17,8 @@ from PIL import Image
 from sketchify.backend.api.errors import ApiError
 from sketchify.core.config import MASK_MODES
 from sketchify.core.errors import InputError
-from sketchify.core.photo.mask import check_fits, mask_mode, object_mask
+from sketchify.core.photo.mask import mask_mode, object_mask
+from sketchify.core.photo.target import check_fits
 
 
 def mask_part(request: Request, fields: dict[str, Any]) -> bytes | None:

@@ -30,7 +30,7 @@ from sketchify.core.models import resolve_device
 from sketchify.core.output import provenance
 from sketchify.core.output.files import write_all
 from sketchify.core.output.svg import to_svg
-from sketchify.core.photo.image import load_image
+from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, measure_step_cost
@@ -122,10 +122,11 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
     # A single photo that is no image, or whose mask is unusable, fails before the models load;
-    # in a batch each photo's mask is made (and may fail) on its turn.
-    first = None if batch else load_image(jobs[0].photo)
-    mask = mode if batch else mask_option(request.mask, jobs[0].photo, first,
-                                          request.models.mask_model)
+    # in a batch each photo's mask is made (and may fail) on its turn. The photo is decoded
+    # once: its mask and its picture come from that.
+    photo = None if batch else open_image(jobs[0].photo)
+    first = None if photo is None else load_image(photo)
+    mask = mode if batch else mask_option(request.mask, photo, first, request.models.mask_model)
     if pending:
         outcome.sketcher = Sketcher(request.device, **asdict(request.models))
         cost = measure_step_cost(outcome.sketcher)

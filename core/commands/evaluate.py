@@ -26,7 +26,8 @@ from sketchify.core.models import config_name, load_clip, normalize, openai_rele
 from sketchify.core.output.files import write_all
 from sketchify.core.output.svg import parse_svg
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.photo.image import load_image, make_target
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import make_target
 from sketchify.core.render import rasterize
 
 # CLIP's own zero-shot recipe puts each class name in a sentence; this one says what is shown.

@@ -13,22 +13,17 @@ saliency and loss: the background becomes white in the target, and no stroke sta
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
 from sketchify.core.config import MASK_HALF, MASK_MODES, NAMED_MASK_MODES, PHOTO_FORMATS
 from sketchify.core.errors import InputError
-from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import (
     DEFAULT_MAX_PIXELS,
-    WHITE,
-    Target,
     has_alpha,
     load_image,
-    make_target,
     open_image,
 )
 from sketchify.core.photo.mask_model import SalientObjectModel
@@ -160,56 +155,3 @@ def mask_option(value: str, photo: ImageSource, picture: Image.Image,
                              "auto or the path of a mask image).", field="mask_image")
     model = SalientObjectModel(model_file) if mode == "auto" else None
     return object_mask(mode, photo, mask_file, model=model, picture=picture)
-
-
-def on_white(picture: Image.Image, mask: ObjectMask) -> Image.Image:
-    """The RGB picture with every background pixel white, as the reference does."""
-    _check_size(mask, picture.size)
-    keep = Image.fromarray(mask.pixels.astype(np.uint8) * 255, mode="L")
-    return Image.composite(picture.convert("RGB"), Image.new("RGB", picture.size, WHITE), keep)
-
-
-def canvas_mask(mask: ObjectMask, placement: Placement) -> torch.Tensor:
-    """float32 [canvas, canvas]: 1 where the canvas pixel's centre falls on an object pixel of
-    the photo. Exactly the test a stroke's first point (a canvas pixel centre) must pass when it
-    is mapped back to the photo with ``placement``; the white padding is never the object."""
-    c = placement.canvas
-    centres = np.arange(c, dtype=np.float64) + 0.5
-    pad_x, pad_y = placement.pad
-    cols = np.floor(centres / placement.scale - pad_x).astype(np.int64)
-    rows = np.floor(centres / placement.scale - pad_y).astype(np.int64)
-    in_x = (cols >= 0) & (cols < placement.width)
-    in_y = (rows >= 0) & (rows < placement.height)
-    grid = np.zeros((c, c), dtype=bool)
-    grid[np.ix_(in_y, in_x)] = mask.pixels[np.ix_(rows[in_y], cols[in_x])]
-    return torch.from_numpy(grid.astype(np.float32))
-
-
-def masked_target(picture: Image.Image, mask: ObjectMask, canvas: int = 224) -> Target:
-    """``make_target`` of the picture on white outside the mask, carrying the canvas mask.
-    ``InputError`` when the object is too small to hold a single canvas pixel."""
-    target = make_target(on_white(picture, mask), canvas=canvas)
-    grid = canvas_mask(mask, target.placement)
-    if not grid.any():
-        raise _too_small(mask, canvas)
-    return replace(target, mask=grid)
-
-
-def check_fits(mask: ObjectMask, size: tuple[int, int], canvas: int = 224) -> None:
-    """Everything ``masked_target`` would refuse, without building the target (for servers
-    that check a request before storing it)."""
-    _check_size(mask, size)
-    if not canvas_mask(mask, Placement(size[0], size[1], canvas)).any():
-        raise _too_small(mask, canvas)
-
-
-def _too_small(mask: ObjectMask, canvas: int) -> InputError:
-    return InputError(f"The object in the mask is too small to sketch: it covers no pixel of "
-                      f"the {canvas} px canvas the photo is scaled to.", field=mask.field)
-
-
-def _check_size(mask: ObjectMask, size: tuple[int, int]) -> None:
-    if mask.size != tuple(size):
-        width, height = mask.size
-        raise InputError(f"The mask is {width}x{height} pixels but the photo is "
-                         f"{size[0]}x{size[1]}.", field=mask.field)

@@ -25,7 +25,8 @@ from sketchify.core.fast_resnet import ClassTokenPool, fold_loss_model
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import normalize
 from sketchify.core.optimize import _view_terms, optimize
-from sketchify.core.photo.image import load_image, make_target
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import make_target
 from sketchify.core.render import _rasterize, rasterize
 
 CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
