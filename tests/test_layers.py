@@ -6,6 +6,7 @@ each other in a circle, however the import is hidden."""
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,16 @@ def test_no_sibling_sub_packages_import_each_other_in_a_circle():
             if a.rpartition(".")[0] == b.rpartition(".")[0] and a != b:
                 graph.setdefault(a, set()).add(b)
     assert cycles(graph) == []
+
+
+def test_the_settings_need_only_the_standard_library():
+    # A usage error, the service's limits and the API document read config without torch.
+    allowed = {"sketchify.core.errors"}
+    for name in ("sketchify.core.config", "sketchify.core.errors"):
+        tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+        roots = {alias.name.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.Import) for alias in node.names}
+        roots |= {node.module.split(".")[0] for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom) and node.module}
+        assert roots - {"sketchify"} <= set(sys.stdlib_module_names) | {"__future__"}
+        assert GRAPH[name] <= allowed
