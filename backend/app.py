@@ -14,11 +14,13 @@ from sketchify.backend.api.errors import ApiError, body_too_large
 from sketchify.backend.api.openapi import docs
 from sketchify.backend.api.routes import v1
 from sketchify.backend.api.security import install_guards, is_loopback
-from sketchify.backend.executors.runner import Executor, InProcessExecutor
+from sketchify.backend.executors.in_process import InProcessExecutor
+from sketchify.backend.executors.protocol import Executor, QueueUnavailable
 from sketchify.backend.service import Service
 from sketchify.backend.storage.disk import DiskFullError
 from sketchify.backend.storage.jobs import JobStore
 from sketchify.backend.web.page import web
+from sketchify.core.config import API_FORMATS
 from sketchify.core.output.provenance import package_version
 
 log = logging.getLogger(__name__)
@@ -29,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ORIGIN": None,
     "MAX_CONTENT_LENGTH": int(limits.MAX_UPLOAD_MB * 2**20),
     "MAX_PIXELS": limits.MAX_PIXELS,
-    "IMAGE_FORMATS": limits.IMAGE_FORMATS,
+    "IMAGE_FORMATS": API_FORMATS,
     "RETENTION_HOURS": limits.RETENTION_HOURS,
     "MAX_ATTEMPTS": limits.MAX_ATTEMPTS,
     "MIN_FREE_BYTES": limits.MIN_FREE_BYTES,  # less free in DATA_DIR: submissions get 507
@@ -72,6 +74,12 @@ def _register_errors(app: Flask) -> None:
     def api_error(error: ApiError) -> Response:
         response = _error(error.status, error.message, error.field)
         response.headers.update(error.headers)
+        return response
+
+    @app.errorhandler(QueueUnavailable)
+    def queue_unavailable(error: QueueUnavailable) -> Response:
+        response = _error(503, str(error))
+        response.headers["Retry-After"] = str(error.retry_after_s)
         return response
 
     @app.errorhandler(DiskFullError)

@@ -10,6 +10,7 @@ from sketchify.backend.serve import add_serve_command
 from sketchify.backend.worker import add_worker_command
 from sketchify.core.commands.cli import CANCELED_EXIT, add_evaluate_command, add_sketch_command
 from sketchify.core.errors import SketchifyError
+from sketchify.core.output.provenance import package_version
 
 USAGE_ERROR = 2
 
@@ -23,6 +24,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="sketchify", description="Photos to editable line sketches.")
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {package_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_sketch_command(subparsers)
     add_evaluate_command(subparsers)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from sketchify.core.commands.preflight import MAX_STROKES as MAX_STROKES  # strokes in one sketch
+from sketchify.core.config import MAX_STROKES as MAX_STROKES  # strokes in one sketch
 
-# Pillow's names; MPO is how Pillow reads many camera JPEGs (they carry a preview frame).
-IMAGE_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP")
 MAX_PIXELS = 4096 * 4096  # well under Pillow's own decompression-bomb limit (~89 MP)
 MAX_UPLOAD_MB = 25.0
 RETENTION_HOURS = 24.0 * 7

@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from sketchify.backend import limits
 from sketchify.backend.api.security import is_loopback
 from sketchify.backend.storage.schema import DatabaseVersionError, check_database
 from sketchify.backend.worker import connect_broker
-from sketchify.core.commands.cli import add_clip_arguments
+from sketchify.core.commands.cli import add_model_arguments, models_from
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,7 @@ def add_serve_command(subparsers: Any) -> None:
                    help="job database, inputs and results (default: %(default)s)")
     p.add_argument("--device", action="append", default=None,
                    help="auto, cpu, cuda, cuda:1, mps ...; repeat for one worker per device")
-    add_clip_arguments(p)
-    p.add_argument("--mask-model", metavar="FILE", default=None,
-                   help="u2net ONNX file for mask 'auto' (default: rembg's cache)")
+    add_model_arguments(p)
     p.add_argument("--max-upload-mb", type=float, default=limits.MAX_UPLOAD_MB,
                    help="largest request body (default %(default)g)")
     p.add_argument("--max-megapixels", type=float, default=limits.MAX_PIXELS / 1e6,
@@ -142,16 +141,12 @@ def _load_sketchers(args: argparse.Namespace) -> dict[str, Any]:
     """The in-process executor's config: one loaded Sketcher per --device."""
     from sketchify.core.engine import Sketcher
 
+    chosen = models_from(args)
     models = {
-        "loss": {"name": args.loss_model, "weights": args.loss_weights},
-        "saliency": {"name": args.saliency_model, "weights": args.saliency_weights},
+        "loss": {"name": chosen.loss_model, "weights": chosen.loss_weights},
+        "saliency": {"name": chosen.saliency_model, "weights": chosen.saliency_weights},
     }
-    sketchers = [
-        Sketcher(device=device, loss_model=args.loss_model, loss_weights=args.loss_weights,
-                 saliency_model=args.saliency_model, saliency_weights=args.saliency_weights,
-                 mask_model=args.mask_model)
-        for device in args.device or ["auto"]
-    ]
+    sketchers = [Sketcher(device, **asdict(chosen)) for device in args.device or ["auto"]]
     return {"SKETCHERS": sketchers, "MODELS": models}
 
 

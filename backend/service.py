@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sketchify.backend.executors.runner import Executor
+from sketchify.backend.executors.protocol import Executor
 from sketchify.backend.storage.jobs import JobStore
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,11 @@ import logging
 import os
 import socket
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.core.commands.cli import add_model_arguments, sketcher_from_args
+from sketchify.core.commands.cli import add_device_argument, add_model_arguments, models_from
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,14 @@ def connect_broker(prog: str, url: str) -> Any:
     """Import the optional Celery extra and ping the broker: the redis client, or None after
     one clear line on stderr (no traceback, no hang)."""
     try:
-        from sketchify.backend.executors import celery_app as keys
+        from sketchify.backend.executors import celery_app
     except ImportError:
         print(f"{prog}: error: Celery is not installed; "
               "run: pip install 'sketchify-clipasso[celery]'", file=sys.stderr)
         return None
     try:
-        return keys.check_broker(url)
-    except keys.BrokerError as error:
+        return celery_app.check_broker(url)
+    except celery_app.BrokerError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return None
 
@@ -60,6 +61,7 @@ def add_worker_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--heartbeat-ttl-s", type=float, default=limits.HEARTBEAT_TTL_S, metavar="S",
                    help="silence after which the front takes this worker for dead and hands its "
                    "job to another worker (default %(default)g; more than --heartbeat-s)")
+    add_device_argument(p)
     add_model_arguments(p)
     p.set_defaults(run=run_worker)
 
@@ -75,11 +77,12 @@ def run_worker(args: argparse.Namespace) -> int:
         return 2
     from celery.signals import worker_shutting_down
 
-    from sketchify.backend.executors import celery_app as keys
+    from sketchify.backend.executors import celery_app
     from sketchify.backend.executors.celery_jobs import (  # the engine: slow to import
         Heartbeat,
         JobRunner,
     )
+    from sketchify.core.engine import Sketcher
     from sketchify.core.timing.estimate import measure_step_cost
 
     if args.threads:
@@ -87,7 +90,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     name = args.name or f"sketchify-{os.getpid()}@{socket.gethostname()}"
-    sketcher = sketcher_from_args(args)
+    sketcher = Sketcher(args.device, **asdict(models_from(args)))
     heartbeat = Heartbeat(client, name, str(sketcher.device), interval_s=args.heartbeat_s,
                           ttl_s=args.heartbeat_ttl_s)
     try:
@@ -95,14 +98,14 @@ def run_worker(args: argparse.Namespace) -> int:
     except Exception:  # no estimates from this worker, but it still runs jobs
         log.exception("could not measure the step cost")
     runner = JobRunner(sketcher, client, name, heartbeat)
-    visibility = args.visibility_timeout or keys.DEFAULT_VISIBILITY_TIMEOUT_S
-    app = keys.make_celery(args.broker, visibility_timeout_s=visibility,
+    visibility = args.visibility_timeout or celery_app.DEFAULT_VISIBILITY_TIMEOUT_S
+    app = celery_app.make_celery(args.broker, visibility_timeout_s=visibility,
                            restore_interval_s=min(10.0, visibility / 4))
     app.conf.worker_enable_remote_control = False  # nothing here listens for remote commands
-    app.task(name=keys.TASK_NAME, acks_late=True, reject_on_worker_lost=True)(runner.run)
+    app.task(name=celery_app.TASK_NAME, acks_late=True, reject_on_worker_lost=True)(runner.run)
     worker_shutting_down.connect(lambda **_: runner.stopping.set(), weak=False)
     worker = app.Worker(
-        hostname=name, pool_cls="solo", concurrency=1, queues=[keys.QUEUE], loglevel="INFO",
+        hostname=name, pool_cls="solo", concurrency=1, queues=[celery_app.QUEUE], loglevel="INFO",
         without_mingle=True, without_gossip=True, without_heartbeat=True, quiet=True,
     )
     heartbeat.start()

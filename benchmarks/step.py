@@ -38,19 +38,15 @@ import open_clip
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
+from sketchify.core.config import SketchConfig, preset
+from sketchify.core.device_policy import autocast_dtype, loss_scale
 from sketchify.core.engine import Sketcher
-from sketchify.core.fold import ClassTokenPool, fold_batchnorm
+from sketchify.core.fast_resnet import ClassTokenPool, fold_batchnorm
 from sketchify.core.losses import ClipLoss
 from sketchify.core.models import load_clip
-from sketchify.core.optimize import (
-    FP16_LOSS_SCALE,
-    SketchConfig,
-    _view_terms,
-    autocast_dtype,
-    optimize,
-)
-from sketchify.core.photo.image import load_image, make_target
-from sketchify.core.presets import preset
+from sketchify.core.optimize import _view_terms, optimize
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import make_target
 from sketchify.core.render import _rasterize
 from sketchify.core.timing.estimate import measure_step_cost, views_per_step
 
@@ -267,7 +263,7 @@ def step_split(model, target, device, config: SketchConfig, repeats: int) -> Non
         photo = loss.photo_views(photo_views)
         split.append(now())
         _view_terms(loss, views, photo, 64 if device.type == "cuda" else 16, train=True,
-                    loss_scale=FP16_LOSS_SCALE if loss.autocast == torch.float16 else 1.0)
+                    loss_scale=loss_scale(loss.autocast))
         split.append(now())
         adam.step()
         adam.zero_grad()

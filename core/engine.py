@@ -10,19 +10,18 @@ from typing import Any
 import torch
 from PIL import Image
 
-from sketchify.core.errors import InputError
+from sketchify.core.config import SketchConfig, stroke_counts
 from sketchify.core.models import load_clips, resolve_device
-from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
+from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
 from sketchify.core.output.provenance import record
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, Target, load_image, make_target
-from sketchify.core.photo.mask import ImageSource, ObjectMask, masked_target, object_mask
-from sketchify.core.photo.salient import SalientObjectModel
-from sketchify.core.saliency import init_strokes, saliency_map
-
-MAX_STROKES = 256
+from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, load_image, open_image
+from sketchify.core.photo.mask import ImageSource, ObjectMask, object_mask
+from sketchify.core.photo.mask_model import SalientObjectModel
+from sketchify.core.photo.target import Target, make_target
+from sketchify.core.starts import init_strokes, saliency_map
 
 
 @dataclass
@@ -51,20 +50,6 @@ class SketchResult:
         """The SVG of the ``count``-stroke sketch, in the photo's own pixel coordinates, with
         its provenance."""
         return to_svg(self.sketches[count].strokes, self.placement, self.provenance(count))
-
-
-def stroke_counts(strokes: int | Iterable[int]) -> tuple[int, ...]:
-    """Validated, de-duplicated, sorted stroke counts."""
-    counts = (strokes,) if isinstance(strokes, int) else tuple(strokes)
-    if not counts:
-        raise InputError("Give at least one stroke count.", field="strokes")
-    for n in counts:
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_STROKES:
-            raise InputError(
-                f"Stroke counts must be whole numbers from 1 to {MAX_STROKES}, got {n!r}.",
-                field="strokes",
-            )
-    return tuple(sorted(set(counts)))
 
 
 class Sketcher:
@@ -106,9 +91,12 @@ class Sketcher:
         beforehand; the background then turns white and no stroke starts on it."""
         counts = stroke_counts(strokes)
         config = config or SketchConfig()
-        picture = load_image(image)
+        # One direction: the photo decoded once (EXIF, checks, transparency kept), its object
+        # mask made from it, then the target on the canvas, the stroke starts, the strokes.
+        photo = open_image(image)
+        picture = load_image(photo)
         if not isinstance(mask, ObjectMask):
-            mask = self.object_mask(image, mask, mask_image, picture=picture)
+            mask = self.object_mask(photo, mask, mask_image, picture=picture)
         target = self.target(picture, mask, config.canvas)
         starts = self.starts(target, counts, config)
         outcome = optimize(
@@ -139,9 +127,7 @@ class Sketcher:
     @staticmethod
     def target(picture: Image.Image, mask: ObjectMask | None, canvas: int = 224) -> Target:
         """What the optimizer sees: the picture (RGB) on white, masked if a mask is given."""
-        if mask is None:
-            return make_target(picture, canvas=canvas)
-        return masked_target(picture, mask, canvas=canvas)
+        return make_target(picture, canvas, mask=mask)
 
     def starts(self, target: Target, counts: Iterable[int],
                config: SketchConfig) -> dict[int, torch.Tensor]:

@@ -13,10 +13,9 @@ import torch.nn.functional as F
 from open_clip.modified_resnet import ModifiedResNet
 
 from sketchify.core.augment import resize
+from sketchify.core.config import STAGES
 from sketchify.core.errors import InputError
 from sketchify.core.models import clip_mean_std
-
-STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 
 
 @dataclass

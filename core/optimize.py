@@ -11,100 +11,16 @@ from typing import Protocol
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.errors import InputError, SketchifyError
-from sketchify.core.losses import STAGES, ClipLoss, Features
+from sketchify.core.config import SketchConfig
+from sketchify.core.device_policy import autocast_dtype, channels_last, chunk_size, loss_scale
+from sketchify.core.errors import SketchifyError
+from sketchify.core.losses import ClipLoss, Features
 from sketchify.core.render import _rasterize
-from sketchify.core.saliency import WALK
 from sketchify.core.strokes import Strokes
 
 # Stroke radius and opacity stay in ranges that still draw a visible, sane line.
 HALF_WIDTH_RANGE = (0.25, 8.0)
 OPACITY_RANGE = (0.0, 1.0)
-# CLIP's precision: float32, or float16 autocast as the reference runs CLIP on a GPU. bfloat16
-# is not offered: with 3 fewer mantissa bits, its stroke gradients missed the bar
-# (cosine >= 0.99 to float32's; measured 0.985) unless the stem and layer1 stay in float32.
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16}
-# float16 gradients of a mean over ~10^5 activations fall below its normal range; scaling the
-# loss (and dividing the gradient back in float32) keeps them representable, with a wide
-# margin below float16's overflow for these losses.
-FP16_LOSS_SCALE = 2.0**10
-
-
-@dataclass(frozen=True)
-class SketchConfig:
-    """Every knob of one sketch run. Defaults are the published CLIPasso settings."""
-
-    # The preset this config came from, recorded in each SVG's provenance.
-    preset: str = "custom"
-    steps: int = 2000
-    seeds: int = 3
-    seed: int = 0
-    lr: float = 1.0
-    augmentations: int = 4
-    eval_every: int = 10
-    # None: every step runs, as the paper does. Otherwise a run stops once `patience`
-    # evaluations in a row improved its best loss by less than `min_delta` (relative); the
-    # whole batch stops when every run has.
-    patience: int | None = None
-    min_delta: float = 1e-3
-    half_width: float = 1.5
-    semantic_weight: float = 0.1
-    geometric_weights: tuple[float, ...] = (0.0, 0.0, 1.0, 1.0, 0.0)
-    prompt: str | None = None
-    prompt_weight: float = 0.1
-    optimize_width: bool = False
-    width_lr: float = 0.1
-    optimize_opacity: bool = False
-    opacity_lr: float = 0.01
-    walk: float = WALK
-    canvas: int = 224
-    # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
-    # image for the backward pass). None: 16 on CPU and MPS; on CUDA as many as half the free
-    # memory holds.
-    max_batch: int | None = None
-    distortion: float = 0.5
-    crop_scale: tuple[float, float] = (0.8, 0.8)
-    # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "fp16"
-    # (autocast), or "auto": fp16 on CUDA (as the reference runs CLIP there), fp32 on a CPU
-    # (the exact math) and on MPS (not measured there).
-    precision: str = "auto"
-    # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
-    # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
-    channels_last: bool | None = None
-
-    def __post_init__(self) -> None:
-        positive = ("steps", "seeds", "lr", "eval_every", "half_width", "canvas")
-        if self.patience is not None:
-            positive += ("patience",)
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise InputError(f"{name} must be positive, got {getattr(self, name)}.", field=name)
-        for name in ("augmentations", "min_delta", "semantic_weight", "prompt_weight",
-                     "width_lr", "opacity_lr", "walk"):
-            if not getattr(self, name) >= 0:
-                raise InputError(f"{name} must not be negative, got {getattr(self, name)}.",
-                                 field=name)
-        if len(self.geometric_weights) != len(STAGES) or min(self.geometric_weights) < 0:
-            raise InputError(
-                f"geometric_weights needs {len(STAGES)} non-negative values ({', '.join(STAGES)}).",
-                field="geometric_weights",
-            )
-        if not (any(self.geometric_weights) or self.semantic_weight
-                or (self.prompt and self.prompt_weight)):
-            raise InputError("At least one loss term needs a positive weight.",
-                             field="geometric_weights")
-        if not 0 <= self.distortion <= 1:
-            raise InputError("distortion must be between 0 and 1.", field="distortion")
-        low, high = self.crop_scale
-        if not 0 < low <= high <= 1:
-            raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
-        if self.max_batch is not None and self.max_batch < 1:
-            raise InputError("max_batch must be positive.", field="max_batch")
-        if self.precision not in ("auto", *PRECISIONS):
-            raise InputError(
-                f"precision must be one of auto, {', '.join(PRECISIONS)}; got {self.precision!r}.",
-                field="precision",
-            )
 
 
 @dataclass
@@ -143,6 +59,25 @@ class Outcome:
 
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """The bookkeeping of one batch: run b is seed row b % seeds of group b // seeds."""
+
+    groups: int
+    seeds: int
+
+    def __len__(self) -> int:
+        return self.groups * self.seeds
+
+    def of(self, b: int) -> tuple[int, int]:
+        """(group index, seed row) of run b."""
+        return divmod(b, self.seeds)
+
+    def span(self, i: int) -> range:
+        """The runs of group i, in seed order."""
+        return range(i * self.seeds, (i + 1) * self.seeds)
 
 
 @dataclass
@@ -217,16 +152,14 @@ def optimize(
         prompt=config.prompt,
         prompt_weight=config.prompt_weight,
         autocast=autocast,
-        channels_last=(device.type != "mps" if config.channels_last is None
-                       else config.channels_last),
+        channels_last=channels_last(config.channels_last, device),
     )
     groups = _groups(starts, config, target)
     adam = _adam(groups, config)
-    seeds = config.seeds
-    # Run b is seed b % seeds of groups[b // seeds].
-    runs = len(groups) * seeds
-    chunk = config.max_batch or _chunk_size(loss_fn, runs * (1 + config.augmentations))
-    loss_scale = FP16_LOSS_SCALE if autocast == torch.float16 else 1.0
+    index = _Runs(len(groups), config.seeds)
+    runs = len(index)
+    chunk = config.max_batch or chunk_size(loss_fn, runs * (1 + config.augmentations))
+    scale = loss_scale(autocast)
     best_loss = [math.inf] * runs
     best: list[Strokes | None] = [None] * runs
     stalled = [0] * runs
@@ -234,7 +167,7 @@ def optimize(
     warp_rng = torch.Generator().manual_seed(config.seed)
     history: list[tuple[int, dict[int, list[float]]]] = []
     losses: dict[str, float] = {}
-    rows = _LiveRows(groups, seeds)
+    rows = _LiveRows(groups, index)
     started = time.perf_counter()
     step = 0
 
@@ -254,7 +187,7 @@ def optimize(
             )
             sketch_views, photo_views = augment_pair(sketches, target, warps, loss_fn.size)
         terms = _view_terms(loss_fn, sketch_views, loss_fn.photo_views(photo_views), chunk,
-                            train=not final, loss_scale=loss_scale)
+                            train=not final, loss_scale=scale)
 
         if final or step % config.eval_every == 0:
             # The clean view (row 0) is the evaluation: no extra forward needed. Its values, the
@@ -269,18 +202,20 @@ def optimize(
             losses = means
             current = list(best_loss)
             for b, value in zip(live, values, strict=True):
+                i, s = index.of(b)
                 current[b] = value
                 improved = best[b] is None or (
                     value < best_loss[b] - config.min_delta * abs(best_loss[b])
                 )
                 if value < best_loss[b]:
-                    best_loss[b], best[b] = value, groups[b // seeds].strokes(b % seeds)
+                    best_loss[b], best[b] = value, groups[i].strokes(s)
                 stalled[b] = 0 if improved else stalled[b] + 1
                 if config.patience is not None and stalled[b] >= config.patience:
                     active[b] = False
-                    _freeze(adam, groups[b // seeds], b % seeds)
+                    _freeze(adam, groups[i], s)
             history.append(
-                (step, {g.count: current[i * seeds:(i + 1) * seeds] for i, g in enumerate(groups)})
+                (step, {g.count: [current[b] for b in index.span(i)]
+                        for i, g in enumerate(groups)})
             )
 
         if final or not any(active):
@@ -302,51 +237,19 @@ def optimize(
                     losses=dict(losses),
                     elapsed_s=elapsed,
                     eta_s=elapsed / step * (config.steps - step),
-                    best={g.count: best[b] for g, b in _best_runs(groups, best_loss, seeds)},
+                    best={g.count: best[b] for g, b in _best_runs(groups, best_loss, index)},
                 )
             )
 
     per_seed = {
         g.count: [
-            Sketch(best[i * seeds + s], best_loss[i * seeds + s], config.seed + s)
-            for s in range(seeds)
+            Sketch(best[b], best_loss[b], config.seed + s) for s, b in enumerate(index.span(i))
         ]
         for i, g in enumerate(groups)
     }
-    chosen = _best_runs(groups, best_loss, seeds)
-    sketches = {g.count: per_seed[g.count][b % seeds] for g, b in chosen}
+    chosen = _best_runs(groups, best_loss, index)
+    sketches = {g.count: per_seed[g.count][index.of(b)[1]] for g, b in chosen}
     return Outcome(sketches, per_seed, canceled, step, history)
-
-
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The dtype CLIP runs in for ``precision`` on ``device`` (None: float32, no autocast)."""
-    if precision != "auto":
-        return PRECISIONS[precision]
-    return torch.float16 if device.type == "cuda" else None
-
-
-def _chunk_size(loss_fn: ClipLoss, views: int) -> int:
-    """Sketch views per CLIP forward when the config leaves it open: 16 on a CPU or MPS
-    (~3 GB of activations); on CUDA as many as half the free memory holds, from the memory one
-    view was measured to take."""
-    device = loss_fn.device
-    if device.type != "cuda":
-        return 16
-    free, _ = torch.cuda.mem_get_info(device)
-    free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    return max(1, min(views, int(0.5 * free / _view_bytes(loss_fn))))
-
-
-def _view_bytes(loss_fn: ClipLoss) -> int:
-    """Peak CUDA memory that one sketch view's forward and backward add."""
-    device = loss_fn.device
-    torch.cuda.synchronize(device)
-    before = torch.cuda.memory_allocated(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    view = torch.ones(1, 1, loss_fn.size, loss_fn.size, device=device, requires_grad=True)
-    loss_fn.terms(loss_fn.encode(view), loss_fn.clean)["total"].sum().backward()
-    torch.cuda.synchronize(device)
-    return max(1, torch.cuda.max_memory_allocated(device) - before)
 
 
 def _view_terms(
@@ -416,15 +319,15 @@ class _LiveRows:
     once per change of its live set (a host-to-device copy is a host sync on a GPU); a group
     whose seeds all run is passed whole, without indexing."""
 
-    def __init__(self, groups: list[_Group], seeds: int) -> None:
-        self.groups, self.seeds = groups, seeds
+    def __init__(self, groups: list[_Group], index: _Runs) -> None:
+        self.groups, self.runs = groups, index
         self.index: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
 
     def batches(self, live: list[int]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         out = []
         for i, g in enumerate(self.groups):
-            rows = tuple(b - i * self.seeds for b in live if b // self.seeds == i)
-            if len(rows) == self.seeds:
+            rows = tuple(s for group, s in map(self.runs.of, live) if group == i)
+            if len(rows) == self.runs.seeds:
                 out.append((g.points, g.half_width, g.opacity))
             elif rows:
                 key = (i, rows)
@@ -435,7 +338,7 @@ class _LiveRows:
         return out
 
 
-def _best_runs(groups: list[_Group], best_loss: list[float], seeds: int):
+def _best_runs(groups: list[_Group], best_loss: list[float], index: _Runs):
     """(group, run index) of the lowest-loss seed of every stroke count."""
     for i, g in enumerate(groups):
-        yield g, min(range(i * seeds, (i + 1) * seeds), key=best_loss.__getitem__)
+        yield g, min(index.span(i), key=best_loss.__getitem__)

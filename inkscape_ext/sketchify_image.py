@@ -23,8 +23,8 @@ import inkex
 from sketchify_client import FINISHED, Backend
 from sketchify_durations import about, seconds_text
 from sketchify_geometry import ImageFrame
-from sketchify_layers import Sketch, fill, insert, label, new_layer, unique_id
-from sketchify_mask import Target, masks, wanted
+from sketchify_layers import SketchSvg, fill, insert, label, new_layer, unique_id
+from sketchify_mask import SelectedImage, masks, wanted
 from sketchify_pixels import pixel_size
 from sketchify_placeholders import QUEUED, RUNNING, Record, fraction, status_text
 from sketchify_progress import Waiting, progress_window
@@ -91,7 +91,7 @@ class SketchifyImage(inkex.EffectExtension):
             source = ImageSource.read(image, folders)
             items.append(Item(image, source, ImageFrame.of(image, source.label)))
         if wanted(selection, [item.image for item in items]):
-            targets = [Target(item.image, item.frame, item.pixels) for item in items]
+            targets = [SelectedImage(item.image, item.frame, item.pixels) for item in items]
             for index, mask in masks(selection, targets).items():
                 items[index].mask = mask
         if self.options.wait:
@@ -219,7 +219,7 @@ class SketchifyImage(inkex.EffectExtension):
         layers = []
         for count in counts:
             problem = f"The backend's {count}-stroke sketch of {item.frame.name}"
-            sketch = Sketch.parse(item.svgs[count], problem)
+            sketch = SketchSvg.parse(item.svgs[count], problem)
             paths = sketch.paths(item.frame.pixels_to_root(sketch.pixels), problem)
             layer = new_layer(label(count, item.source.label),
                               unique_id(taken, layer_id(item.image, count)),

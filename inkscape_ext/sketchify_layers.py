@@ -21,7 +21,7 @@ _STATUS = re.compile(r" · (?:queued|running \d+ %|failed: .*|expired|canceled)\
 
 
 @dataclass(frozen=True)
-class Sketch:
+class SketchSvg:
     """One backend SVG, read and checked: its pixel rectangle, its strokes (still in image
     pixels) and its provenance JSON."""
 
@@ -30,7 +30,7 @@ class Sketch:
     provenance: str | None
 
     @classmethod
-    def parse(cls, data: bytes, problem: str) -> Sketch:
+    def parse(cls, data: bytes, problem: str) -> SketchSvg:
         """``problem`` names the sketch in the one message a bad SVG gets."""
         try:
             root = etree.fromstring(

@@ -27,7 +27,7 @@ Polygon = list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
-class Target:
+class SelectedImage:
     """A selected image as the mask needs it: where its pixels are, and how many."""
 
     image: inkex.BaseElement
@@ -63,7 +63,7 @@ def wanted(selection: list[inkex.BaseElement], images: list[inkex.BaseElement]) 
         _clip_reference(image) for image in images)
 
 
-def masks(selection: list[inkex.BaseElement], targets: list[Target]) -> dict[int, bytes]:
+def masks(selection: list[inkex.BaseElement], targets: list[SelectedImage]) -> dict[int, bytes]:
     """The mask PNG per target index: from the one selected closed shape over that image, else
     from the image's own clip-path. Anything ambiguous is refused with one message."""
     shapes = [el for el in selection if isinstance(el, SHAPES)]
@@ -111,7 +111,7 @@ def masks(selection: list[inkex.BaseElement], targets: list[Target]) -> dict[int
     return result
 
 
-def clip_raster(target: Target) -> Raster | None:
+def clip_raster(target: SelectedImage) -> Raster | None:
     """The image's own ``clip-path``, rasterized in its pixels (None when it has none)."""
     image = target.image
     match = _URL.fullmatch(_clip_reference(image))
@@ -177,7 +177,7 @@ def is_closed(path: inkex.Path) -> bool:
     )
 
 
-def rasterize(outlines: list[inkex.Path], rules: list[str], target: Target) -> Raster:
+def rasterize(outlines: list[inkex.Path], rules: list[str], target: SelectedImage) -> Raster:
     """Pixels of ``target`` whose centres lie inside any outline (root user units), each
     filled by its own rule; the shapes' union."""
     width, height = target.pixels

@@ -8,7 +8,7 @@ import base64
 
 import inkex
 from lxml import etree
-from sketchify_layers import Sketch
+from sketchify_layers import SketchSvg
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -20,7 +20,7 @@ def compose(thumbnail_png: bytes, size: tuple[int, int], sketch_svg: bytes, ink:
             veil: str) -> bytes:
     """An SVG ``size`` pixels large: the photo thumbnail, a veil of the colour ``veil``, and
     the sketch's strokes in the colour ``ink`` (theme colours, so it reads in dark themes)."""
-    sketch = Sketch.parse(sketch_svg, "The preview")
+    sketch = SketchSvg.parse(sketch_svg, "The preview")
     x, y, width, height = sketch.pixels
     units_per_px = max(width / size[0], height / size[1])
     root = etree.Element(f"{{{SVG_NS}}}svg", nsmap={None: SVG_NS, "xlink": XLINK_NS},

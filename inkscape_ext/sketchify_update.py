@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import inkex
 from sketchify_client import Backend, normalized
 from sketchify_geometry import ImageFrame, aspect_ratio_transform, to_root
-from sketchify_layers import LABEL, Sketch, fill, relabel
+from sketchify_layers import LABEL, SketchSvg, fill, relabel
 from sketchify_placeholders import (
     CANCELED,
     DONE,
@@ -108,7 +108,7 @@ class UpdateSketches(inkex.EffectExtension):
                 changes.append(Change(layer, record, EXPIRED, EXPIRED))
             elif status == DONE:
                 problem = f"The backend's {record.count}-stroke sketch for layer {layer.get('id')}"
-                sketch = Sketch.parse(svg, problem)
+                sketch = SketchSvg.parse(svg, problem)
                 paths = sketch.paths(self.placement(layer, record, sketch), problem)
                 changes.append(Change(layer, record, DONE, "", paths, sketch.provenance))
             elif status == FAILED:
@@ -122,7 +122,7 @@ class UpdateSketches(inkex.EffectExtension):
         return changes
 
     def placement(self, layer: inkex.BaseElement, record: Record,
-                  sketch: Sketch) -> inkex.Transform:
+                  sketch: SketchSvg) -> inkex.Transform:
         """Image pixels -> the layer's own coordinates: through the image as it is now, or,
         if it was deleted, through the frame recorded when the job was sent."""
         image = self.svg.getElementById(record.image)

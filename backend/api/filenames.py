@@ -11,6 +11,7 @@ from flask import Request
 from werkzeug.datastructures import FileStorage
 
 from sketchify.backend.api.errors import ApiError
+from sketchify.core.output.provenance import name_only
 
 MAX_LENGTH = 255  # what file systems allow for one name, so a longer one is not a real file name
 # Characters a file name cannot hold on Windows (or that a zip tool would read as a folder).
@@ -23,7 +24,7 @@ _EXTENDED_FILENAME = re.compile(r";\s*filename\*\s*=", re.IGNORECASE)
 def clean(raw: str) -> str | None:
     """The last path component without control characters; None when nothing is left.
     Some browsers send a full path (`C:\\fakepath\\cat.jpg`), never useful to keep."""
-    name = re.split(r"[/\\]", raw)[-1]
+    name = name_only(raw)
     name = "".join(ch for ch in name if ch.isprintable()).strip()
     return None if name in ("", ".", "..") else name
 

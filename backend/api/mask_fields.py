@@ -15,8 +15,10 @@ from flask import Request
 from PIL import Image
 
 from sketchify.backend.api.errors import ApiError
+from sketchify.core.config import MASK_MODES
 from sketchify.core.errors import InputError
-from sketchify.core.photo.mask import MODES, check_fits, mask_mode, object_mask
+from sketchify.core.photo.mask import mask_mode, object_mask
+from sketchify.core.photo.target import check_fits
 
 
 def mask_part(request: Request, fields: dict[str, Any]) -> bytes | None:
@@ -54,8 +56,8 @@ def check_mask(
 ) -> str:
     """The mask mode the job runs with; ApiError 422 for anything the engine would refuse.
     ``picture`` is ``image`` as ``check_image`` loaded it."""
-    if mask is not None and (not isinstance(mask, str) or mask not in MODES):
-        raise ApiError(422, f"mask must be one of {', '.join(MODES)}.", "mask")
+    if mask is not None and (not isinstance(mask, str) or mask not in MASK_MODES):
+        raise ApiError(422, f"mask must be one of {', '.join(MASK_MODES)}.", "mask")
     kinds = frozenset(formats)
     try:
         mode = mask_mode(mask, mask_image)

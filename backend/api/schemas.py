@@ -9,8 +9,7 @@ from typing import Any
 from sketchify.backend import limits
 from sketchify.backend.api import filenames, listing
 from sketchify.backend.api.downloads import format_mimetype
-from sketchify.core.photo.mask import MODES
-from sketchify.core.presets import PRESET_NAMES, PRESETS
+from sketchify.core.config import MASK_MODES, PRESET_NAMES, PRESETS
 
 
 def ref(name: str) -> dict[str, str]:
@@ -66,7 +65,7 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
                                 "photo), `alpha` (its transparency), `file` (`mask_image`), "
                                 "`auto` (a salient-object network on the server). Sending "
                                 "`mask_image` implies `file`; another mode with it is a 422.",
-                 "type": "string", "enum": list(MODES), "default": "none"},
+                 "type": "string", "enum": list(MASK_MODES), "default": "none"},
     }
     if as_json:
         for name in ("steps", "seeds", "seed"):

@@ -21,9 +21,9 @@ from sketchify.backend import limits
 from sketchify.backend.api import filenames
 from sketchify.backend.api.errors import ApiError
 from sketchify.backend.api.mask_fields import check_mask, decode_file_field, mask_part
+from sketchify.core.config import API_FORMATS, PRESET_NAMES
 from sketchify.core.errors import InputError
 from sketchify.core.photo.image import load_image
-from sketchify.core.presets import PRESET_NAMES
 
 _INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits, as the API document says
 
@@ -180,7 +180,7 @@ def parse_submission(
     request: Request,
     *,
     max_pixels: int = limits.MAX_PIXELS,
-    formats: tuple[str, ...] = limits.IMAGE_FORMATS,
+    formats: tuple[str, ...] = API_FORMATS,
     mask_problem: Callable[[], str | None] | None = None,
 ) -> Submission:
     """``mask_problem`` says why an ``auto`` mask cannot run where jobs run (None: it can, or

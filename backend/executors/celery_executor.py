@@ -28,8 +28,8 @@ import kombu.exceptions
 import redis
 
 from sketchify.backend import joblog, limits
-from sketchify.backend.api.errors import ApiError
-from sketchify.backend.executors import celery_app as keys
+from sketchify.backend.executors import celery_app
+from sketchify.backend.executors.protocol import QueueUnavailable
 from sketchify.backend.executors.sketch_task import device_label
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
@@ -42,7 +42,7 @@ _CHECK_WORKERS_EVERY_S = 1.0
 
 
 class CeleryExecutor:
-    """The Executor seam (see runner.py) over a Celery + Redis queue shared by many workers."""
+    """The Executor seam (see protocol.py) over a Celery + Redis queue shared by many workers."""
 
     def __init__(
         self,
@@ -51,7 +51,7 @@ class CeleryExecutor:
         *,
         max_attempts: int = 3,
         max_pixels: int = limits.MAX_PIXELS,
-        visibility_timeout_s: float = keys.DEFAULT_VISIBILITY_TIMEOUT_S,
+        visibility_timeout_s: float = celery_app.DEFAULT_VISIBILITY_TIMEOUT_S,
         block_ms: int = 500,
     ) -> None:
         self.store = store
@@ -59,8 +59,8 @@ class CeleryExecutor:
         self.max_attempts = max_attempts
         self.max_pixels = max_pixels
         self.block_ms = block_ms
-        self.celery = keys.make_celery(broker, visibility_timeout_s=visibility_timeout_s)
-        self.client = keys.redis_client(broker)
+        self.celery = celery_app.make_celery(broker, visibility_timeout_s=visibility_timeout_s)
+        self.client = celery_app.redis_client(broker)
         self._submitted = threading.Event()  # a new job: hand it over without waiting
         self._handed: set[str] = set()  # jobs known to be on the broker in this Redis epoch
         self._flagged: set[str] = set()  # running jobs whose cancel flag is in Redis
@@ -106,8 +106,8 @@ class CeleryExecutor:
     def check_accepting(self) -> None:
         """Called before a submission is stored: no new work while the queue is unreachable."""
         if not self._reachable:
-            raise ApiError(503, "The job queue (Redis broker) is unreachable; "
-                                "try again in a minute.", headers={"Retry-After": "10"})
+            raise QueueUnavailable("The job queue (Redis broker) is unreachable; "
+                                   "try again in a minute.", retry_after_s=10)
 
     def mask_problem(self) -> None:
         """Not known here: the models, the mask model among them, live on the workers."""
@@ -123,7 +123,7 @@ class CeleryExecutor:
         alive = dict(self._alive)
         return {
             "executor": "celery",
-            "broker": keys.redact(self.broker),
+            "broker": celery_app.redact(self.broker),
             "broker_reachable": self._reachable,
             "workers_seen": sorted(self._workers),
             "workers": [{"name": name, "device": beat.get("device"), "job": beat.get("job")}
@@ -153,7 +153,7 @@ class CeleryExecutor:
 
     def _lost(self, error: BaseException) -> None:
         if self._reachable:
-            log.warning("Redis broker %s unreachable: %s", keys.redact(self.broker), error)
+            log.warning("Redis broker %s unreachable: %s", celery_app.redact(self.broker), error)
         self._reachable = False
 
     def _check_workers(self) -> None:
@@ -166,9 +166,9 @@ class CeleryExecutor:
             return
         self._workers_checked = now
         registered = {name.decode(): json.loads(info)
-                      for name, info in self.client.hgetall(keys.WORKERS).items()}
+                      for name, info in self.client.hgetall(celery_app.WORKERS).items()}
         names = sorted(registered)
-        beats = self.client.mget([keys.worker_key(n) for n in names]) if names else []
+        beats = self.client.mget([celery_app.worker_key(n) for n in names]) if names else []
         self._alive = {n: _heartbeat(n, b) for n, b in zip(names, beats, strict=True) if b}
         if self._regrace:
             ttls = [info.get("ttl_s", limits.HEARTBEAT_TTL_S) for info in registered.values()]
@@ -186,24 +186,25 @@ class CeleryExecutor:
                             "another worker", job.id, job.worker)
                 self.store.requeue(job.id)  # the attempt counts: the worker did start it
                 joblog.requeued(job.id, f"worker {job.worker} stopped sending heartbeats")
-                self.client.delete(keys.handed_key(job.id))
+                self.client.delete(celery_app.handed_key(job.id))
                 self._handed.discard(job.id)
         busy = {job.worker for job in running}
         gone = [n for n in names if n not in self._alive and n not in busy]
         if gone:
-            self.client.hdel(keys.WORKERS, *gone)
+            self.client.hdel(celery_app.WORKERS, *gone)
 
     def _sync_epoch(self) -> None:
         """After a Redis restart without persistence the queue is empty: hand everything over
         again. The events group is (re)created reading from the start, so no event is missed."""
-        epoch = self.client.get(keys.EPOCH)
+        epoch = self.client.get(celery_app.EPOCH)
         if epoch is not None and epoch == self._epoch:
             return
         if epoch is None:
-            self.client.set(keys.EPOCH, uuid.uuid4().hex, nx=True)
-            epoch = self.client.get(keys.EPOCH)
+            self.client.set(celery_app.EPOCH, uuid.uuid4().hex, nx=True)
+            epoch = self.client.get(celery_app.EPOCH)
         try:
-            self.client.xgroup_create(keys.EVENTS, keys.EVENTS_GROUP, id="0", mkstream=True)
+            self.client.xgroup_create(celery_app.EVENTS, celery_app.EVENTS_GROUP, id="0",
+                                      mkstream=True)
         except redis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
@@ -224,12 +225,12 @@ class CeleryExecutor:
                 self._hand_over(job)
 
     def _hand_over(self, job: Job) -> None:
-        if self.client.exists(keys.handed_key(job.id)):  # e.g. by our previous run
+        if self.client.exists(celery_app.handed_key(job.id)):  # e.g. by our previous run
             self._handed.add(job.id)
             return
         dispatch = uuid.uuid4().hex
         payload = {
-            "format": keys.MESSAGE_FORMAT,
+            "format": celery_app.MESSAGE_FORMAT,
             "job": job.id,
             "dispatch": dispatch,
             "params": job.params,
@@ -239,15 +240,16 @@ class CeleryExecutor:
             "max_pixels": self.max_pixels,
         }
         # The id first: a worker that gets this task must not take it for a stale copy.
-        self.client.set(keys.dispatch_key(job.id), dispatch, ex=keys.FINISHED_TTL_S)
-        self.celery.send_task(keys.TASK_NAME, args=[payload], queue=keys.QUEUE, retry=False)
+        self.client.set(celery_app.dispatch_key(job.id), dispatch, ex=celery_app.FINISHED_TTL_S)
+        self.celery.send_task(celery_app.TASK_NAME, args=[payload], queue=celery_app.QUEUE,
+                              retry=False)
         # Marked after sending: a crash in between sends it twice, and the worker that finishes
         # second is ignored, rather than never.
-        self.client.set(keys.handed_key(job.id), "1", ex=keys.FINISHED_TTL_S)
+        self.client.set(celery_app.handed_key(job.id), "1", ex=celery_app.FINISHED_TTL_S)
         self._handed.add(job.id)
 
     def _flag(self, job_id: str) -> None:
-        self.client.set(keys.cancel_key(job_id), "1", ex=keys.FINISHED_TTL_S)
+        self.client.set(celery_app.cancel_key(job_id), "1", ex=celery_app.FINISHED_TTL_S)
         self._flagged.add(job_id)
 
     def _flag_requested_cancels(self) -> None:
@@ -256,8 +258,8 @@ class CeleryExecutor:
                 self._flag(job.id)
 
     def _consume(self) -> None:
-        reply = self.client.xreadgroup(keys.EVENTS_GROUP, _CONSUMER, {keys.EVENTS: self._read_from},
-                                       count=100,
+        reply = self.client.xreadgroup(celery_app.EVENTS_GROUP, _CONSUMER,
+                                       {celery_app.EVENTS: self._read_from}, count=100,
                                        block=None if self._submitted.is_set() else self.block_ms)
         entries = reply[0][1] if reply else []
         if self._read_from == "0" and not entries:
@@ -275,8 +277,8 @@ class CeleryExecutor:
                 log.exception("could not apply event %s; will retry", entry_id)
                 retry = True
                 continue
-            self.client.xack(keys.EVENTS, keys.EVENTS_GROUP, entry_id)
-            self.client.xdel(keys.EVENTS, entry_id)
+            self.client.xack(celery_app.EVENTS, celery_app.EVENTS_GROUP, entry_id)
+            self.client.xdel(celery_app.EVENTS, entry_id)
         if retry:  # unacknowledged events are only read again from "0"
             self._read_from = "0"
             self._stopping.wait(1.0)
@@ -287,9 +289,9 @@ class CeleryExecutor:
         if job is None:  # purged meanwhile
             return
         try:
-            keys.message_format(event.get("format"), f"A worker's {kind!r} event",
+            celery_app.message_format(event.get("format"), f"A worker's {kind!r} event",
                                 "this front (sketchify serve)")
-        except keys.NewerMessageError as error:  # never guess at what a newer worker meant
+        except celery_app.NewerMessageError as error:  # never guess at what a newer worker meant
             log.error("job %s: %s", job_id, error)
             if job.status == QUEUED:  # fail() ends running jobs only
                 self.store.mark_started(job_id, job.attempts, job.worker)
@@ -333,7 +335,7 @@ class CeleryExecutor:
             joblog.requeued(job_id, f"worker {job.worker} stopped; another one takes it")
         if kind in ("done", "canceled", "failed"):
             joblog.ended(self.store.get(job_id))
-            self.client.delete(keys.handed_key(job_id))
+            self.client.delete(celery_app.handed_key(job_id))
             self._handed.discard(job_id)
             self._flagged.discard(job_id)
 
@@ -343,9 +345,9 @@ def _heartbeat(name: str, raw: bytes) -> dict[str, Any]:
     says is not guessed at."""
     beat = json.loads(raw)
     try:
-        keys.message_format(beat.get("format"), f"The heartbeat of worker {name}",
+        celery_app.message_format(beat.get("format"), f"The heartbeat of worker {name}",
                             "this front (sketchify serve)")
-    except keys.NewerMessageError as error:
+    except celery_app.NewerMessageError as error:
         log.warning("%s", error)
         return {}
     return beat

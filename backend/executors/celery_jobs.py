@@ -21,10 +21,10 @@ import redis
 from celery.exceptions import Reject
 
 from sketchify.backend import limits
-from sketchify.backend.executors import celery_app as keys
-from sketchify.backend.executors.runner import failure_message
+from sketchify.backend.executors import celery_app
+from sketchify.backend.executors.in_process import failure_message
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
-from sketchify.core.presets import resolve_preset
+from sketchify.core.config import resolve_preset
 from sketchify.core.timing.estimate import refreshed
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ CANCEL_POLL_S = 0.5
 RESEND_FOR_S = 3600.0  # how long a finished job's result waits for Redis to come back
 
 
-class CancelToken:
+class RedisCancel:
     """``is_set()`` for the engine: the job's cancel key in Redis, read at most every ``poll_s``,
     or the worker shutting down (then the job goes back to the queue, it is not canceled), or
     the job handed to another worker since this one started it (``superseded``)."""
@@ -41,8 +41,8 @@ class CancelToken:
     def __init__(self, client: redis.Redis, job_id: str, stopping: threading.Event,
                  poll_s: float = CANCEL_POLL_S, dispatch: str | None = None) -> None:
         self.client = client
-        self.key = keys.cancel_key(job_id)
-        self.dispatch_key = keys.dispatch_key(job_id)
+        self.key = celery_app.cancel_key(job_id)
+        self.dispatch_key = celery_app.dispatch_key(job_id)
         self.dispatch = dispatch
         self.stopping = stopping
         self.poll_s = poll_s
@@ -97,11 +97,11 @@ class Heartbeat:
         self._thread.start()
 
     def beat(self) -> None:
-        state = {"format": keys.MESSAGE_FORMAT, "worker": self.name, "device": self.device,
+        state = {"format": celery_app.MESSAGE_FORMAT, "worker": self.name, "device": self.device,
                  "step_cost": self.step_cost_s, "job": self.job, "ttl_s": self.ttl_s}
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.WORKERS, self.name, json.dumps({"ttl_s": self.ttl_s}))
-        pipe.set(keys.worker_key(self.name), json.dumps(state), px=int(self.ttl_s * 1000))
+        pipe.hset(celery_app.WORKERS, self.name, json.dumps({"ttl_s": self.ttl_s}))
+        pipe.set(celery_app.worker_key(self.name), json.dumps(state), px=int(self.ttl_s * 1000))
         pipe.execute()
 
     def stop(self) -> None:
@@ -111,8 +111,8 @@ class Heartbeat:
             self._thread.join(self.interval_s + 5)
         with contextlib.suppress(redis.RedisError):
             pipe = self.client.pipeline(transaction=True)
-            pipe.delete(keys.worker_key(self.name))
-            pipe.hdel(keys.WORKERS, self.name)
+            pipe.delete(celery_app.worker_key(self.name))
+            pipe.hdel(celery_app.WORKERS, self.name)
             pipe.execute()
 
     def _run(self) -> None:
@@ -137,21 +137,21 @@ class JobRunner:
     def run(self, payload: dict[str, Any]) -> None:
         job_id = payload["job"]
         try:
-            keys.message_format(payload.get("format"), "This job's task message",
+            celery_app.message_format(payload.get("format"), "This job's task message",
                                 f"the worker {self.worker_name}")
-        except keys.NewerMessageError as error:
+        except celery_app.NewerMessageError as error:
             log.error("job %s: %s", job_id, error)
             self._finish(job_id, "failed", error=str(error))
             return
-        if self._reliably(lambda: self.client.exists(keys.finished_key(job_id))):
+        if self._reliably(lambda: self.client.exists(celery_app.finished_key(job_id))):
             log.info("job %s was already finished by another worker; dropping this copy", job_id)
             return
         dispatch = payload.get("dispatch")
         if _superseded(dispatch, self._reliably(lambda: self.client.get(
-                keys.dispatch_key(job_id)))):
+                celery_app.dispatch_key(job_id)))):
             log.info("job %s was handed to another worker since; dropping this copy", job_id)
             return
-        if self._reliably(lambda: self.client.exists(keys.cancel_key(job_id))):
+        if self._reliably(lambda: self.client.exists(celery_app.cancel_key(job_id))):
             self._finish(job_id, "canceled", previews={})
             return
         attempt = self._reliably(lambda: self._count_attempt(job_id))
@@ -164,7 +164,7 @@ class JobRunner:
                    device=str(self.sketcher.device),
                    resolved_preset=resolve_preset(payload["params"]["preset"],
                                                   self.sketcher.device))
-        token = CancelToken(self.client, job_id, self.stopping, dispatch=dispatch)
+        token = RedisCancel(self.client, job_id, self.stopping, dispatch=dispatch)
         self._set_current(job_id)
         try:
             result = run_sketch_task(
@@ -198,12 +198,12 @@ class JobRunner:
             # Interrupted by this worker's shutdown. The token stops asking Redis once the
             # worker is stopping, so ask here: a job handed on meanwhile is the other worker's.
             if _superseded(dispatch, self._reliably(lambda: self.client.get(
-                    keys.dispatch_key(job_id)))):
+                    celery_app.dispatch_key(job_id)))):
                 log.warning("job %s was handed to another worker meanwhile; stopped here",
                             job_id)
                 return
             # Give the job back at once, uncounted.
-            self._reliably(lambda: self.client.decr(keys.attempts_key(job_id)))
+            self._reliably(lambda: self.client.decr(celery_app.attempts_key(job_id)))
             self._send(job_id, "requeued", worker=self.worker_name)
             raise Reject("worker shutting down", requeue=True)
 
@@ -213,23 +213,23 @@ class JobRunner:
 
     def _count_attempt(self, job_id: str) -> int:
         pipe = self.client.pipeline()
-        pipe.incr(keys.attempts_key(job_id))
-        pipe.expire(keys.attempts_key(job_id), keys.FINISHED_TTL_S)
+        pipe.incr(celery_app.attempts_key(job_id))
+        pipe.expire(celery_app.attempts_key(job_id), celery_app.FINISHED_TTL_S)
         return pipe.execute()[0]
 
     def _progress(self, job_id: str, report: ProgressReport) -> None:
         try:  # progress is best effort: the next report replaces a lost one
-            self.client.xadd(keys.EVENTS, _event(
+            self.client.xadd(celery_app.EVENTS, _event(
                 job_id, "progress", step=report.step, total=report.total, eta_s=report.eta_s,
                 previews=report.previews, worker=self.worker_name),
-                maxlen=keys.EVENTS_MAXLEN, approximate=True)
+                maxlen=celery_app.EVENTS_MAXLEN, approximate=True)
         except redis.RedisError as error:
             log.warning("could not report progress of job %s: %s", job_id, error)
 
     def _send(self, job_id: str, kind: str, **data: Any) -> None:
         event = _event(job_id, kind, **data)
         self._reliably(lambda: self.client.xadd(
-            keys.EVENTS, event, maxlen=keys.EVENTS_MAXLEN, approximate=True))
+            celery_app.EVENTS, event, maxlen=celery_app.EVENTS_MAXLEN, approximate=True))
 
     def _finish(self, job_id: str, kind: str, **data: Any) -> None:
         """The outcome and the finished mark in one transaction: both land or neither does."""
@@ -237,8 +237,9 @@ class JobRunner:
 
         def send() -> None:
             pipe = self.client.pipeline(transaction=True)
-            pipe.xadd(keys.EVENTS, event, maxlen=keys.EVENTS_MAXLEN, approximate=True)
-            pipe.set(keys.finished_key(job_id), self.worker_name, ex=keys.FINISHED_TTL_S)
+            pipe.xadd(celery_app.EVENTS, event, maxlen=celery_app.EVENTS_MAXLEN, approximate=True)
+            pipe.set(celery_app.finished_key(job_id), self.worker_name,
+                     ex=celery_app.FINISHED_TTL_S)
             pipe.execute()
 
         self._reliably(send)
@@ -257,7 +258,7 @@ class JobRunner:
 
 
 def _event(job_id: str, kind: str, **data: Any) -> dict[str, str]:
-    return {"format": str(keys.MESSAGE_FORMAT), "job": job_id, "type": kind,
+    return {"format": str(celery_app.MESSAGE_FORMAT), "job": job_id, "type": kind,
             "data": json.dumps(data)}
 
 

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.core.optimize import SketchConfig
+from sketchify.core.config import SketchConfig, preset
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.photo.image import load_image
-from sketchify.core.presets import preset
+from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.timing.estimate import views_per_step
 
 # Request fields that override the preset's SketchConfig field of the same name.
@@ -68,9 +67,11 @@ def run_sketch_task(
     """Run one job on a loaded Sketcher; ``on_progress`` is called at most every
     ``report_every_s`` seconds (previews cost an SVG per count, so they are throttled).
     ``mask_image`` is the job's stored mask image (``mask`` 'file')."""
-    picture = load_image(image, max_pixels=max_pixels)
+    # The photo decoded once: its mask and the picture sketched both come from it.
+    photo = open_image(image, max_pixels=max_pixels)
+    picture = load_image(photo, max_pixels=max_pixels)
     # Jobs stored before masks existed have no "mask" param: they had none.
-    mask = sketcher.object_mask(image, params.get("mask", "none"), mask_image, picture=picture,
+    mask = sketcher.object_mask(photo, params.get("mask", "none"), mask_image, picture=picture,
                                 max_pixels=max_pixels)
     config = sketch_config(params, sketcher.device)
     placement = Placement(picture.width, picture.height, config.canvas)

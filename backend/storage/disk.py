@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import shutil
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
+
+from sketchify.core.output.files import write_all
 
 RESERVE_BYTES = 256 * 1024  # a few dozen SQLite commits: enough to record outcomes
 RESERVE_NAME = "disk-reserve"
@@ -68,27 +68,8 @@ def full_disk_as_error() -> Iterator[None]:
 def write_atomic(path: Path, data: bytes) -> None:
     """Readers see the old file or the whole new one, never a torn write, even after a crash
     or a full disk (the partial temporary file is removed then)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with full_disk_as_error():
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    if os.name == "posix":  # a directory entry is durable only once its directory is synced
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_all({path: data}, durable=True)
 
 
 class DiskSpace:

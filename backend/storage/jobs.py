@@ -25,11 +25,11 @@ from sketchify.backend import limits
 from sketchify.backend.storage.disk import (
     DiskFullError,
     DiskSpace,
-    fsync_dir,
     full_disk_as_error,
     write_atomic,
 )
 from sketchify.backend.storage.schema import DB_NAME, check_database, upgrade
+from sketchify.core.output.files import fsync_dir
 
 QUEUED, RUNNING, DONE, FAILED, CANCELED = "queued", "running", "done", "failed", "canceled"
 FINISHED = (DONE, FAILED, CANCELED)

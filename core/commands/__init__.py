@@ -1,2 +1,2 @@
 """`sketchify sketch` and `sketchify evaluate`: flags, checks before torch, the batch runner,
-progress bars, atomic files, the recognition protocol."""
+progress bars, the recognition protocol."""

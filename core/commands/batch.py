@@ -9,43 +9,54 @@ error (exit 2). Ctrl-C stops the current photo at its next step, writes its best
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from sketchify.core.commands.bars import ProgressBars
-from sketchify.core.commands.cli import sketcher_from_args
-from sketchify.core.commands.files import write_all
-from sketchify.core.commands.preflight import MASK_MODES, Job
+from sketchify.core.commands.preflight import PhotoJob
+from sketchify.core.config import NAMED_MASK_MODES, Models, SketchConfig, preset
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import resolve_device
-from sketchify.core.optimize import SketchConfig
 from sketchify.core.output import provenance
+from sketchify.core.output.files import write_all
 from sketchify.core.output.svg import to_svg
-from sketchify.core.photo.image import load_image
+from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
-from sketchify.core.presets import preset
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 
 
+@dataclass(frozen=True)
+class Request:
+    """What a command asks of the runner: the device, the preset and the SketchConfig fields
+    set over it, the models, and ``mask`` (none, alpha, auto or a mask image's path);
+    ``force`` redoes a batch's sketches that are up to date."""
+
+    device: str = "auto"
+    preset: str = "auto"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    models: Models = field(default_factory=Models)
+    mask: str = "none"
+    force: bool = False
+
+
 @dataclass
-class Outcome:
+class BatchOutcome:
     """How a run went. ``sketcher`` is None when nothing had to be sketched."""
 
-    done: list[Job] = field(default_factory=list)
-    skipped: list[Job] = field(default_factory=list)
-    failed: list[tuple[Job, str]] = field(default_factory=list)
+    done: list[PhotoJob] = field(default_factory=list)
+    skipped: list[PhotoJob] = field(default_factory=list)
+    failed: list[tuple[PhotoJob, str]] = field(default_factory=list)
     canceled: bool = False
     seconds: float = 0.0
     sketcher: Sketcher | None = None
@@ -56,17 +67,15 @@ class Outcome:
                 f"{len(self.failed)} failed, in {about(self.seconds)}{stopped}.")
 
 
-def config_from(args: argparse.Namespace, device: Any) -> SketchConfig:
-    """The preset the flags ask for, ``auto`` resolved for ``device``, with their overrides."""
-    overrides = {name: getattr(args, name) for name in ("steps", "seeds", "seed", "prompt")
-                 if getattr(args, name) is not None}
-    return preset(args.preset, device, **overrides)
+def config_from(request: Request, device: Any) -> SketchConfig:
+    """The preset asked for, ``auto`` resolved for ``device``, with the overrides."""
+    return preset(request.preset, device, **request.overrides)
 
 
-def model_labels(args: argparse.Namespace) -> dict[str, str]:
-    """The models as provenance names them (what a Sketcher built from ``args`` records)."""
-    return provenance.models(args.loss_model, args.loss_weights, args.saliency_model,
-                             args.saliency_weights)
+def model_labels(models: Models) -> dict[str, str]:
+    """The models as provenance names them (what a Sketcher loading ``models`` records)."""
+    return provenance.models(models.loss_model, models.loss_weights, models.saliency_model,
+                             models.saliency_weights)
 
 
 def expected_provenance(config: SketchConfig, count: int, models: dict[str, str],
@@ -92,32 +101,34 @@ def svg_text(result: SketchResult, count: int) -> str:
     return to_svg(result.sketches[count].strokes, result.placement, record)
 
 
-def run(jobs: Sequence[Job], args: argparse.Namespace, *, batch: bool,
-        sheet: Path | None = None) -> Outcome:
+def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
+        sheet: Path | None = None) -> BatchOutcome:
     """Sketch every job's ``todo`` counts (all of them, unless a batch finds some up to date).
 
     Engine errors of a single photo propagate; in a batch they become ``failed`` entries.
     """
     started = time.monotonic()
-    outcome = Outcome()
-    device = resolve_device(args.device)
-    config = config_from(args, device)
-    models = model_labels(args)
-    mode = args.mask if args.mask in MASK_MODES else "file"
+    outcome = BatchOutcome()
+    device = resolve_device(request.device)
+    config = config_from(request, device)
+    models = model_labels(request.models)
+    mode = request.mask if request.mask in NAMED_MASK_MODES else "file"
     for job in jobs:
         counts = tuple(job.outputs)
-        job.todo = counts if args.force or not batch else tuple(
+        job.todo = counts if request.force or not batch else tuple(
             n for n in counts
             if not is_up_to_date(job.outputs[n],
                                  expected_provenance(config, n, models, mask=mode)))
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
     # A single photo that is no image, or whose mask is unusable, fails before the models load;
-    # in a batch each photo's mask is made (and may fail) on its turn.
-    first = None if batch else load_image(jobs[0].photo)
-    mask = mode if batch else mask_option(args.mask, jobs[0].photo, first, args.mask_model)
+    # in a batch each photo's mask is made (and may fail) on its turn. The photo is decoded
+    # once: its mask and its picture come from that.
+    photo = None if batch else open_image(jobs[0].photo)
+    first = None if photo is None else load_image(photo)
+    mask = mode if batch else mask_option(request.mask, photo, first, request.models.mask_model)
     if pending:
-        outcome.sketcher = sketcher_from_args(args)
+        outcome.sketcher = Sketcher(request.device, **asdict(request.models))
         cost = measure_step_cost(outcome.sketcher)
         estimates = [job_seconds(config, job.todo, cost) for job in pending]
         print(estimate_line(config, device, pending, sum(estimates), batch), file=sys.stderr)
@@ -136,8 +147,8 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, *, batch: bool,
     return outcome
 
 
-def _one(job: Job, picture: Image.Image | None, mask: str | ObjectMask | None,
-         outcome: Outcome, config: SketchConfig, bars: ProgressBars, cancel: threading.Event,
+def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | None,
+         outcome: BatchOutcome, config: SketchConfig, bars: ProgressBars, cancel: threading.Event,
          batch: bool, sheet: Path | None) -> None:
     """Sketch one photo: ``picture`` is it loaded already with ``mask`` made from it (a single
     photo), or None and ``mask`` a mode the engine applies to the file (a batch: `alpha` needs
@@ -164,7 +175,7 @@ def _one(job: Job, picture: Image.Image | None, mask: str | ObjectMask | None,
                    "wrote the best strokes found so far.")
 
 
-def _files(job: Job, result: SketchResult, sheet: Path | None, picture: Image.Image | None
+def _files(job: PhotoJob, result: SketchResult, sheet: Path | None, picture: Image.Image | None
            ) -> dict[Path, str | bytes]:
     """The SVG of every count sketched, and the sheet if one was asked for."""
     svgs = {n: svg_text(result, n) for n in job.todo}
@@ -184,7 +195,7 @@ def _write(files: dict[Path, str | bytes]) -> None:
         raise SketchifyError(f"Cannot write {where}: {exc.strerror or exc}.") from exc
 
 
-def estimate_line(config: SketchConfig, device: Any, pending: Sequence[Job], seconds: float,
+def estimate_line(config: SketchConfig, device: Any, pending: Sequence[PhotoJob], seconds: float,
                   batch: bool) -> str:
     """Said before the first step: how long the work will take on this device."""
     what = f"{len(pending)} photo{'s' * (len(pending) != 1)}" if batch else pending[0].photo.name

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sketchify.core.commands.preflight import (
-    PRESET_NAMES,
-    Job,
+    PhotoJob,
     check_folder,
     check_mask_option,
     check_outputs,
@@ -22,11 +21,11 @@ from sketchify.core.commands.preflight import (
     positive_int,
     stroke_counts,
 )
+from sketchify.core.config import PRESET_NAMES, Models
 from sketchify.core.errors import InputError
 
 if TYPE_CHECKING:
-    from sketchify.core.commands.batch import Outcome
-    from sketchify.core.engine import Sketcher
+    from sketchify.core.commands.batch import BatchOutcome, Request
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 FAILED_EXIT = 1  # a batch in which some photo failed
@@ -101,63 +100,66 @@ def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
         help="object mask, background turned white: none (default), alpha (the photo's own "
         "transparency), auto (salient-object network, needs the [mask] extra) or a mask image "
         "(one photo only)")
+    add_device_argument(parser)
     add_model_arguments(parser)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The device and model flags every command that loads a Sketcher shares."""
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device``, once: the device a command's one Sketcher loads on."""
     parser.add_argument("--device", default="auto", type=device_name, metavar="NAME",
                         help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    add_clip_arguments(parser)
-    parser.add_argument("--mask-model", metavar="FILE",
-                        help="u2net ONNX file for --mask auto (default: rembg's cache)")
 
 
-# Each CLIP flag's environment variable and default: an offline machine names its files once
-# rather than on every sketch, evaluate, serve and worker. A flag given wins over its variable.
-CLIP_FLAGS = {
-    "--loss-model": ("SKETCHIFY_LOSS_MODEL", "RN101"),
-    "--loss-weights": ("SKETCHIFY_LOSS_WEIGHTS", "openai"),
-    "--saliency-model": ("SKETCHIFY_SALIENCY_MODEL", "ViT-B-32"),
-    "--saliency-weights": ("SKETCHIFY_SALIENCY_WEIGHTS", "openai"),
+# Each model flag's environment variable: an offline machine names its files once rather than
+# on every sketch, evaluate, serve and worker. A flag given wins over its variable.
+MODEL_VARIABLES = {
+    "--loss-model": "SKETCHIFY_LOSS_MODEL",
+    "--loss-weights": "SKETCHIFY_LOSS_WEIGHTS",
+    "--saliency-model": "SKETCHIFY_SALIENCY_MODEL",
+    "--saliency-weights": "SKETCHIFY_SALIENCY_WEIGHTS",
 }
 
 
-def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
-    """The four flags naming the two CLIP models and their weights, each defaulting to its
-    environment variable (``CLIP_FLAGS``)."""
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model flags every command that loads a Sketcher shares (``models_from`` reads
+    them), the four CLIP ones defaulting to their environment variables (``MODEL_VARIABLES``)."""
+    default = Models()
     quick = ("; a bare OpenAI checkpoint (a state dict, such as the Hugging Face file) needs "
              "the -quickgelu name ({}-quickgelu); OpenAI's own .pt files are recognised and "
              "get QuickGELU under either name")
     helps = {
         "--loss-model": "the loss model: open_clip model name or config JSON"
-                        + quick.format("RN101"),
+                        + quick.format(default.loss_model),
         "--loss-weights": "the loss model's weights: pretrained tag (openai: downloaded once, "
                           "then cached) or a checkpoint file",
         "--saliency-model": "the saliency model: open_clip model name or config JSON"
-                            + quick.format("ViT-B-32"),
+                            + quick.format(default.saliency_model),
         "--saliency-weights": "the saliency model's weights: pretrained tag or a checkpoint "
                               "file",
     }
-    for flag, (variable, fallback) in CLIP_FLAGS.items():
+    for flag, variable in MODEL_VARIABLES.items():
+        fallback = getattr(default, flag[2:].replace("-", "_"))
         parser.add_argument(
             flag, default=os.environ.get(variable) or fallback,
             metavar="NAME|JSON" if flag.endswith("model") else "TAG|FILE",
             help=f"{helps[flag]} (default: ${variable} if set, else {fallback})")
+    parser.add_argument("--mask-model", default=default.mask_model, metavar="FILE",
+                        help="u2net ONNX file for auto masks (default: rembg's cache)")
 
 
-def sketcher_from_args(args: argparse.Namespace) -> Sketcher:
-    """Load the models named by ``add_model_arguments`` flags (once, for many sketches)."""
-    from sketchify.core.engine import Sketcher
+def models_from(args: argparse.Namespace) -> Models:
+    """The models ``add_model_arguments`` flags name."""
+    return Models(args.loss_model, args.loss_weights, args.saliency_model,
+                  args.saliency_weights, args.mask_model)
 
-    return Sketcher(
-        device=args.device,
-        loss_model=args.loss_model,
-        loss_weights=args.loss_weights,
-        saliency_model=args.saliency_model,
-        saliency_weights=args.saliency_weights,
-        mask_model=args.mask_model,
-    )
+
+def request_from(args: argparse.Namespace) -> Request:
+    """What the sketch flags ask of the batch runner (it imports the engine: after the checks)."""
+    from sketchify.core.commands.batch import Request
+
+    overrides = {name: getattr(args, name) for name in ("steps", "seeds", "seed", "prompt")
+                 if getattr(args, name) is not None}
+    return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force)
 
 
 def run_sketch(args: argparse.Namespace) -> int:
@@ -175,20 +177,20 @@ def run_sketch(args: argparse.Namespace) -> int:
                              field="sheet")
         check_folder(args.sheet.parent, field="sheet")
     check_mask_option(args.mask, batch)
-    jobs = [Job(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
+    jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
             for photo in photos]
     check_outputs(jobs, made_inside=args.out_dir)
 
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    outcome = runner.run(jobs, args, batch=batch, sheet=args.sheet)
+    outcome = runner.run(jobs, request_from(args), batch=batch, sheet=args.sheet)
     if batch:
         print(outcome.summary(), file=sys.stderr)
     return exit_code(outcome)
 
 
-def exit_code(outcome: Outcome) -> int:
+def exit_code(outcome: BatchOutcome) -> int:
     if outcome.canceled:
         return CANCELED_EXIT
     return FAILED_EXIT if outcome.failed else 0
@@ -205,4 +207,4 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from sketchify.core.commands.evaluate import evaluate
 
-    return evaluate(jobs, args)
+    return exit_code(evaluate(jobs, request_from(args), args.strokes, args.json))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sketchify.core.commands.preflight import Job, find_photos, output_paths
+from sketchify.core.commands.preflight import PhotoJob, find_photos, output_paths
 from sketchify.core.errors import InputError
 
 
@@ -15,7 +15,7 @@ def class_name(folder: Path) -> str:
     return folder.name.replace("_", " ").strip()
 
 
-def plan_dataset(root: Path, out_dir: Path, counts: Sequence[int]) -> list[Job]:
+def plan_dataset(root: Path, out_dir: Path, counts: Sequence[int]) -> list[PhotoJob]:
     """One job per photo, labelled with its class, sketching into ``out_dir/<folder>/``."""
     if not root.is_dir():
         raise InputError(f"{root} is not a folder of class folders.", field="dataset")
@@ -30,6 +30,7 @@ def plan_dataset(root: Path, out_dir: Path, counts: Sequence[int]) -> list[Job]:
     jobs = []
     for folder, name in zip(folders, names, strict=True):
         photos, _ = find_photos([folder])
-        jobs += [Job(photo, output_paths(photo, counts, out_dir=out_dir / folder.name), label=name)
+        jobs += [PhotoJob(photo, output_paths(photo, counts, out_dir=out_dir / folder.name),
+                          label=name)
                  for photo in photos]
     return jobs

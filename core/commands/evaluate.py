@@ -10,23 +10,24 @@ its photo's image embeddings, and the number of sketches.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import open_clip
 import torch
 
 from sketchify.core.commands import batch
-from sketchify.core.commands.cli import CANCELED_EXIT, FAILED_EXIT
-from sketchify.core.commands.files import write_all
-from sketchify.core.commands.preflight import Job
+from sketchify.core.commands.preflight import PhotoJob
+from sketchify.core.config import Models
 from sketchify.core.models import config_name, load_clip, normalize, openai_release, resolve_device
+from sketchify.core.output.files import write_all
 from sketchify.core.output.svg import parse_svg
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.photo.image import load_image, make_target
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import make_target
 from sketchify.core.render import rasterize
 
 # CLIP's own zero-shot recipe puts each class name in a sentence; this one says what is shown.
@@ -81,32 +82,35 @@ def embed_classes(model: torch.nn.Module, name: str, classes: Sequence[str]) -> 
         return model.encode_text(tokens.to(next(model.parameters()).device)).float().cpu()
 
 
-def evaluate(jobs: Sequence[Job], args: argparse.Namespace) -> int:
-    """Sketch what is missing, classify every sketch, print the table, write the JSON."""
-    outcome = batch.run(jobs, args, batch=True)
+def evaluate(jobs: Sequence[PhotoJob], request: batch.Request, counts: Sequence[int],
+             json_path: Path | None = None) -> batch.BatchOutcome:
+    """Sketch what is missing, classify every sketch (unless the sketching was stopped), print
+    the table, write the JSON to ``json_path``."""
+    outcome = batch.run(jobs, request, batch=True)
     print(outcome.summary(), file=sys.stderr)
     if outcome.canceled:
-        return CANCELED_EXIT
+        return outcome
     failed = {id(job) for job, _ in outcome.failed}
     usable = [job for job in jobs if id(job) not in failed]
+    models = request.models
     model = (outcome.sketcher.saliency_model if outcome.sketcher is not None else
-             load_clip(args.saliency_model, args.saliency_weights, resolve_device(args.device),
-                       role="saliency"))
+             load_clip(models.saliency_model, models.saliency_weights,
+                       resolve_device(request.device), role="saliency"))
     classes = sorted({job.label for job in jobs})
-    report = {"weights": weights_report(args), "prompt": PROMPT, "classes": classes,
-              "counts": figures(model, config_name(args.saliency_model), usable, classes,
-                                args.strokes)}
+    report = {"weights": weights_report(models), "prompt": PROMPT, "classes": classes,
+              "counts": figures(model, config_name(models.saliency_model), usable, classes,
+                                counts)}
     print(table(report["counts"]))
     if not report["weights"]["published"]:
         print("sketchify evaluate: these are not the published OpenAI weights "
               f"({', '.join(f'{v} openai' for v in PAPER_MODELS.values())}, or OpenAI's own .pt "
               "files): the figures say nothing about sketch quality.", file=sys.stderr)
-    if args.json is not None:
-        write_all({args.json: json.dumps(report, indent=2) + "\n"})
-    return FAILED_EXIT if outcome.failed else 0
+    if json_path is not None:
+        write_all({json_path: json.dumps(report, indent=2) + "\n"})
+    return outcome
 
 
-def figures(model: torch.nn.Module, name: str, jobs: Sequence[Job], classes: Sequence[str],
+def figures(model: torch.nn.Module, name: str, jobs: Sequence[PhotoJob], classes: Sequence[str],
             counts: Sequence[int]) -> dict[str, dict[str, float | int]]:
     if not jobs:
         return {}
@@ -118,11 +122,12 @@ def figures(model: torch.nn.Module, name: str, jobs: Sequence[Job], classes: Seq
             for n in counts}
 
 
-def weights_report(args: argparse.Namespace) -> dict[str, Any]:
+def weights_report(models: Models) -> dict[str, Any]:
     """Which weights made and judged the sketches, and whether they are the paper's."""
-    labels = batch.model_labels(args)
-    releases = {"loss_model": openai_release(args.loss_model, args.loss_weights),
-                "saliency_model": openai_release(args.saliency_model, args.saliency_weights)}
+    labels = batch.model_labels(models)
+    releases = {"loss_model": openai_release(models.loss_model, models.loss_weights),
+                "saliency_model": openai_release(models.saliency_model,
+                                                 models.saliency_weights)}
     return {**labels, "published": releases == PAPER_MODELS}
 
 

@@ -14,31 +14,25 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sketchify.core import config
+from sketchify.core.config import NAMED_MASK_MODES, PHOTO_SUFFIXES
 from sketchify.core.errors import InputError
 
-# Mirrors of engine.MAX_STROKES and presets.PRESET_NAMES, which live in modules that import
-# torch; tests/cli/test_preflight.py keeps them equal. The service's limits read this one.
-MAX_STROKES = 256
-PRESET_NAMES = ("auto", "draft", "standard", "best")
-# --mask takes one of these, or the path of a mask image.
-MASK_MODES = ("none", "alpha", "auto")
-# What a folder is searched for: the suffixes of the formats load_image accepts.
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 def stroke_counts(text: str) -> tuple[int, ...]:
     """The argparse type of ``--strokes``: "16,4,8" -> (4, 8, 16)."""
     try:
-        counts = {int(part) for part in text.split(",")}
+        counts = [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"takes whole numbers separated by commas, got {text!r}") from None
-    for n in sorted(counts):
-        if not 1 <= n <= MAX_STROKES:
-            raise argparse.ArgumentTypeError(
-                f"stroke counts must be whole numbers from 1 to {MAX_STROKES}, got {n}")
-    return tuple(sorted(counts))
+    try:
+        return config.stroke_counts(counts)
+    except InputError as exc:  # argparse puts the flag's name before its message
+        message = str(exc).rstrip(".")
+        raise argparse.ArgumentTypeError(message[0].lower() + message[1:]) from None
 
 
 def positive_int(text: str) -> int:
@@ -86,7 +80,7 @@ def find_photos(paths: Sequence[Path]) -> tuple[list[Path], bool]:
 
 
 @dataclass
-class Job:
+class PhotoJob:
     """One photo and the SVG each stroke count goes to; ``todo``: the counts still to sketch."""
 
     photo: Path
@@ -108,7 +102,7 @@ def output_paths(photo: Path, counts: Iterable[int], output: Path | None = None,
     return {n: folder / f"{photo.stem}.{n}.svg" for n in counts}
 
 
-def check_outputs(jobs: Sequence[Job], made_inside: Path | None = None) -> None:
+def check_outputs(jobs: Sequence[PhotoJob], made_inside: Path | None = None) -> None:
     """Refuse, before anything runs, two photos that would write the same file, and output
     folders that cannot be written. Only folders inside ``made_inside`` (``--out-dir``) may
     be missing: they are made when the first SVG is written."""
@@ -152,7 +146,7 @@ def check_photo(photo: Path) -> None:
 
 def check_mask_option(value: str, batch: bool) -> None:
     """``--mask none|alpha|auto|FILE``: a mask image must exist, and it masks one photo."""
-    if value in MASK_MODES:
+    if value in NAMED_MASK_MODES:
         return
     if batch:
         raise InputError("--mask FILE masks one photo; for several photos use --mask alpha or "

@@ -1,1 +1,1 @@
-"""Files out: SVG with its provenance, and the contact sheet PNG."""
+"""Files out: SVG with its provenance, the contact sheet PNG, and atomic writes."""

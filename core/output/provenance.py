@@ -34,7 +34,7 @@ def package_version() -> str:
 
 def model_label(name: str, weights: str) -> str:
     """"RN101 openai" for a pretrained tag; file names, never a path of this machine."""
-    return f"{_name_only(name)} {_name_only(weights)}"
+    return " ".join(name_only(value.rstrip("/\\")) for value in (name, weights))
 
 
 def models(loss_model: str, loss_weights: str, saliency_model: str, saliency_weights: str
@@ -52,9 +52,10 @@ def settings(config: Any, mask: str, models: dict[str, str]) -> dict[str, Any]:
             "width": round(2 * config.half_width, 6), **models}
 
 
-def _name_only(value: str) -> str:
-    # Either separator: a Windows path must not leak its folders on a Linux server either.
-    return re.split(r"[\\/]", value.rstrip("/\\"))[-1]
+def name_only(path: str) -> str:
+    """The last component of a path, never its folders. Either separator: a Windows path must
+    not leak its folders on a Linux server either."""
+    return re.split(r"[\\/]", path)[-1]
 
 
 def record(**fields: Any) -> dict[str, Any]:

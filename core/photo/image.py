@@ -1,25 +1,17 @@
-"""Reading user images safely and turning them into the square target the engine optimizes for."""
+"""Reading user images safely: decoded once, EXIF applied, format and size checked."""
 
 from __future__ import annotations
 
 import io
-import math
 import os
 import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from sketchify.core.config import PHOTO_FORMATS
 from sketchify.core.errors import InputError
-from sketchify.core.photo.geometry import Placement
 
-if TYPE_CHECKING:  # torch loads in make_target: the CLI checks a photo's header before it
-    import torch
-
-# Pillow's format names. MPO is what Pillow calls many camera JPEGs (they carry a preview frame).
-ALLOWED_FORMATS: frozenset[str] = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
 # Enough for a 50-megapixel camera; below Pillow's own bomb limit so ours speaks first.
 DEFAULT_MAX_PIXELS = 50_000_000
 
@@ -30,7 +22,7 @@ def load_image(
     source: str | os.PathLike | bytes | Image.Image,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    formats: frozenset[str] = ALLOWED_FORMATS,
+    formats: frozenset[str] = PHOTO_FORMATS,
 ) -> Image.Image:
     """Open a photo from a path, raw bytes or a Pillow image and return it as RGB.
 
@@ -49,7 +41,7 @@ def open_image(
     source: str | os.PathLike | bytes | Image.Image,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    formats: frozenset[str] = ALLOWED_FORMATS,
+    formats: frozenset[str] = PHOTO_FORMATS,
 ) -> Image.Image:
     """The checked, decoded image with its EXIF orientation applied, in its own mode (an alpha
     channel is kept: ``alpha`` masks read it). ``InputError`` (field ``image``) as
@@ -69,7 +61,7 @@ def open_image(
 def check_header(path: str | os.PathLike) -> None:
     """Whether the file is an image Sketchify reads, from its header alone (format, pixel
     count; nothing decoded): ``InputError`` as ``load_image``."""
-    _open(path, DEFAULT_MAX_PIXELS, ALLOWED_FORMATS).close()
+    _open(path, DEFAULT_MAX_PIXELS, PHOTO_FORMATS).close()
 
 
 def _undecodable(exc: Exception) -> InputError:
@@ -145,49 +137,3 @@ def _to_rgb_on_white(img: Image.Image) -> Image.Image:
     rgba = img.convert("RGBA")
     background = Image.new("RGBA", rgba.size, (*WHITE, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
-
-
-@dataclass(frozen=True)
-class Target:
-    """The photo as the optimizer sees it.
-
-    ``image`` is float32 [3, canvas, canvas] in [0, 1], RGB on white; ``placement`` maps canvas
-    pixels back to the photo's own pixels. ``mask``, when an object mask was given, is float32
-    [canvas, canvas], 1 where the canvas pixel's centre lies on the object (its background is
-    already white in ``image``; see ``sketchify.core.photo.mask``).
-    """
-
-    image: torch.Tensor
-    placement: Placement
-    mask: torch.Tensor | None = None
-
-
-def make_target(img: Image.Image, canvas: int = 224) -> Target:
-    """Pad ``img`` (RGB, from ``load_image``) to a white centred square exactly as ``Placement``
-    defines it and resample it to ``canvas`` x ``canvas`` pixels with an antialiasing filter."""
-    placement = Placement(img.width, img.height, canvas)
-    side = placement.side
-    # Shrink huge photos by an integer factor first so the padded square stays small in memory.
-    # Shifting the photo by the remainder of its pad makes the reduction grid start at the padded
-    # square's corner, so reduced pixel i covers square pixels [i*f, (i+1)*f): an exact 1/f scale.
-    factor = max(1, side // (4 * canvas))
-    (left, shift_x), (top, shift_y) = (divmod(p, factor) for p in placement.pad)
-    shifted = Image.new(
-        "RGB",
-        (_round_up(shift_x + img.width, factor), _round_up(shift_y + img.height, factor)),
-        WHITE,
-    )
-    shifted.paste(img.convert("RGB"), (shift_x, shift_y))
-    square = Image.new("RGB", (math.ceil(side / factor),) * 2, WHITE)
-    square.paste(shifted.reduce(factor), (left, top))
-    box = (0.0, 0.0, side / factor, side / factor)
-    resized = square.resize((canvas, canvas), Image.Resampling.LANCZOS, box=box)
-    pixels = np.asarray(resized, dtype=np.float32) / 255.0
-    import torch
-
-    image = torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
-    return Target(image=image, placement=placement)
-
-
-def _round_up(value: int, multiple: int) -> int:
-    return -(-value // multiple) * multiple

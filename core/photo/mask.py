@@ -7,38 +7,27 @@ saliency and loss: the background becomes white in the target, and no stroke sta
 - ``alpha``: the photo's own transparency, alpha >= 0.5 is the object;
 - ``file``: a mask image of the photo's size; its alpha channel decides if it has one, else its
   luminance >= 0.5 (white) is the object;
-- ``auto``: a salient-object network (U²-Net through rembg, see ``sketchify.core.photo.salient``).
+- ``auto``: a salient-object network (U²-Net through rembg, in ``photo/mask_model.py``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
-import torch
 from PIL import Image
 
+from sketchify.core.config import MASK_HALF, MASK_MODES, NAMED_MASK_MODES, PHOTO_FORMATS
 from sketchify.core.errors import InputError
-from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import (
-    ALLOWED_FORMATS,
     DEFAULT_MAX_PIXELS,
-    WHITE,
-    Target,
     has_alpha,
     load_image,
-    make_target,
     open_image,
 )
+from sketchify.core.photo.mask_model import SalientObjectModel
 
-if TYPE_CHECKING:
-    from sketchify.core.photo.salient import SalientObjectModel
-
-MODES = ("none", "alpha", "file", "auto")
-# 0.5 of the 8-bit range: a value v is the object when v / 255 >= 0.5, i.e. v >= 128.
-HALF = 128
 ImageSource = str | os.PathLike | bytes | Image.Image
 
 
@@ -67,8 +56,9 @@ def mask_mode(mask: str | None, mask_image: object | None) -> str:
     ``InputError`` (field ``mask``) for an unknown mode or one that contradicts the image."""
     if mask is None:
         return "file" if mask_image is not None else "none"
-    if mask not in MODES:
-        raise InputError(f"mask must be one of {', '.join(MODES)}, got {mask!r}.", field="mask")
+    if mask not in MASK_MODES:
+        raise InputError(f"mask must be one of {', '.join(MASK_MODES)}, got {mask!r}.",
+                         field="mask")
     if mask_image is not None and mask != "file":
         raise InputError(
             f"mask is {mask!r} but a mask image was sent too; send mask_image alone (or with "
@@ -81,7 +71,7 @@ def mask_mode(mask: str | None, mask_image: object | None) -> str:
 
 
 def alpha_mask(photo: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               formats: frozenset[str] = ALLOWED_FORMATS) -> ObjectMask:
+               formats: frozenset[str] = PHOTO_FORMATS) -> ObjectMask:
     """The photo's own transparency as the mask; ``InputError`` (field ``mask``) when the
     photo has no alpha channel or nothing opaque enough."""
     img = open_image(photo, max_pixels=max_pixels, formats=formats)
@@ -89,7 +79,7 @@ def alpha_mask(photo: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise InputError("mask 'alpha' needs a photo with transparency, but this photo has no "
                          "alpha channel; send a mask image or use mask 'auto'.", field="mask")
     alpha = np.asarray(img.convert("RGBA").getchannel("A"))
-    pixels = alpha >= HALF
+    pixels = alpha >= MASK_HALF
     if not pixels.any():
         raise InputError("The photo is transparent everywhere: its alpha channel marks no "
                          "object pixel (alpha >= 0.5).", field="mask")
@@ -98,7 +88,7 @@ def alpha_mask(photo: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 def file_mask(mask_image: ImageSource, size: tuple[int, int], *,
               max_pixels: int = DEFAULT_MAX_PIXELS,
-              formats: frozenset[str] = ALLOWED_FORMATS) -> ObjectMask:
+              formats: frozenset[str] = PHOTO_FORMATS) -> ObjectMask:
     """A mask image for a photo of ``size`` (width, height, after EXIF orientation).
     ``InputError`` (field ``mask_image``) for anything that is not such a mask."""
     try:
@@ -117,7 +107,7 @@ def file_mask(mask_image: ImageSource, size: tuple[int, int], *,
         values = np.asarray(img.convert("RGBA").getchannel("A"))
     else:  # load_image scales 16-bit grey properly before the luminance is taken
         values = np.asarray(load_image(img).convert("L"))
-    pixels = values >= HALF
+    pixels = values >= MASK_HALF
     if not pixels.any():
         how = "its alpha channel" if has_alpha(img) else "no pixel is light enough; white"
         raise InputError(f"The mask image marks no object pixel ({how} >= 0.5 marks the "
@@ -133,7 +123,7 @@ def object_mask(
     model: SalientObjectModel | None = None,
     picture: Image.Image | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    formats: frozenset[str] = ALLOWED_FORMATS,
+    formats: frozenset[str] = PHOTO_FORMATS,
 ) -> ObjectMask | None:
     """The mask a request asks for (None for ``none``). ``photo`` is the photo as given (an
     ``alpha`` mask needs its transparency); ``picture``, if the caller has it already, is
@@ -148,79 +138,20 @@ def object_mask(
     if mode == "file":
         return file_mask(mask_image, picture.size, max_pixels=max_pixels, formats=formats)
     if model is None:
-        from sketchify.core.photo.salient import SalientObjectModel
-
         model = SalientObjectModel()
-    return model.mask(picture)
+    return ObjectMask("auto", model.mask(picture))
 
 
 def mask_option(value: str, photo: ImageSource, picture: Image.Image,
                 model_file: str | os.PathLike | None = None) -> ObjectMask | None:
     """The CLI's ``--mask none|alpha|auto|FILE``, resolved (and ``auto`` run) before any CLIP
     model loads, so a bad mask fails at once."""
-    if value in ("none", "alpha", "auto"):
+    if value in NAMED_MASK_MODES:
         mode, mask_file = value, None
     else:
         mode, mask_file = "file", value
         if not os.path.isfile(mask_file):
             raise InputError(f"Mask image not found: {mask_file} (--mask takes none, alpha, "
                              "auto or the path of a mask image).", field="mask_image")
-    model = None
-    if mode == "auto":
-        from sketchify.core.photo.salient import SalientObjectModel
-
-        model = SalientObjectModel(model_file)
+    model = SalientObjectModel(model_file) if mode == "auto" else None
     return object_mask(mode, photo, mask_file, model=model, picture=picture)
-
-
-def on_white(picture: Image.Image, mask: ObjectMask) -> Image.Image:
-    """The RGB picture with every background pixel white, as the reference does."""
-    _check_size(mask, picture.size)
-    keep = Image.fromarray(mask.pixels.astype(np.uint8) * 255, mode="L")
-    return Image.composite(picture.convert("RGB"), Image.new("RGB", picture.size, WHITE), keep)
-
-
-def canvas_mask(mask: ObjectMask, placement: Placement) -> torch.Tensor:
-    """float32 [canvas, canvas]: 1 where the canvas pixel's centre falls on an object pixel of
-    the photo. Exactly the test a stroke's first point (a canvas pixel centre) must pass when it
-    is mapped back to the photo with ``placement``; the white padding is never the object."""
-    c = placement.canvas
-    centres = np.arange(c, dtype=np.float64) + 0.5
-    pad_x, pad_y = placement.pad
-    cols = np.floor(centres / placement.scale - pad_x).astype(np.int64)
-    rows = np.floor(centres / placement.scale - pad_y).astype(np.int64)
-    in_x = (cols >= 0) & (cols < placement.width)
-    in_y = (rows >= 0) & (rows < placement.height)
-    grid = np.zeros((c, c), dtype=bool)
-    grid[np.ix_(in_y, in_x)] = mask.pixels[np.ix_(rows[in_y], cols[in_x])]
-    return torch.from_numpy(grid.astype(np.float32))
-
-
-def masked_target(picture: Image.Image, mask: ObjectMask, canvas: int = 224) -> Target:
-    """``make_target`` of the picture on white outside the mask, carrying the canvas mask.
-    ``InputError`` when the object is too small to hold a single canvas pixel."""
-    target = make_target(on_white(picture, mask), canvas=canvas)
-    grid = canvas_mask(mask, target.placement)
-    if not grid.any():
-        raise _too_small(mask, canvas)
-    return replace(target, mask=grid)
-
-
-def check_fits(mask: ObjectMask, size: tuple[int, int], canvas: int = 224) -> None:
-    """Everything ``masked_target`` would refuse, without building the target (for servers
-    that check a request before storing it)."""
-    _check_size(mask, size)
-    if not canvas_mask(mask, Placement(size[0], size[1], canvas)).any():
-        raise _too_small(mask, canvas)
-
-
-def _too_small(mask: ObjectMask, canvas: int) -> InputError:
-    return InputError(f"The object in the mask is too small to sketch: it covers no pixel of "
-                      f"the {canvas} px canvas the photo is scaled to.", field=mask.field)
-
-
-def _check_size(mask: ObjectMask, size: tuple[int, int]) -> None:
-    if mask.size != tuple(size):
-        width, height = mask.size
-        raise InputError(f"The mask is {width}x{height} pixels but the photo is "
-                         f"{size[0]}x{size[1]}.", field=mask.field)

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from sketchify.core.optimize import SketchConfig, optimize
-from sketchify.core.presets import preset
+from sketchify.core.config import SketchConfig, preset
+from sketchify.core.optimize import optimize
 
 # A job of this many steps or more replaces a device's step cost; a shorter one (noisier, and
 # more of it spent starting) moves the figure only part of the way.

@@ -19,8 +19,8 @@ import pytest
 from backend_helpers import ControlledSketcher, example_image, png_bytes, wait_for
 from lxml import etree
 
-from sketchify.backend.api.errors import ApiError
 from sketchify.backend.app import create_app
+from sketchify.backend.executors.protocol import QueueUnavailable
 from sketchify.backend.storage.jobs import FINISHED
 
 pytest_plugins = ["backend_fixtures"]
@@ -393,14 +393,16 @@ def test_a_retry_gets_its_job_back_while_new_work_is_refused(client, controlled,
     first = submit(client, headers=key, strokes="4")
 
     def refuse() -> None:
-        raise ApiError(503, "The job queue is unreachable.")
+        raise QueueUnavailable("The job queue is unreachable.", retry_after_s=10)
 
     monkeypatch.setattr(client.application.extensions["sketchify"].executor,
                         "check_accepting", refuse)
     again = submit(client, headers=key, strokes="4")
     assert again.status_code == 200 and again.get_json()["id"] == first.get_json()["id"]
     assert_error(submit(client, headers=key, strokes="8"), 422, "Idempotency-Key")
-    assert submit(client, headers={"Idempotency-Key": "order-8"}).status_code == 503
+    refused = submit(client, headers={"Idempotency-Key": "order-8"})
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "10"
+    assert refused.get_json() == {"error": "The job queue is unreachable.", "field": None}
     assert submit(client).status_code == 503
 
 

@@ -21,6 +21,7 @@ from sketchify.backend.app import create_app
 from sketchify.backend.storage import disk
 from sketchify.backend.storage.disk import RESERVE_NAME, RESULT_NOT_STORED, DiskFullError, DiskSpace
 from sketchify.backend.storage.jobs import FINISHED
+from sketchify.core.output import files
 
 pytest_plugins = ["backend_fixtures"]
 FAST = {"preset": "draft", "steps": "2", "seeds": "1", "strokes": "4"}
@@ -49,9 +50,10 @@ def fill_disk_for(monkeypatch: pytest.MonkeyPatch, name_part: str) -> None:
 
     def opener(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
         f = real_open(path, mode, *args, **kwargs)
-        return _FullDiskFile(f) if name_part in Path(path).name and "w" in mode else f
+        writes = "w" in mode or "x" in mode
+        return _FullDiskFile(f) if name_part in Path(path).name and writes else f
 
-    monkeypatch.setattr(disk, "open", opener, raising=False)
+    monkeypatch.setattr(files, "open", opener, raising=False)
 
 
 def leftovers(folder: Path) -> list[str]:

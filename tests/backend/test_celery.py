@@ -40,13 +40,12 @@ from lxml import etree
 from PIL import Image, ImageDraw
 from tiny_models import TinyModels
 
-from sketchify.backend.executors import celery_app as keys
+from sketchify.backend.executors import celery_app
 from sketchify.backend.executors.celery_executor import CeleryExecutor
-from sketchify.backend.executors.celery_jobs import CancelToken, JobRunner
-from sketchify.backend.storage import disk
+from sketchify.backend.executors.celery_jobs import JobRunner, RedisCancel
 from sketchify.backend.storage.disk import RESULT_NOT_STORED
 from sketchify.backend.storage.jobs import JobStore
-from sketchify.core.output import provenance
+from sketchify.core.output import files, provenance
 
 pytest_plugins = ["backend_fixtures"]
 # Far longer than the tests: a dead worker's job must come back through heartbeats, not the
@@ -254,9 +253,10 @@ def test_a_killed_worker_s_job_finishes_on_the_other_once(cluster: Cluster) -> N
     # nothing: the first result stays.
     svg_url = cluster.base + redone["links"]["svg"]["4"]
     first = requests.get(svg_url, timeout=10).text
-    cluster.redis.client().xadd(keys.EVENTS, {"job": victim_job, "type": "done", "data": json.dumps(
-        {"worker": "ghost", "svgs": {"4": "<svg/>"}, "steps": 1})})
-    wait_until(lambda: cluster.redis.client().xlen(keys.EVENTS) == 0, 10, "event consumed")
+    ghost = {"worker": "ghost", "svgs": {"4": "<svg/>"}, "steps": 1}
+    cluster.redis.client().xadd(celery_app.EVENTS,
+                                {"job": victim_job, "type": "done", "data": json.dumps(ghost)})
+    wait_until(lambda: cluster.redis.client().xlen(celery_app.EVENTS) == 0, 10, "event consumed")
     again = cluster.job(victim_job)
     assert requests.get(svg_url, timeout=10).text == first
     assert again["finished_at"] == redone["finished_at"] and again["worker"] == survivor
@@ -363,24 +363,24 @@ def test_worker_connects_without_password_and_stops_cleanly(
 
 def test_cancel_token_asks_redis_at_most_every_poll(redis_server: RedisServer) -> None:
     client = redis_server.client()
-    token = CancelToken(client, "job1", threading.Event(), poll_s=0.2)
+    token = RedisCancel(client, "job1", threading.Event(), poll_s=0.2)
     deadline = time.monotonic() + 0.5
     while time.monotonic() < deadline:  # the optimizer asks every step: here, thousands
         assert not token.is_set()
     asked = client.info("commandstats")["cmdstat_exists"]["calls"]
     assert 2 <= asked <= 4
-    client.set(keys.cancel_key("job1"), "1")
+    client.set(celery_app.cancel_key("job1"), "1")
     wait_until(token.is_set, 2, "the cancel flag to be seen")
     stopping = threading.Event()
-    other = CancelToken(client, "job2", stopping)
+    other = RedisCancel(client, "job2", stopping)
     stopping.set()  # the worker shutting down stops the job too, without a cancel request
     assert other.is_set() and not other.requested
 
 
 def test_broker_password_is_never_shown() -> None:
-    assert keys.redact("redis://:hunter2@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
-    assert keys.redact("redis://ops:hunter2@h/1") == "redis://ops:***@h/1"
-    assert keys.redact("redis://h:6379/0") == "redis://h:6379/0"
+    assert celery_app.redact("redis://:hunter2@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert celery_app.redact("redis://ops:hunter2@h/1") == "redis://ops:***@h/1"
+    assert celery_app.redact("redis://h:6379/0") == "redis://h:6379/0"
 
 
 def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
@@ -392,11 +392,11 @@ def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
 
     def finish_after_a_busy_database(job_id: str, *args: Any) -> None:
         if job_id == full.id:  # a real ENOSPC under the result file
-            monkeypatch.setattr(disk, "open", _no_space, raising=False)
+            monkeypatch.setattr(files, "open", _no_space, raising=False)
             try:
                 return real_finish(job_id, *args)
             finally:
-                monkeypatch.delattr(disk, "open")
+                monkeypatch.delattr(files, "open")
         if not failed:
             failed.append(args)
             raise sqlite3.OperationalError("database is locked")
@@ -409,8 +409,8 @@ def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
             (job.id, "done", {"svgs": {"4": "<svg/>"}, "steps": 3}),
             (full.id, "started", {"attempt": 1, "worker": "w2"}),
             (full.id, "done", {"svgs": {"4": "<svg/>"}, "steps": 3})]:
-        client.xadd(keys.EVENTS, {"job": job_id, "type": kind,
-                                  "data": data if isinstance(data, str) else json.dumps(data)})
+        text = data if isinstance(data, str) else json.dumps(data)
+        client.xadd(celery_app.EVENTS, {"job": job_id, "type": kind, "data": text})
     executor = CeleryExecutor(store, redis_server.url, block_ms=50)
     executor.start()
     try:
@@ -423,7 +423,7 @@ def test_collector_drops_malformed_events_and_retries_ones_it_could_not_store(
     # A result that does not fit on the front's disk fails its job, leaving no file behind.
     assert store.get(full.id).error == RESULT_NOT_STORED
     assert sorted(p.name for p in store.job_dir(full.id).iterdir()) == ["input"]
-    assert client.xlen(keys.EVENTS) == 0  # every event acknowledged and removed
+    assert client.xlen(celery_app.EVENTS) == 0  # every event acknowledged and removed
 
 
 def test_a_job_given_back_by_a_worker_it_no_longer_runs_on_keeps_running(
@@ -435,7 +435,7 @@ def test_a_job_given_back_by_a_worker_it_no_longer_runs_on_keeps_running(
     client = redis_server.client()
 
     def event(kind: str, **data: Any) -> None:
-        client.xadd(keys.EVENTS, {"job": job.id, "type": kind, "data": json.dumps(data)})
+        client.xadd(celery_app.EVENTS, {"job": job.id, "type": kind, "data": json.dumps(data)})
 
     event("started", attempt=1, worker="w1")
     event("started", attempt=2, worker="w2")
@@ -443,7 +443,7 @@ def test_a_job_given_back_by_a_worker_it_no_longer_runs_on_keeps_running(
     executor = CeleryExecutor(store, redis_server.url, block_ms=50)
     executor.start()
     try:
-        wait_until(lambda: client.xlen(keys.EVENTS) == 0, 15, "the events to be read")
+        wait_until(lambda: client.xlen(celery_app.EVENTS) == 0, 15, "the events to be read")
         assert (store.get(job.id).status, store.get(job.id).worker) == ("running", "w2")
         event("requeued", worker="w2")
         wait_until(lambda: store.get(job.id).status == "queued", 15, "w2's job to be back")
@@ -457,7 +457,7 @@ def _no_space(*args: Any, **kwargs: Any) -> Any:
 
 def _events(client: Any, job_id: str) -> list[dict[str, Any]]:
     return [{k.decode(): v.decode() for k, v in fields.items()}
-            for _, fields in client.xrange(keys.EVENTS) if fields[b"job"] == job_id.encode()]
+            for _, fields in client.xrange(celery_app.EVENTS) if fields[b"job"] == job_id.encode()]
 
 
 def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
@@ -473,10 +473,10 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
     runner.run(old)
     ran = _events(client, old["job"])
     assert ran[0]["type"] == "started" and ran[-1]["type"] == "done"
-    assert {e["format"] for e in ran} == {str(keys.MESSAGE_FORMAT)}
+    assert {e["format"] for e in ran} == {str(celery_app.MESSAGE_FORMAT)}
     assert svg_paths(json.loads(ran[-1]["data"])["svgs"]["4"]) == 4
 
-    newer = {**old, "job": "b" * 32, "format": keys.MESSAGE_FORMAT + 1}
+    newer = {**old, "job": "b" * 32, "format": celery_app.MESSAGE_FORMAT + 1}
     runner.run(newer)
     [refused] = _events(client, newer["job"])
     error = json.loads(refused["data"])["error"]
@@ -485,11 +485,11 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
 
     # The broker redelivering a task the front has since handed over again (its worker was
     # taken for dead): dropped without running or counting an attempt.
-    stale = {**old, "job": "c" * 32, "format": keys.MESSAGE_FORMAT, "dispatch": "first"}
-    client.set(keys.dispatch_key(stale["job"]), "second")
+    stale = {**old, "job": "c" * 32, "format": celery_app.MESSAGE_FORMAT, "dispatch": "first"}
+    client.set(celery_app.dispatch_key(stale["job"]), "second")
     runner.run(stale)
     assert _events(client, stale["job"]) == []
-    assert client.get(keys.attempts_key(stale["job"])) is None
+    assert client.get(celery_app.attempts_key(stale["job"])) is None
 
 
 def test_a_worker_stopping_after_its_job_was_handed_on_does_not_give_it_back(
@@ -498,21 +498,21 @@ def test_a_worker_stopping_after_its_job_was_handed_on_does_not_give_it_back(
     a `requeued` event now would put the other worker's running job back in the queue."""
     client = redis_server.client()
     runner = JobRunner(tiny_sketcher, client, "w-paused")
-    job = {"job": "d" * 32, "format": keys.MESSAGE_FORMAT, "dispatch": "first",
+    job = {"job": "d" * 32, "format": celery_app.MESSAGE_FORMAT, "dispatch": "first",
            "image": base64.b64encode(image_bytes()).decode(),
            "params": {"strokes": [4], "preset": "draft", "steps": 50, "seeds": 1, "seed": 1,
                       "prompt": None, "width": 3.0, "mask": "none"},
            "max_attempts": 3, "max_pixels": 16_000_000}
-    client.set(keys.dispatch_key(job["job"]), "first")
+    client.set(celery_app.dispatch_key(job["job"]), "first")
 
     def handed_on_then_stopped(job_id: str, report: Any) -> None:
-        client.set(keys.dispatch_key(job_id), "second")
+        client.set(celery_app.dispatch_key(job_id), "second")
         runner.stopping.set()
 
     runner._progress = handed_on_then_stopped
     runner.run(job)  # returns (the message is acknowledged) rather than rejecting it
     assert [e["type"] for e in _events(client, job["job"])] == ["started"]
-    assert client.get(keys.attempts_key(job["job"])) == b"1"  # counted for the other worker
+    assert client.get(celery_app.attempts_key(job["job"])) == b"1"  # counted for the other worker
 
 
 def test_collector_fails_a_job_reported_in_a_newer_format(
@@ -520,7 +520,7 @@ def test_collector_fails_a_job_reported_in_a_newer_format(
     store = JobStore(tmp_path / "data")
     job, _ = store.add({"strokes": [4]}, b"image")
     client = redis_server.client()
-    client.xadd(keys.EVENTS, {"format": str(keys.MESSAGE_FORMAT + 1), "job": job.id,
+    client.xadd(celery_app.EVENTS, {"format": str(celery_app.MESSAGE_FORMAT + 1), "job": job.id,
                               "type": "done", "data": json.dumps({"whatever": 1})})
     executor = CeleryExecutor(store, redis_server.url, block_ms=50)
     executor.start()
@@ -530,4 +530,4 @@ def test_collector_fails_a_job_reported_in_a_newer_format(
     finally:
         executor.stop(10)
     assert "message format 3" in failed.error and "upgrade this front" in failed.error
-    assert client.xlen(keys.EVENTS) == 0
+    assert client.xlen(celery_app.EVENTS) == 0

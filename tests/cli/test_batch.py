@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -14,9 +13,9 @@ from cli_helpers import ASTRONAUT, CAT, QUICK
 
 from sketchify.backend.cli import main
 from sketchify.core.commands import bars, batch
+from sketchify.core.config import Models, preset
 from sketchify.core.engine import Sketcher
 from sketchify.core.output import provenance
-from sketchify.core.presets import preset
 
 pytest_plugins = ["cli_fixtures"]
 
@@ -153,17 +152,16 @@ def test_a_missing_photo_fails_the_batch_at_once(folder, models, capsys, no_mode
 
 
 def test_the_provenance_the_batch_expects_is_what_the_engine_writes(tiny_models):
-    args = argparse.Namespace(
-        loss_model=str(tiny_models.loss_config), loss_weights=str(tiny_models.loss_weights),
-        saliency_model=str(tiny_models.saliency_config),
-        saliency_weights=str(tiny_models.saliency_weights), device="cpu",
-        preset="auto", steps=2, seeds=2, seed=5, prompt="a cat")
-    sketcher = Sketcher("cpu", args.loss_model, args.loss_weights, args.saliency_model,
-                        args.saliency_weights)
-    config = batch.config_from(args, sketcher.device)
+    models = Models(str(tiny_models.loss_config), str(tiny_models.loss_weights),
+                    str(tiny_models.saliency_config), str(tiny_models.saliency_weights))
+    request = batch.Request("cpu", "auto", {"steps": 2, "seeds": 2, "seed": 5,
+                                            "prompt": "a cat"}, models)
+    sketcher = Sketcher("cpu", models.loss_model, models.loss_weights, models.saliency_model,
+                        models.saliency_weights)
+    config = batch.config_from(request, sketcher.device)
     assert config == preset("draft", steps=2, seeds=2, seed=5, prompt="a cat")
     result = sketcher.sketch(CAT, (3,), config)
-    labels = batch.model_labels(args)
+    labels = batch.model_labels(models)
     assert labels == sketcher.models
     wanted = batch.expected_provenance(config, 3, labels)
     assert provenance.settings_match(result.provenance(3), wanted)

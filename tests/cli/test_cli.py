@@ -80,11 +80,11 @@ def test_the_estimate_comes_before_the_first_step(photo, models, monkeypatch):
 
 
 def test_the_estimate_counts_every_view_of_every_step():
-    from sketchify.core.commands.preflight import Job
-    from sketchify.core.presets import preset
+    from sketchify.core.commands.preflight import PhotoJob
+    from sketchify.core.config import preset
 
     config = preset("standard", steps=10)
-    jobs = [Job(Path("a.jpg"), {}, todo=(4, 8))]
+    jobs = [PhotoJob(Path("a.jpg"), {}, todo=(4, 8))]
     # 10 steps x 2 counts x 3 seeds x (1 + 4 augmentations) views at 0.1 s: 30 s.
     line = batch.estimate_line(config, "cpu", jobs, 10 * 2 * 3 * 5 * 0.1, False)
     assert "a.jpg, strokes 4,8, preset standard (10 steps, 3 seeds) on cpu: about 30 s" in line

@@ -3,7 +3,6 @@ to end on tiny random-weight models (whose figures mean nothing, and the command
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +14,7 @@ from cli_helpers import ASTRONAUT, CAT, QUICK
 from sketchify.backend.cli import main
 from sketchify.core.commands import evaluate
 from sketchify.core.commands.dataset import class_name, plan_dataset
+from sketchify.core.config import Models
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError
 
@@ -72,9 +72,7 @@ def test_class_names_and_the_data_set_plan(tmp_path):
 
 def test_the_published_weights_are_told_from_the_rest(tiny_models):
     def report(**flags: str) -> dict:
-        args = {"loss_model": "RN101", "loss_weights": "openai", "saliency_model": "ViT-B-32",
-                "saliency_weights": "openai", **flags}
-        return evaluate.weights_report(argparse.Namespace(**args))
+        return evaluate.weights_report(Models(**flags))
 
     assert report() == {"loss_model": "RN101 openai", "saliency_model": "ViT-B-32 openai",
                         "published": True}

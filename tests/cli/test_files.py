@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from sketchify.core.commands.files import write_all
+from sketchify.core.output.files import write_all
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o077, 0o600), (0o002, 0o664)])

@@ -14,18 +14,14 @@ import pytest
 from cli_helpers import CAT
 from PIL import Image
 
-from sketchify.core import engine, presets
-from sketchify.core.commands import preflight
-from sketchify.core.commands.preflight import Job, check_outputs, find_photos, output_paths
+from sketchify.core import config
+from sketchify.core.commands.preflight import PhotoJob, check_outputs, find_photos, output_paths
 from sketchify.core.errors import InputError
-from sketchify.core.photo import image
 
 
-def test_the_torch_free_mirrors_match_the_engine():
-    assert preflight.PRESET_NAMES == presets.PRESET_NAMES
-    assert preflight.MAX_STROKES == engine.MAX_STROKES
+def test_a_folder_is_searched_for_the_formats_the_cli_reads():
     extensions = Image.registered_extensions()
-    assert {extensions[s] for s in preflight.PHOTO_SUFFIXES} <= image.ALLOWED_FORMATS
+    assert {extensions[s] for s in config.PHOTO_SUFFIXES} <= config.PHOTO_FORMATS
 
 
 # Each case: (argv, what the one line says). A fresh interpreter runs them all and reports,
@@ -113,23 +109,24 @@ def test_where_the_svgs_go(tmp_path):
 
 
 def test_colliding_outputs_are_refused_naming_both_photos(tmp_path):
-    jobs = [Job(tmp_path / d / "cat.jpg", output_paths(tmp_path / d / "cat.jpg", (8,),
+    jobs = [PhotoJob(tmp_path / d / "cat.jpg", output_paths(tmp_path / d / "cat.jpg", (8,),
                                                        out_dir=tmp_path / "out"))
             for d in ("a", "b")]
     with pytest.raises(InputError) as info:
         check_outputs(jobs, made_inside=tmp_path / "out")
     assert f"{tmp_path}/a/cat.jpg and {tmp_path}/b/cat.jpg would both be written to" in str(
         info.value)
-    beside = [Job(tmp_path / n, output_paths(tmp_path / n, (8,))) for n in ("c.jpg", "c.png")]
+    beside = [PhotoJob(tmp_path / n, output_paths(tmp_path / n, (8,))) for n in ("c.jpg", "c.png")]
     with pytest.raises(InputError, match=r"would both be written to .*c\.8\.svg"):
         check_outputs(beside)
 
 
 def test_only_the_out_dir_may_be_missing(tmp_path):
     deep = tmp_path / "out" / "class"
-    check_outputs([Job(CAT, {4: deep / "cat.4.svg"})], made_inside=tmp_path / "out")
+    check_outputs([PhotoJob(CAT, {4: deep / "cat.4.svg"})], made_inside=tmp_path / "out")
     with pytest.raises(InputError, match=r"The output folder .* does not exist"):
-        check_outputs([Job(CAT, {4: deep / "cat.4.svg"})])
+        check_outputs([PhotoJob(CAT, {4: deep / "cat.4.svg"})])
     (tmp_path / "file").write_text("")
     with pytest.raises(InputError, match="is not a folder"):
-        check_outputs([Job(CAT, {4: tmp_path / "file" / "x.svg"})], made_inside=tmp_path / "file")
+        check_outputs([PhotoJob(CAT, {4: tmp_path / "file" / "x.svg"})],
+                      made_inside=tmp_path / "file")

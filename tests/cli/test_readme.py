@@ -192,9 +192,11 @@ def test_the_readme_says_which_python_runs_install_py():
 
 
 def test_the_model_variables_are_documented_as_the_code_reads_them():
-    from sketchify.core.commands.cli import CLIP_FLAGS
+    from sketchify.core.commands.cli import MODEL_VARIABLES
+    from sketchify.core.config import Models
 
-    for flag, (variable, default) in CLIP_FLAGS.items():
+    for flag, variable in MODEL_VARIABLES.items():
+        default = getattr(Models(), flag[2:].replace("-", "_"))
         assert f"| `{variable}` | `{flag}` | `{default}`" in DOCS["models.md"], variable
 
 

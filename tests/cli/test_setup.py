@@ -14,7 +14,7 @@ import pytest
 from cli_helpers import CAT, QUICK
 
 from sketchify.backend.cli import build_parser, main
-from sketchify.core.commands.cli import CLIP_FLAGS
+from sketchify.core.commands.cli import MODEL_VARIABLES
 
 pytest_plugins = ["cli_fixtures"]
 
@@ -34,10 +34,10 @@ def attribute(flag: str) -> str:
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_takes_the_models_from_the_environment_and_a_flag_wins(command,
                                                                              monkeypatch):
-    for variable, _ in CLIP_FLAGS.values():
+    for variable in MODEL_VARIABLES.values():
         monkeypatch.setenv(variable, f"from-{variable}")
     args = build_parser().parse_args(COMMANDS[command])
-    for flag, (variable, _) in CLIP_FLAGS.items():
+    for flag, variable in MODEL_VARIABLES.items():
         assert getattr(args, attribute(flag)) == f"from-{variable}"
     args = build_parser().parse_args([*COMMANDS[command], "--loss-weights", "given.bin"])
     assert args.loss_weights == "given.bin"
@@ -46,7 +46,7 @@ def test_every_command_takes_the_models_from_the_environment_and_a_flag_wins(com
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_without_the_variables_the_defaults_are_the_published_models(command, monkeypatch):
-    for variable, _ in CLIP_FLAGS.values():
+    for variable in MODEL_VARIABLES.values():
         monkeypatch.delenv(variable, raising=False)
     args = build_parser().parse_args(COMMANDS[command])
     assert (args.loss_model, args.loss_weights, args.saliency_model, args.saliency_weights) == (
@@ -57,14 +57,14 @@ def test_without_the_variables_the_defaults_are_the_published_models(command, mo
 def test_help_shows_each_flag_with_its_variable(command, capsys):
     assert main([command, "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for flag, (variable, _) in CLIP_FLAGS.items():
+    for flag, variable in MODEL_VARIABLES.items():
         assert flag in text and f"${variable}" in text, (command, flag)
 
 
 def test_a_sketch_with_the_models_named_only_in_the_environment(tiny_models, tmp_path,
                                                                 monkeypatch):
     photo = Path(shutil.copy(CAT, tmp_path / "cat.jpg"))
-    for flag, (variable, _) in CLIP_FLAGS.items():
+    for flag, variable in MODEL_VARIABLES.items():
         monkeypatch.setenv(variable, str(getattr(tiny_models, {
             "--loss-model": "loss_config", "--loss-weights": "loss_weights",
             "--saliency-model": "saliency_config", "--saliency-weights": "saliency_weights",

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from sketchify.core.config import preset
 from sketchify.core.models import load_clip
-from sketchify.core.presets import preset
 from sketchify.core.timing.estimate import (
     MEASURE_STEPS,
     job_seconds,

@@ -13,7 +13,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 
 from sketchify.core.errors import InputError, WeightsError
-from sketchify.core.fold import fold_loss_model
+from sketchify.core.fast_resnet import fold_loss_model
 from sketchify.core.models import clip_mean_std, load_clip, normalize, resolve_device
 
 

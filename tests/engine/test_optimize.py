@@ -14,12 +14,13 @@ import pytest
 import torch
 from stroke_starts import random_starts
 
-from sketchify.core.engine import Sketcher, stroke_counts
+from sketchify.core.config import PRESETS, SketchConfig, preset, resolve_preset, stroke_counts
+from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import load_clip
-from sketchify.core.optimize import SketchConfig, optimize
-from sketchify.core.photo.image import load_image, make_target
-from sketchify.core.presets import PRESETS, preset, resolve_preset
+from sketchify.core.optimize import optimize
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import make_target
 
 CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
 FAST = SketchConfig(steps=4, seeds=2, augmentations=1, eval_every=2, patience=100)

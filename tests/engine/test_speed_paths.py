@@ -19,17 +19,14 @@ from open_clip.modified_resnet import AttentionPool2d
 from stroke_starts import random_starts
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.fold import ClassTokenPool, fold_loss_model
-from sketchify.core.losses import STAGES, ClipLoss
+from sketchify.core.config import STAGES, SketchConfig
+from sketchify.core.device_policy import FP16_LOSS_SCALE, autocast_dtype
+from sketchify.core.fast_resnet import ClassTokenPool, fold_loss_model
+from sketchify.core.losses import ClipLoss
 from sketchify.core.models import normalize
-from sketchify.core.optimize import (
-    FP16_LOSS_SCALE,
-    SketchConfig,
-    _view_terms,
-    autocast_dtype,
-    optimize,
-)
-from sketchify.core.photo.image import load_image, make_target
+from sketchify.core.optimize import _view_terms, optimize
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import make_target
 from sketchify.core.render import _rasterize, rasterize
 
 CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError
-from sketchify.core.photo.image import Target, load_image, make_target
+from sketchify.core.photo.image import load_image
+from sketchify.core.photo.target import Target, make_target
 
 
 def encode(img: Image.Image, fmt: str, **options) -> bytes:

@@ -12,17 +12,9 @@ from PIL import Image
 from sketchify.core.errors import InputError
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image
-from sketchify.core.photo.mask import (
-    ObjectMask,
-    alpha_mask,
-    canvas_mask,
-    file_mask,
-    mask_mode,
-    mask_option,
-    masked_target,
-    on_white,
-)
-from sketchify.core.saliency import init_strokes
+from sketchify.core.photo.mask import ObjectMask, alpha_mask, file_mask, mask_mode, mask_option
+from sketchify.core.photo.target import canvas_mask, make_target, on_white
+from sketchify.core.starts import init_strokes
 
 ORIENTATION = 0x0112
 
@@ -218,11 +210,11 @@ def test_canvas_mask_is_the_photo_pixel_under_each_canvas_pixel_centre():
     assert not grid[:40].any() and not grid[-40:].any()  # the white padding is no object
 
 
-def test_masked_target_is_white_off_the_object_and_carries_the_mask():
+def test_a_masked_target_is_white_off_the_object_and_carries_the_mask():
     picture = Image.new("RGB", (64, 64), (0, 120, 0))
     pixels = np.zeros((64, 64), dtype=bool)
     pixels[16:48, 16:48] = True
-    target = masked_target(picture, ObjectMask("file", pixels))
+    target = make_target(picture, mask=ObjectMask("file", pixels))
     assert target.mask is not None and target.mask.sum() == 112 * 112
     # Lanczos upscaling (64 -> 224 px) rings 3 photo pixels, 10.5 canvas pixels, past an edge.
     far = ~torch.nn.functional.max_pool2d(target.mask[None, None], 25, 1, 12)[0, 0].bool()
@@ -236,7 +228,7 @@ def test_an_object_too_small_for_the_canvas_is_refused():
     pixels = np.zeros((2000, 2000), dtype=bool)
     pixels[1000, 1000] = True  # one photo pixel: 0.11 canvas pixel, no canvas centre on it
     with pytest.raises(InputError, match="too small") as error:
-        masked_target(Image.new("RGB", (2000, 2000)), ObjectMask("file", pixels))
+        make_target(Image.new("RGB", (2000, 2000)), mask=ObjectMask("file", pixels))
     assert error.value.field == "mask_image"
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from sketchify.core.config import preset
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError
 from sketchify.core.output import provenance
 from sketchify.core.output.svg import parse_svg
-from sketchify.core.presets import preset
 from sketchify.core.timing.durations import about
 
 CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sketchify.core.config import MASK_HALF
 from sketchify.core.errors import InputError, WeightsError, first_line
-from sketchify.core.photo.mask import HALF, ObjectMask
 
 # Where rembg itself downloads u2net from (its U2netSession); named here for the manual way.
 U2NET_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net.onnx"
@@ -60,8 +60,9 @@ class SalientObjectModel:
             return None
         return f"The u2net model for mask 'auto' is not downloaded yet: {_manual()}."
 
-    def mask(self, picture: Image.Image) -> ObjectMask:
-        """The object of an RGB picture: U²-Net's map, min-max normalized, above 0.5."""
+    def mask(self, picture: Image.Image) -> np.ndarray:
+        """The object of an RGB picture, bool [height, width]: U²-Net's map, min-max
+        normalized, above 0.5."""
         session = self.load()
         try:
             # A flat map divides 0 by 0 inside rembg; it then simply marks no object.
@@ -70,11 +71,11 @@ class SalientObjectModel:
         except Exception as exc:  # onnxruntime raises its own types for a mismatched model
             raise WeightsError(f"The mask model {self._name()} could not run on the photo "
                                f"({first_line(exc)}); it must be a u2net ONNX model.") from exc
-        pixels = np.asarray(level) >= HALF
+        pixels = np.asarray(level) >= MASK_HALF
         if not pixels.any():
             raise InputError("The salient-object network found no object in the photo; "
                              "send a mask image instead.", field="mask")
-        return ObjectMask("auto", pixels)
+        return pixels
 
     def load(self) -> Any:
         """The rembg session, built once: from the file, the cache, or a fresh download."""

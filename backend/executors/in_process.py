@@ -1,65 +1,30 @@
-"""The seam between the HTTP layer and whatever runs jobs.
-
-The HTTP layer only ever writes a queued job into the JobStore and then talks to an
-``Executor``: ``submit(job)`` once the job is durable, ``cancel(id)`` after a cancel request
-on a running job, ``describe()`` for /v1/health, ``start()``/``stop()`` around the server's
-life. Executors move jobs through their states with the store's methods (claim_next,
-set_progress, finish, mark_canceled, fail, requeue, recover_interrupted), so the store stays
-the single source of truth. ``InProcessExecutor`` is the default: one worker thread per
-device in this process; ``sketch_task.run_sketch_task`` is how any executor runs one job.
-"""
+"""The default executor: one worker thread per device in this process, each running queued
+jobs in order through ``sketch_task.run_sketch_task`` (how any executor runs one job)."""
 
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
-from typing import Any, Protocol
+from typing import Any
 
 from sketchify.backend import joblog, limits
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import Job, JobStore
-from sketchify.core.errors import SketchifyError
-from sketchify.core.presets import resolve_preset
+from sketchify.core.config import resolve_preset
+from sketchify.core.errors import SketchifyError, first_line
+from sketchify.core.output.provenance import name_only
 from sketchify.core.timing.estimate import measure_step_cost, refreshed
 
 log = logging.getLogger(__name__)
 _DISK_POLL_S = 2.0  # how often a worker looks whether a full disk has room again
 
 
-class Executor(Protocol):
-    def start(self) -> None:
-        """Recover jobs interrupted by a previous crash and start taking queued jobs."""
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop taking jobs; a job interrupted by the stop goes back to the queue."""
-
-    def submit(self, job: Job) -> None:
-        """This job was just queued in the store (its row and input are durable)."""
-
-    def cancel(self, job_id: str) -> None:
-        """The store flagged this running job for cancelation; stop it cooperatively."""
-
-    def check_accepting(self) -> None:
-        """Raise ApiError (503) when new jobs cannot be taken now; called before storing one."""
-
-    def mask_problem(self) -> str | None:
-        """Why an ``auto`` mask cannot run where jobs run (None: it can, or it is not known
-        here); a submission asking for one gets it as a 422."""
-
-    def describe(self) -> dict[str, Any]:
-        """What /v1/health shows about the workers: kind, devices, models, running job ids."""
-
-    def step_costs(self) -> dict[str, float]:
-        """Measured seconds per sketch view per step, per device label (estimates.py)."""
-
-
 def file_names_only(models: dict[str, Any]) -> dict[str, Any]:
     """Model settings as /v1/health shows them: a weights or config path becomes its file name
     (the server's folders are nobody else's business); tags such as `openai` stay."""
-    return {kind: {key: re.split(r"[\\/]", value)[-1] if isinstance(value, str) else value
+    return {kind: {key: name_only(value) if isinstance(value, str) else value
                    for key, value in settings.items()}
             for kind, settings in models.items()}
 
@@ -68,7 +33,7 @@ def failure_message(error: BaseException) -> str:
     """One sentence for the job's `error` field."""
     if isinstance(error, SketchifyError):
         return str(error)
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = first_line(error)
     if "out of memory" in text.lower():
         return f"The device ran out of memory ({text}); try fewer strokes or seeds."
     return f"The engine failed: {type(error).__name__}: {text}"

@@ -1,6 +1,6 @@
 """Where strokes start: CLIP ViT attention restricted to XDoG edges, sampled into short strokes.
 
-The recipe is the published CLIPasso one (see DESIGN.md); the constants below are its values.
+The recipe is the published CLIPasso one; the constants below (and config.WALK) are its values.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import torch.nn.functional as F
 from skimage.color import rgb2gray
 from skimage.filters import gaussian, threshold_otsu
 
+from sketchify.core.config import WALK
 from sketchify.core.models import normalize
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.photo.image import Target
+from sketchify.core.photo.target import Target
 
 XDOG_GAMMA = 0.98
 XDOG_PHI = 200.0
@@ -21,7 +22,6 @@ XDOG_EPS = -0.1
 XDOG_SIGMA = 0.8
 XDOG_K = 10.0
 SOFTMAX_TEMPERATURE = 0.3
-WALK = 0.025
 
 
 def xdog(gray: torch.Tensor | np.ndarray) -> torch.Tensor:
