@@ -144,13 +144,15 @@ def request_bytes(method: str, url: str, headers: list[tuple[str, str]], body: b
 def part_names(parts: list[tuple[str, str | None, bytes]], *, cut: bool = False) -> set[str]:
     """The field names a server may read from these parts. A name with a quote, backslash, line
     break or NUL does not survive a Content-Disposition header whole (multipart() does not
-    escape: that is part of the fuzzing), and a cut body may end inside a name."""
+    escape: that is part of the fuzzing), and a cut body may end inside a name. Werkzeug 3.1.4
+    and later read a backslash in a quoted name as an escape (`0\\0` arrives as `00`)."""
     names = set()
-    for name, _, _ in parts:
-        pieces = re.split(r'["\\\r\n\x00]', name)
-        names |= {name, *pieces} | ({""} if len(pieces) > 1 else set())
-        if cut:
-            names |= {name[:i] for i in range(len(name))}
+    for sent, _, _ in parts:
+        for name in {sent, re.sub(r"\\(.)", r"\1", sent, flags=re.DOTALL)}:
+            pieces = re.split(r'["\\\r\n\x00]', name)
+            names |= {name, *pieces} | ({""} if len(pieces) > 1 else set())
+            if cut:
+                names |= {name[:i] for i in range(len(name))}
     return names
 
 
