@@ -12,7 +12,14 @@ from PIL import Image
 
 from sketchify.core.errors import InputError
 from sketchify.core.models import load_clips, resolve_device
-from sketchify.core.optimize import CancelToken, Progress, Sketch, SketchConfig, optimize
+from sketchify.core.optimize import (
+    CancelToken,
+    Progress,
+    Sketch,
+    SketchConfig,
+    optimize,
+    resolved_precision,
+)
 from sketchify.core.output import provenance
 from sketchify.core.output.provenance import record
 from sketchify.core.output.svg import to_svg
@@ -45,6 +52,7 @@ class SketchResult:
             seeds=s["seeds"], steps=s["steps"], steps_run=self.steps,
             loss=float(f"{sketch.loss:.6g}"), mask=s["mask"], prompt=s["prompt"], width=s["width"],
             loss_model=s["loss_model"], saliency_model=s["saliency_model"],
+            precision=s["precision"],
         )
 
     def svg(self, count: int) -> str:
@@ -119,7 +127,8 @@ class Sketcher:
             progress=progress,
             cancel=cancel,
         )
-        settings = provenance.settings(config, mask.mode if mask else "none", self.models)
+        settings = provenance.settings(config, mask.mode if mask else "none", self.models,
+                                       resolved_precision(config.precision, self.device))
         return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps,
                             settings)
 

@@ -21,8 +21,8 @@ from sketchify.core.strokes import Strokes
 HALF_WIDTH_RANGE = (0.25, 8.0)
 OPACITY_RANGE = (0.0, 1.0)
 # CLIP's precision: float32, or float16 autocast as the reference runs CLIP on a GPU. bfloat16
-# is not offered: with 3 fewer mantissa bits, its stroke gradients missed the bar
-# (cosine >= 0.99 to float32's; measured 0.985) unless the stem and layer1 stay in float32.
+# is not offered: on RN101 its stroke gradients meet the bar (cosine >= 0.99 to float32's) only
+# with everything up to layer3 (~80 % of the work) kept in float32 (docs/precision.md).
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16}
 # float16 gradients of a mean over ~10^5 activations fall below its normal range; scaling the
 # loss (and dividing the gradient back in float32) keeps them representable, with a wide
@@ -66,7 +66,7 @@ class SketchConfig:
     crop_scale: tuple[float, float] = (0.8, 0.8)
     # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "fp16"
     # (autocast), or "auto": fp16 on CUDA (as the reference runs CLIP there), fp32 on a CPU
-    # (the exact math) and on MPS (not measured there).
+    # (the exact math; docs/precision.md) and on MPS (not measured there).
     precision: str = "auto"
     # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
     # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
@@ -318,11 +318,16 @@ def optimize(
     return Outcome(sketches, per_seed, canceled, step, history)
 
 
+def resolved_precision(precision: str, device: str | torch.device) -> str:
+    """The precision CLIP runs in for ``precision`` on ``device``: ``auto`` decided."""
+    if precision != "auto":
+        return precision
+    return "fp16" if torch.device(device).type == "cuda" else "fp32"
+
+
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype CLIP runs in for ``precision`` on ``device`` (None: float32, no autocast)."""
-    if precision != "auto":
-        return PRECISIONS[precision]
-    return torch.float16 if device.type == "cuda" else None
+    return PRECISIONS[resolved_precision(precision, device)]
 
 
 def _chunk_size(loss_fn: ClipLoss, views: int) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.core.optimize import SketchConfig
+from sketchify.core.optimize import SketchConfig, resolved_precision
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image
@@ -20,7 +20,7 @@ from sketchify.core.presets import preset
 from sketchify.core.timing.estimate import views_per_step
 
 # Request fields that override the preset's SketchConfig field of the same name.
-_OVERRIDES = ("steps", "seeds", "seed", "prompt")
+_OVERRIDES = ("steps", "seeds", "seed", "prompt", "precision")
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,10 @@ def run_sketch_task(
     )
     end = time.monotonic()
     cost = None
-    if first is not None and result.steps > first[0]:
+    # A device's step cost is that of the precision its jobs run by default.
+    default = resolved_precision(config.precision, sketcher.device) == resolved_precision(
+        "auto", sketcher.device)
+    if default and first is not None and result.steps > first[0]:
         # Timed from the first step on: the start (saliency, setup) is not a per-step cost.
         views = views_per_step(config, params["strokes"])
         cost = (end - first[1]) / ((result.steps - first[0]) * views)

@@ -29,7 +29,7 @@ from sketchify.core.commands.preflight import MASK_MODES, Job
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import resolve_device
-from sketchify.core.optimize import SketchConfig
+from sketchify.core.optimize import SketchConfig, resolved_precision
 from sketchify.core.output import provenance
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.image import load_image
@@ -58,7 +58,8 @@ class Outcome:
 
 def config_from(args: argparse.Namespace, device: Any) -> SketchConfig:
     """The preset the flags ask for, ``auto`` resolved for ``device``, with their overrides."""
-    overrides = {name: getattr(args, name) for name in ("steps", "seeds", "seed", "prompt")
+    overrides = {name: getattr(args, name)
+                 for name in ("steps", "seeds", "seed", "prompt", "precision")
                  if getattr(args, name) is not None}
     return preset(args.preset, device, **overrides)
 
@@ -69,10 +70,12 @@ def model_labels(args: argparse.Namespace) -> dict[str, str]:
                              args.saliency_weights)
 
 
-def expected_provenance(config: SketchConfig, count: int, models: dict[str, str],
+def expected_provenance(config: SketchConfig, count: int, models: dict[str, str], device: Any,
                         mask: str = "none") -> dict[str, Any]:
-    """The settings part of the provenance a ``count``-stroke sketch made with ``config`` gets."""
-    return {**provenance.settings(config, mask, models), "strokes": count}
+    """The settings part of the provenance a ``count``-stroke sketch made with ``config`` on
+    ``device`` gets."""
+    precision = resolved_precision(config.precision, device)
+    return {**provenance.settings(config, mask, models, precision), "strokes": count}
 
 
 def is_up_to_date(path: Path, wanted: dict[str, Any]) -> bool:
@@ -109,7 +112,7 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, *, batch: bool,
         job.todo = counts if args.force or not batch else tuple(
             n for n in counts
             if not is_up_to_date(job.outputs[n],
-                                 expected_provenance(config, n, models, mask=mode)))
+                                 expected_provenance(config, n, models, device, mask=mode)))
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
     # A single photo that is no image, or whose mask is unusable, fails before the models load;
@@ -118,7 +121,7 @@ def run(jobs: Sequence[Job], args: argparse.Namespace, *, batch: bool,
     mask = mode if batch else mask_option(args.mask, jobs[0].photo, first, args.mask_model)
     if pending:
         outcome.sketcher = sketcher_from_args(args)
-        cost = measure_step_cost(outcome.sketcher)
+        cost = measure_step_cost(outcome.sketcher, precision=config.precision)
         estimates = [job_seconds(config, job.todo, cost) for job in pending]
         print(estimate_line(config, device, pending, sum(estimates), batch), file=sys.stderr)
         bars = ProgressBars(len(pending) if batch else None)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sketchify.core.commands.preflight import (
+    PRECISION_NAMES,
     PRESET_NAMES,
     Job,
     check_folder,
@@ -92,6 +93,10 @@ def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
                         help="random seed (same seed, same SVG on CPU)")
     parser.add_argument("--prompt", metavar="TEXT",
                         help="optional text the sketch should also match")
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISION_NAMES,
+        help="the precision CLIP runs in: auto (default: fp16 on CUDA, fp32 elsewhere), fp32 "
+        "(the exact math) or fp16")
     parser.add_argument("--force", action="store_true",
                         help="in a batch, redo sketches that are already up to date")
     parser.add_argument(

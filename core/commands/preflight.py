@@ -16,10 +16,12 @@ from pathlib import Path
 
 from sketchify.core.errors import InputError
 
-# Mirrors of engine.MAX_STROKES and presets.PRESET_NAMES, which live in modules that import
-# torch; tests/cli/test_preflight.py keeps them equal. The service's limits read this one.
+# Mirrors of engine.MAX_STROKES, presets.PRESET_NAMES and the precisions of optimize.PRECISIONS,
+# which live in modules that import torch; tests/cli/test_preflight.py keeps them equal. The
+# service's limits read MAX_STROKES.
 MAX_STROKES = 256
 PRESET_NAMES = ("auto", "draft", "standard", "best")
+PRECISION_NAMES = ("auto", "fp32", "fp16")
 # --mask takes one of these, or the path of a mask image.
 MASK_MODES = ("none", "alpha", "auto")
 # What a folder is searched for: the suffixes of the formats load_image accepts.

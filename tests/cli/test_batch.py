@@ -157,14 +157,14 @@ def test_the_provenance_the_batch_expects_is_what_the_engine_writes(tiny_models)
         loss_model=str(tiny_models.loss_config), loss_weights=str(tiny_models.loss_weights),
         saliency_model=str(tiny_models.saliency_config),
         saliency_weights=str(tiny_models.saliency_weights), device="cpu",
-        preset="auto", steps=2, seeds=2, seed=5, prompt="a cat")
+        preset="auto", steps=2, seeds=2, seed=5, prompt="a cat", precision="fp32")
     sketcher = Sketcher("cpu", args.loss_model, args.loss_weights, args.saliency_model,
                         args.saliency_weights)
     config = batch.config_from(args, sketcher.device)
-    assert config == preset("draft", steps=2, seeds=2, seed=5, prompt="a cat")
+    assert config == preset("draft", steps=2, seeds=2, seed=5, prompt="a cat", precision="fp32")
     result = sketcher.sketch(CAT, (3,), config)
     labels = batch.model_labels(args)
     assert labels == sketcher.models
-    wanted = batch.expected_provenance(config, 3, labels)
+    wanted = batch.expected_provenance(config, 3, labels, sketcher.device)
     assert provenance.settings_match(result.provenance(3), wanted)
     assert not provenance.settings_match(result.provenance(3), {**wanted, "steps": 3})

@@ -14,7 +14,7 @@ import pytest
 from cli_helpers import CAT
 from PIL import Image
 
-from sketchify.core import engine, presets
+from sketchify.core import engine, optimize, presets
 from sketchify.core.commands import preflight
 from sketchify.core.commands.preflight import Job, check_outputs, find_photos, output_paths
 from sketchify.core.errors import InputError
@@ -23,6 +23,7 @@ from sketchify.core.photo import image
 
 def test_the_torch_free_mirrors_match_the_engine():
     assert preflight.PRESET_NAMES == presets.PRESET_NAMES
+    assert ("auto", *optimize.PRECISIONS) == preflight.PRECISION_NAMES
     assert preflight.MAX_STROKES == engine.MAX_STROKES
     extensions = Image.registered_extensions()
     assert {extensions[s] for s in preflight.PHOTO_SUFFIXES} <= image.ALLOWED_FORMATS

@@ -17,6 +17,7 @@ from openapi_spec_validator import validate
 from sketchify.backend import limits
 from sketchify.backend.api import listing, openapi
 from sketchify.backend.storage.jobs import JobStore
+from sketchify.core.commands.preflight import PRECISION_NAMES
 from sketchify.core.photo.mask import MODES
 from sketchify.core.presets import PRESET_NAMES
 
@@ -93,6 +94,7 @@ def test_the_limits_are_the_validators_own(contract):
                                                                          limits.MAX_WIDTH)
     assert fields["preset"]["enum"] == list(PRESET_NAMES)
     assert fields["mask"]["enum"] == list(MODES)
+    assert fields["precision"]["enum"] == list(PRECISION_NAMES)
     assert f"at most {UPLOAD_MB * 2**20} bytes" in body["description"]  # the server's setting
     listed = {p["name"]: p for p in contract.document["paths"]["/v1/sketches"]["get"]
               ["parameters"]}

@@ -1,0 +1,160 @@
+"""How close CLIP under bfloat16 autocast comes to float32, for each number of leading ResNet
+stages kept in float32, over 3 real optimization steps on several photos and batch shapes.
+
+The bar (the one float16 meets on CUDA): at every step, the loss within 1 % of float32's and
+the stroke gradient's cosine to float32's >= 0.99. The steps follow float32's own trajectory
+(Adam on its gradient), so each step compares both precisions at the same strokes.
+
+Uses the REAL RN101 architecture with RANDOM weights whose BatchNorm statistics are measured on
+the photos and their sketches (tests/support/precision_checks.py): the same compute as the
+released weights, but their numerics only approximately; a proxy, not the released model.
+
+    python benchmarks/precision.py           # RN101: every photo x shape x variant
+    python benchmarks/precision.py --shapes draft 8x2x3 --photos cat   # a subset
+    python benchmarks/precision.py --tiny    # the suite's tiny models: a check of this script
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from skimage import data
+
+from sketchify.core.augment import sample_warps
+from sketchify.core.fold import fold_loss_model
+from sketchify.core.losses import STAGES, ClipLoss
+from sketchify.core.optimize import FP16_LOSS_SCALE
+from sketchify.core.photo.image import load_image, make_target
+from sketchify.core.render import rasterize
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "support"))
+from precision_checks import calibrate_batchnorm, step_loss_and_gradient
+from step import EXAMPLES, cpu_flags, cpu_name, starts_for
+from tiny_models import make_tiny_models
+
+# name: (strokes, seeds, augmentations)
+SHAPES = {"paper": (16, 3, 4), "draft": (16, 1, 1), "8x2x3": (8, 2, 2), "32x1x2": (32, 1, 1)}
+STEPS = 3
+LOSS_BAR, COSINE_BAR = 0.01, 0.99
+
+
+def photos(directory: Path) -> dict[str, torch.Tensor]:
+    """The examples and two scikit-image photos as the engine's 224 px targets."""
+    paths = sorted(EXAMPLES.glob("*.jpg"))
+    for name in ("coffee", "rocket"):
+        path = directory / f"{name}.png"
+        Image.fromarray(getattr(data, name)()).save(path)
+        paths.append(path)
+    return {p.stem: make_target(load_image(p)).image for p in paths}
+
+
+def loss_model(tiny: bool, targets: list[torch.Tensor], directory: Path) -> torch.nn.Module:
+    """RN101 (or the tiny ResNet) with random weights, calibrated on the targets and sketches,
+    then folded as the engine loads it."""
+    if tiny:
+        made = make_tiny_models(directory)
+        model = open_clip.create_model(made.loss_config.stem)
+        model.load_state_dict(torch.load(made.loss_weights, weights_only=True))
+    else:
+        torch.manual_seed(0)  # the same random weights every run
+        model = open_clip.create_model("RN101")
+    sketches = rasterize(starts_for((16,), 4, torch.Generator().manual_seed(9))[16],
+                         1.5, 1.0, 224)[:, None].expand(-1, 3, -1, -1)
+    calibrate_batchnorm(model, torch.cat([torch.stack(targets), sketches]))
+    return fold_loss_model(model)
+
+
+def variants(model, target) -> dict[str, tuple[ClipLoss, torch.dtype, float]]:
+    """Label: the loss, the dtype of its strokes and target, its loss scale. Besides bfloat16
+    with 0 to 4 leading stages in float32: float16 as CUDA runs it, and float64 (float32's own
+    rounding seen from above: the floor under any comparison with float32)."""
+    out = {}
+    for k in range(len(STAGES)):
+        label = "bf16 everywhere" if k == 0 else f"bf16, fp32 to {STAGES[k - 1]}"
+        out[label] = (ClipLoss(model, target, autocast=torch.bfloat16, exact_stages=k,
+                               channels_last=True), torch.float32, 1.0)
+    out["fp16, fp32 stem (CUDA's)"] = (ClipLoss(model, target, autocast=torch.float16,
+                                               channels_last=True), torch.float32, FP16_LOSS_SCALE)
+    wide = copy.deepcopy(model).double()
+    out["fp64"] = (ClipLoss(wide, target.double()), torch.float64, 1.0)
+    return out
+
+
+def compare(model, target, shape) -> dict[str, tuple[float, float]]:
+    """Per variant: the worst loss difference (relative) and the lowest stroke-gradient cosine
+    to float32 over the steps."""
+    strokes, seeds, augmentations = shape
+    exact = ClipLoss(model, target, channels_last=True)
+    others = variants(model, target)
+    points = starts_for((strokes,), seeds, torch.Generator().manual_seed(strokes))[strokes]
+    points.requires_grad_()
+    adam = torch.optim.Adam([points], lr=1.0)
+    rng = torch.Generator().manual_seed(0)
+    worst = {label: (0.0, 1.0) for label in others}
+    for _ in range(STEPS):
+        warps = sample_warps(augmentations, 224, rng)
+        loss, grad = step_loss_and_gradient(exact, target, points.detach(), warps, 1.0)
+        for label, (loss_fn, dtype, scale) in others.items():
+            low, low_grad = step_loss_and_gradient(loss_fn, target.to(dtype),
+                                                   points.detach().to(dtype), warps, scale)
+            cosine = F.cosine_similarity(grad.flatten(), low_grad.flatten().float(), dim=0)
+            difference = abs(low - loss) / abs(loss)
+            worst[label] = (max(worst[label][0], difference), min(worst[label][1], cosine.item()))
+        points.grad = grad
+        adam.step()
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny models: a smoke test")
+    parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES),
+                        help="strokes x seeds x views per case (default: all)")
+    parser.add_argument("--photos", nargs="+", help="photo names (default: all)")
+    args = parser.parse_args()
+    print(("TINY random models: a check of this script, no figure means anything."
+           if args.tiny else "REAL RN101 architecture, RANDOM calibrated weights (a proxy).")
+          + f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; "
+          f"CPU: {cpu_name()}; flags: {cpu_flags()}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = photos(Path(tmp))
+        model = loss_model(args.tiny, list(targets.values()), Path(tmp))
+    chosen = {p: t for p, t in targets.items() if not args.photos or p in args.photos}
+    print(f"against float32, {STEPS} steps; per case the worst step: loss difference % / "
+          f"stroke-gradient cosine; shapes are strokes x seeds x views (clean + augmented)")
+    worst: dict[str, tuple[float, float]] = {}
+    for photo, target in chosen.items():
+        for name in args.shapes:
+            strokes, seeds, augmentations = SHAPES[name]
+            result = compare(model, target, SHAPES[name])
+            print(f"  {photo} {strokes}x{seeds}x{1 + augmentations}:", flush=True)
+            for label, (d, c) in result.items():
+                print(f"    {label:28s} {100 * d:8.3f} % {c:8.4f}", flush=True)
+                old = worst.get(label, (0.0, 1.0))
+                worst[label] = (max(old[0], d), min(old[1], c))
+    print("all cases, worst:")
+    for label, (d, c) in worst.items():
+        print(f"    {label:28s} {100 * d:8.3f} % {c:8.4f}")
+    passing = [label for label, (d, c) in worst.items()
+               if d <= LOSS_BAR and c >= COSINE_BAR]
+    print(f"meets the bar (loss within {100 * LOSS_BAR:g} %, cosine >= {COSINE_BAR}) on every "
+          f"case: {', '.join(passing) or 'none'}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}; took "
+          f"{time.perf_counter() - began:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
