@@ -11,6 +11,7 @@ released weights, but their numerics only approximately; a proxy, not the releas
 
     python benchmarks/precision.py           # RN101: every photo x shape x variant
     python benchmarks/precision.py --shapes draft 8x2x3 --photos cat   # a subset
+    python benchmarks/precision.py --speed   # instead: seconds per step, fp32 vs bfloat16
     python benchmarks/precision.py --tiny    # the suite's tiny models: a check of this script
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -75,14 +77,17 @@ def loss_model(tiny: bool, targets: list[torch.Tensor], directory: Path) -> torc
     return fold_loss_model(model)
 
 
+def label(kept: int) -> str:
+    return "bf16 everywhere" if kept == 0 else f"bf16, fp32 to {STAGES[kept - 1]}"
+
+
 def variants(model, target) -> dict[str, tuple[ClipLoss, torch.dtype, float]]:
     """Label: the loss, the dtype of its strokes and target, its loss scale. Besides bfloat16
     with 0 to 4 leading stages in float32: float16 as CUDA runs it, and float64 (float32's own
     rounding seen from above: the floor under any comparison with float32)."""
     out = {}
     for k in range(len(STAGES)):
-        label = "bf16 everywhere" if k == 0 else f"bf16, fp32 to {STAGES[k - 1]}"
-        out[label] = (ClipLoss(model, target, autocast=torch.bfloat16, exact_stages=k,
+        out[label(k)] = (ClipLoss(model, target, autocast=torch.bfloat16, exact_stages=k,
                                channels_last=True), torch.float32, 1.0)
     out["fp16, fp32 stem (CUDA's)"] = (ClipLoss(model, target, autocast=torch.float16,
                                                channels_last=True), torch.float32, FP16_LOSS_SCALE)
@@ -116,12 +121,45 @@ def compare(model, target, shape) -> dict[str, tuple[float, float]]:
     return worst
 
 
+def speed(model, target, rounds: int) -> None:
+    """Seconds of one step (rasterize, augment, photo views, CLIP forward and backward) of the
+    paper's and the draft's shapes, float32 against bfloat16 everywhere, with the stem and
+    layer1, and with everything up to layer3 kept in float32; the variants interleaved round
+    by round, so a machine shared with other work slows each alike."""
+    variants = {"fp32": ClipLoss(model, target, channels_last=True)}
+    for k in (0, 2, 4):
+        variants[label(k)] = ClipLoss(
+            model, target, autocast=torch.bfloat16, exact_stages=k, channels_last=True)
+    for name in ("paper", "draft"):
+        strokes, seeds, augmentations = SHAPES[name]
+        points = starts_for((strokes,), seeds, torch.Generator().manual_seed(1))[strokes]
+        warps = sample_warps(augmentations, 224, torch.Generator().manual_seed(0))
+        times: dict[str, list[float]] = {variant: [] for variant in variants}
+        for round_ in range(rounds + 1):
+            for variant, loss_fn in variants.items():
+                began = time.perf_counter()
+                step_loss_and_gradient(loss_fn, target, points, warps, 1.0)
+                if round_:  # the first round pays for first-call allocations
+                    times[variant].append(time.perf_counter() - began)
+        print(f"{name} step ({strokes} strokes x {seeds} seeds x {1 + augmentations} views), "
+              f"median of {rounds} interleaved rounds; per round fp32 / variant:")
+        for variant, values in times.items():
+            ratios = [a / b for a, b in zip(times["fp32"], values, strict=True)]
+            print(f"    {variant:24s} {statistics.median(values):7.3f} s  x"
+                  f"{statistics.median(ratios):.2f} (" + ", ".join(f"{r:.2f}" for r in ratios)
+                  + ")", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny models: a smoke test")
     parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES),
                         help="strokes x seeds x views per case (default: all)")
     parser.add_argument("--photos", nargs="+", help="photo names (default: all)")
+    parser.add_argument("--speed", action="store_true",
+                        help="time steps instead (the first photo given); RANDOM weights have "
+                             "the same compute as real ones")
+    parser.add_argument("--rounds", type=int, default=5, help="--speed's rounds")
     args = parser.parse_args()
     print(("TINY random models: a check of this script, no figure means anything."
            if args.tiny else "REAL RN101 architecture, RANDOM calibrated weights (a proxy).")
@@ -133,6 +171,10 @@ def main() -> None:
         targets = photos(Path(tmp))
         model = loss_model(args.tiny, list(targets.values()), Path(tmp))
     chosen = {p: t for p, t in targets.items() if not args.photos or p in args.photos}
+    if args.speed:
+        speed(model, next(iter(chosen.values())), args.rounds)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        return
     print(f"against float32, {STEPS} steps; per case the worst step: loss difference % / "
           f"stroke-gradient cosine; shapes are strokes x seeds x views (clean + augmented)")
     worst: dict[str, tuple[float, float]] = {}
