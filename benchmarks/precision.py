@@ -1,17 +1,21 @@
 """How close CLIP under bfloat16 autocast comes to float32, for each number of leading ResNet
 stages kept in float32, over 3 real optimization steps on several photos and batch shapes.
 
-The bar (the one float16 meets on CUDA): at every step, the loss within 1 % of float32's and
+The bar (the one float16 autocast was accepted under, tests/engine/test_speed_paths.py): at
+every step, the loss within 1 % of float32's and
 the stroke gradient's cosine to float32's >= 0.99. The steps follow float32's own trajectory
 (Adam on its gradient), so each step compares both precisions at the same strokes.
 
-Uses the REAL RN101 architecture with RANDOM weights whose BatchNorm statistics are measured on
-the photos and their sketches (tests/support/precision_checks.py): the same compute as the
-released weights, but their numerics only approximately; a proxy, not the released model.
+Without --weights: the REAL RN101 architecture with RANDOM weights whose BatchNorm statistics
+are measured on the photos and their sketches (tests/support/precision_checks.py): the same
+compute as the released weights, their numerics only approximately; a proxy. Float16 and
+float64 are compared too, to show how sensitive to rounding the model at hand is.
 
     python benchmarks/precision.py           # RN101: every photo x shape x variant
+    python benchmarks/precision.py --weights openai   # the released weights, where they exist
     python benchmarks/precision.py --shapes draft 8x2x3 --photos cat   # a subset
-    python benchmarks/precision.py --speed   # instead: seconds per step, fp32 vs bfloat16
+    python benchmarks/precision.py --speed --shapes paper draft --photos astronaut
+                                             # instead: seconds per step, fp32 vs bfloat16
     python benchmarks/precision.py --tiny    # the suite's tiny models: a check of this script
 """
 
@@ -36,6 +40,7 @@ from skimage import data
 from sketchify.core.augment import sample_warps
 from sketchify.core.fold import fold_loss_model
 from sketchify.core.losses import STAGES, ClipLoss
+from sketchify.core.models import load_clip
 from sketchify.core.optimize import FP16_LOSS_SCALE
 from sketchify.core.photo.image import load_image, make_target
 from sketchify.core.render import rasterize
@@ -61,10 +66,13 @@ def photos(directory: Path) -> dict[str, torch.Tensor]:
     return {p.stem: make_target(load_image(p)).image for p in paths}
 
 
-def loss_model(tiny: bool, targets: list[torch.Tensor], directory: Path) -> torch.nn.Module:
-    """RN101 (or the tiny ResNet) with random weights, calibrated on the targets and sketches,
-    then folded as the engine loads it."""
-    if tiny:
+def loss_model(args: argparse.Namespace, targets: list[torch.Tensor], directory: Path
+               ) -> torch.nn.Module:
+    """RN101 with ``--weights`` as the engine loads it, or RN101 (the tiny ResNet) with random
+    weights, calibrated on the targets and sketches, then folded as the engine loads it."""
+    if args.weights:
+        return load_clip("RN101", args.weights, role="loss")
+    if args.tiny:
         made = make_tiny_models(directory)
         model = open_clip.create_model(made.loss_config.stem)
         model.load_state_dict(torch.load(made.loss_weights, weights_only=True))
@@ -121,16 +129,16 @@ def compare(model, target, shape) -> dict[str, tuple[float, float]]:
     return worst
 
 
-def speed(model, target, rounds: int) -> None:
-    """Seconds of one step (rasterize, augment, photo views, CLIP forward and backward) of the
-    paper's and the draft's shapes, float32 against bfloat16 everywhere, with the stem and
+def speed(model, target, rounds: int, shapes: list[str]) -> None:
+    """Seconds of one step (rasterize, augment, photo views, CLIP forward and backward) of
+    ``shapes``, float32 against bfloat16 everywhere, with the stem and
     layer1, and with everything up to layer3 kept in float32; the variants interleaved round
     by round, so a machine shared with other work slows each alike."""
     variants = {"fp32": ClipLoss(model, target, channels_last=True)}
     for k in (0, 2, 4):
         variants[label(k)] = ClipLoss(
             model, target, autocast=torch.bfloat16, exact_stages=k, channels_last=True)
-    for name in ("paper", "draft"):
+    for name in shapes:
         strokes, seeds, augmentations = SHAPES[name]
         points = starts_for((strokes,), seeds, torch.Generator().manual_seed(1))[strokes]
         warps = sample_warps(augmentations, 224, torch.Generator().manual_seed(0))
@@ -153,6 +161,9 @@ def speed(model, target, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny models: a smoke test")
+    parser.add_argument("--weights", metavar="TAG|FILE",
+                        help="RN101's real weights (a pretrained tag such as openai, or a "
+                             "checkpoint file) instead of the random-weight proxy")
     parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES),
                         help="strokes x seeds x views per case (default: all)")
     parser.add_argument("--photos", nargs="+", help="photo names (default: all)")
@@ -161,7 +172,8 @@ def main() -> None:
                              "the same compute as real ones")
     parser.add_argument("--rounds", type=int, default=5, help="--speed's rounds")
     args = parser.parse_args()
-    print(("TINY random models: a check of this script, no figure means anything."
+    print((f"REAL RN101 weights ({args.weights})." if args.weights else
+           "TINY random models: a check of this script, no figure means anything."
            if args.tiny else "REAL RN101 architecture, RANDOM calibrated weights (a proxy).")
           + f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; "
           f"CPU: {cpu_name()}; flags: {cpu_flags()}; "
@@ -169,10 +181,10 @@ def main() -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         targets = photos(Path(tmp))
-        model = loss_model(args.tiny, list(targets.values()), Path(tmp))
+        model = loss_model(args, list(targets.values()), Path(tmp))
     chosen = {p: t for p, t in targets.items() if not args.photos or p in args.photos}
     if args.speed:
-        speed(model, next(iter(chosen.values())), args.rounds)
+        speed(model, next(iter(chosen.values())), args.rounds, args.shapes)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
         return
     print(f"against float32, {STEPS} steps; per case the worst step: loss difference % / "

@@ -21,8 +21,9 @@ from sketchify.core.strokes import Strokes
 HALF_WIDTH_RANGE = (0.25, 8.0)
 OPACITY_RANGE = (0.0, 1.0)
 # CLIP's precision: float32, or float16 autocast as the reference runs CLIP on a GPU. bfloat16
-# is not offered: on RN101 its stroke gradients meet the bar (cosine >= 0.99 to float32's) only
-# with everything up to layer3 (~80 % of the work) kept in float32 (docs/precision.md).
+# is not offered: on a random-weight RN101 its stroke gradients meet the bar (cosine >= 0.99 to
+# float32's) only with everything up to layer3 (~80 % of the work) kept in float32
+# (docs/precision.md).
 PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16}
 # float16 gradients of a mean over ~10^5 activations fall below its normal range; scaling the
 # loss (and dividing the gradient back in float32) keeps them representable, with a wide
