@@ -40,14 +40,14 @@ def job_seconds(config: SketchConfig, counts: Sequence[int], step_cost_s: float)
 
 def measure_step_cost(
     sketcher: Any, counts: Sequence[int] = (16,), config: SketchConfig | None = None,
-    precision: str = "auto",
+    precision: str | None = None,
 ) -> float:
     """Seconds one sketch view costs per optimization step on ``sketcher``'s loaded models and
     device, timed on a few real steps of a synthetic target (the photo does not change it).
 
     The steps have the seeds and augmentations of ``config``, by default the preset ``auto``
-    picks for the device (draft on a CPU, standard on a GPU), in ``precision`` (a job's
-    estimate follows the precision it runs in), and only the time between steps counts: not
+    picks for the device (draft on a CPU, standard on a GPU), in ``precision`` when given (a
+    job's estimate follows the precision it runs in), and only the time between steps counts: not
     the setup, the first step or the final evaluation.
     """
     device = torch.device(sketcher.device)
@@ -59,7 +59,7 @@ def measure_step_cost(
     starts = {n: 60 + 100 * torch.rand(shape.seeds, n, 4, 2, generator=generator)
               for n in counts}
     timed = replace(shape, steps=1 + MEASURE_STEPS, eval_every=1000, patience=None,
-                    precision=precision)
+                    precision=precision or shape.precision)
     marks: list[float] = []
 
     def mark(_progress) -> None:
