@@ -422,17 +422,34 @@ def bench_draft(models: Models) -> None:
           f"{svg.count('<path')} paths")
 
 
-def cpu_name() -> str:
-    """The CPU model (and family/model numbers: "AMD EPYC" alone names many generations)."""
+def cpuinfo() -> dict[str, str]:
+    """The first CPU's fields in /proc/cpuinfo (empty where there is none)."""
     fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             fields.setdefault(key.strip(), value.strip())
     except OSError:
+        pass
+    return fields
+
+
+def cpu_name() -> str:
+    """The CPU model (and family/model numbers: "AMD EPYC" alone names many generations)."""
+    fields = cpuinfo()
+    if not fields:
         return platform.processor() or platform.machine()
     family = f", family {fields['cpu family']} model {fields['model']}" if "model" in fields else ""
     return f"{fields.get('model name', platform.machine())}{family}"
+
+
+def cpu_flags() -> str:
+    """The flags that decide how fast CLIP's matrix work runs: vector widths and bfloat16
+    or float16 units (AVX-512 BF16/FP16, AMX)."""
+    flags = cpuinfo().get("flags", "").split()
+    wanted = [f for f in flags if f in ("avx2", "fma", "avx512f", "avx512_vnni")
+              or "bf16" in f or "fp16" in f or f.startswith("amx")]
+    return " ".join(wanted) or "none of avx2, avx512, bf16, fp16, amx"
 
 
 def physical_cores() -> int:
@@ -474,7 +491,8 @@ def main() -> None:
     print("RANDOM weights, TINY models: a check of this script; no time below means anything."
           if args.tiny else
           "RANDOM weights, REAL sizes (RN101 loss, ViT-B-32 saliency): timings only.")
-    print(f"torch {torch.__version__}; CPU: {cpu_name()}, {physical_cores()} physical cores, "
+    print(f"torch {torch.__version__}; CPU: {cpu_name()} (flags: {cpu_flags()}), "
+          f"{physical_cores()} physical cores, "
           f"{torch.get_num_threads()} torch threads (torch's default is the physical core "
           f"count); load average {os.getloadavg()[0]:.1f} (a shared machine slows every "
           f"variant alike: their repetitions are interleaved); {args.clock} clock")

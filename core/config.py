@@ -19,9 +19,13 @@ STAGES = ("stem", "layer1", "layer2", "layer3", "layer4")
 # (the published CLIPasso value).
 WALK = 0.025
 # CLIP's precision: float32, or float16 autocast as the reference runs CLIP on a GPU. bfloat16
-# is not offered: with 3 fewer mantissa bits, its stroke gradients missed the bar
-# (cosine >= 0.99 to float32's; measured 0.985) unless the stem and layer1 stay in float32.
+# is not offered: on a random-weight RN101 its stroke gradients meet the bar (cosine >= 0.99 to
+# float32's) only with everything up to layer3 (~80 % of the work) kept in float32
+# (docs/precision.md). `auto` is decided where the sketch runs (resolved_precision).
 PRECISIONS = ("fp32", "fp16")
+PRECISION_NAMES = ("auto", *PRECISIONS)
+# The SketchConfig fields a command's flags or a job's fields may set over its preset.
+OVERRIDES = ("steps", "seeds", "seed", "prompt", "precision")
 # The device types whose `auto` preset is the full method (a CPU takes hours for it).
 GPU_TYPES = ("cuda", "mps")
 # The object mask: none, the photo's own transparency, a mask image, or the salient-object
@@ -76,7 +80,7 @@ class SketchConfig:
     crop_scale: tuple[float, float] = (0.8, 0.8)
     # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "fp16"
     # (autocast), or "auto": fp16 on CUDA (as the reference runs CLIP there), fp32 on a CPU
-    # (the exact math) and on MPS (not measured there).
+    # (the exact math; docs/precision.md) and on MPS (not measured there).
     precision: str = "auto"
     # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
     # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
@@ -110,7 +114,7 @@ class SketchConfig:
             raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
         if self.max_batch is not None and self.max_batch < 1:
             raise InputError("max_batch must be positive.", field="max_batch")
-        if self.precision not in ("auto", *PRECISIONS):
+        if self.precision not in PRECISION_NAMES:
             raise InputError(
                 f"precision must be one of auto, {', '.join(PRECISIONS)}; got {self.precision!r}.",
                 field="precision",
@@ -149,6 +153,14 @@ def device_type(device: object) -> str:
     """The type of a device or its name: ``cuda:1`` -> ``cuda`` (a torch.device prints as its
     name, so either kind goes in without importing torch)."""
     return str(device).split(":", 1)[0]
+
+
+def resolved_precision(precision: str, device: object) -> str:
+    """The precision CLIP runs in for ``precision`` on ``device``: ``auto`` is fp16 on CUDA (as
+    the reference runs CLIP there) and fp32 elsewhere (the exact math)."""
+    if precision != "auto":
+        return precision
+    return "fp16" if device_type(device) == "cuda" else "fp32"
 
 
 def resolve_preset(name: str, device: object = None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from sketchify.core.config import resolved_precision
 from sketchify.core.losses import ClipLoss
 
 # The dtype CLIP runs in for each of config.PRECISIONS (None: float32, no autocast).
@@ -17,9 +18,7 @@ FP16_LOSS_SCALE = 2.0**10
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The dtype CLIP runs in for ``precision`` on ``device`` (None: float32, no autocast)."""
-    if precision != "auto":
-        return PRECISION_DTYPES[precision]
-    return torch.float16 if device.type == "cuda" else None
+    return PRECISION_DTYPES[resolved_precision(precision, device)]
 
 
 def loss_scale(autocast: torch.dtype | None) -> float:

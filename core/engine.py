@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from sketchify.core.config import SketchConfig, stroke_counts
+from sketchify.core.config import SketchConfig, resolved_precision, stroke_counts
 from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
@@ -44,6 +44,7 @@ class SketchResult:
             seeds=s["seeds"], steps=s["steps"], steps_run=self.steps,
             loss=float(f"{sketch.loss:.6g}"), mask=s["mask"], prompt=s["prompt"], width=s["width"],
             loss_model=s["loss_model"], saliency_model=s["saliency_model"],
+            precision=s["precision"],
         )
 
     def svg(self, count: int) -> str:
@@ -107,7 +108,8 @@ class Sketcher:
             progress=progress,
             cancel=cancel,
         )
-        settings = provenance.settings(config, mask.mode if mask else "none", self.models)
+        settings = provenance.settings(config, mask.mode if mask else "none", self.models,
+                                       resolved_precision(config.precision, self.device))
         return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps,
                             settings)
 

@@ -17,6 +17,12 @@ from sketchify.core.config import STAGES
 from sketchify.core.errors import InputError
 from sketchify.core.models import clip_mean_std
 
+# Leading stages kept in float32 under autocast: their high-resolution activations carry the
+# strokes' sub-pixel positions. With the stem in float16, the stroke gradients of 2 seeds x
+# 8 strokes x 3 views had a cosine of 0.987 to float32's, 0.994 with it kept
+# (tests/engine/test_speed_paths.py); it is ~5 % of RN101's work.
+EXACT_STAGES = 1
+
 
 @dataclass
 class Features:
@@ -61,6 +67,7 @@ class ClipLoss:
         prompt: str | None = None,
         prompt_weight: float = 0.1,
         autocast: torch.dtype | None = None,
+        exact_stages: int = EXACT_STAGES,
         channels_last: bool = False,
     ) -> None:
         if not isinstance(model.visual, ModifiedResNet):
@@ -72,6 +79,8 @@ class ClipLoss:
         self.size = input_size(model)
         self.device = next(model.parameters()).device
         self.autocast = autocast
+        # benchmarks/precision.py tries other counts.
+        self.exact_stages = exact_stages
         self.channels_last = channels_last
         # The weights follow the activations' layout (cuDNN and oneDNN would otherwise convert
         # them on every call). In place on the shared model: the layout changes, the function
@@ -105,12 +114,8 @@ class ClipLoss:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         stages = []
-        for name in STAGES[: self.depth]:
-            # The stem stays in float32 under autocast: its full-resolution activations carry
-            # the strokes' sub-pixel positions. With it in float16, the stroke gradients of
-            # 2 seeds x 8 strokes x 3 views had a cosine of 0.987 to float32's, 0.994 with it
-            # kept (tests/engine/test_speed_paths.py); it is ~5 % of RN101's work.
-            with self._precision(name != "stem"):
+        for index, name in enumerate(STAGES[: self.depth]):
+            with self._precision(index >= self.exact_stages):
                 x = getattr(visual, name)(x)
             stages.append(x)
         with self._precision():

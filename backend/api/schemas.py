@@ -9,7 +9,7 @@ from typing import Any
 from sketchify.backend import limits
 from sketchify.backend.api import filenames, listing
 from sketchify.backend.api.downloads import format_mimetype
-from sketchify.core.config import MASK_MODES, PRESET_NAMES, PRESETS
+from sketchify.core.config import MASK_MODES, PRECISION_NAMES, PRESET_NAMES, PRESETS
 
 
 def ref(name: str) -> dict[str, str]:
@@ -61,6 +61,11 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
         "width": {"description": "SVG stroke width at the 224 px canvas.",
                   "type": "number", "minimum": limits.MIN_WIDTH, "maximum": limits.MAX_WIDTH,
                   "default": limits.DEFAULT_WIDTH},
+        "precision": {"description": "The precision CLIP runs in: `auto` (the default) is "
+                                     "`fp16` on CUDA and `fp32` elsewhere, decided where the "
+                                     "job runs; `fp32` is the exact math. Jobs stored before "
+                                     "this field existed ran `auto`.",
+                      "type": "string", "enum": list(PRECISION_NAMES), "default": "auto"},
         "mask": {"description": "Which part of the photo is the object: `none` (the whole "
                                 "photo), `alpha` (its transparency), `file` (`mask_image`), "
                                 "`auto` (a salient-object network on the server). Sending "
@@ -157,7 +162,8 @@ def _job_schema() -> dict[str, Any]:
                 "additionalProperties": False,
                 "required": ["preset", "steps", "seeds", "seed", "prompt", "width", "mask"],
                 "properties": {
-                    name: field if name in ("preset", "width", "mask") else nullable(field)
+                    name: field if name in ("preset", "width", "precision", "mask")
+                    else nullable(field)
                     for name, field in submission_fields().items() if name != "strokes"
                 },
             },

@@ -21,7 +21,7 @@ from sketchify.backend import limits
 from sketchify.backend.api import filenames
 from sketchify.backend.api.errors import ApiError
 from sketchify.backend.api.mask_fields import check_mask, decode_file_field, mask_part
-from sketchify.core.config import API_FORMATS, PRESET_NAMES
+from sketchify.core.config import API_FORMATS, PRECISION_NAMES, PRESET_NAMES
 from sketchify.core.errors import InputError
 from sketchify.core.photo.image import load_image
 
@@ -99,6 +99,13 @@ def _preset(value: Any) -> str:
     return value
 
 
+def _precision(value: Any) -> str:
+    if not isinstance(value, str) or value not in PRECISION_NAMES:
+        raise ApiError(422, f"precision must be one of {', '.join(PRECISION_NAMES)}.",
+                       "precision")
+    return value
+
+
 def _prompt(value: Any) -> str | None:
     if not isinstance(value, str):
         raise ApiError(422, "prompt must be text.", "prompt")
@@ -115,11 +122,12 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "seed": lambda v: _int(v, "seed", 0, limits.MAX_SEED),
     "prompt": _prompt,
     "width": _width,
+    "precision": _precision,
     "mask": lambda v: v,  # checked with the image and mask image: see mask_fields
 }
 DEFAULTS: dict[str, Any] = {
     "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
-    "prompt": None, "width": limits.DEFAULT_WIDTH, "mask": None,
+    "prompt": None, "width": limits.DEFAULT_WIDTH, "precision": "auto", "mask": None,
 }
 
 

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.core.config import SketchConfig, preset
+from sketchify.core.config import OVERRIDES, SketchConfig, preset, resolved_precision
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.timing.estimate import views_per_step
-
-# Request fields that override the preset's SketchConfig field of the same name.
-_OVERRIDES = ("steps", "seeds", "seed", "prompt")
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ def device_label(device: str | None, worker: str | None) -> str | None:
 def sketch_config(params: dict[str, Any], device: Any) -> SketchConfig:
     """The engine's SketchConfig for validated request params on ``device`` (which decides
     the ``auto`` preset): the preset, then overrides."""
-    overrides = {name: params[name] for name in _OVERRIDES if params.get(name) is not None}
+    overrides = {name: params[name] for name in OVERRIDES if params.get(name) is not None}
     # The HTTP `width` is the SVG stroke width at the canvas; the engine keeps a half-width.
     return preset(params["preset"], device, half_width=params["width"] / 2, **overrides)
 
@@ -95,7 +92,10 @@ def run_sketch_task(
     )
     end = time.monotonic()
     cost = None
-    if first is not None and result.steps > first[0]:
+    # A device's step cost is that of the precision its jobs run by default.
+    default = resolved_precision(config.precision, sketcher.device) == resolved_precision(
+        "auto", sketcher.device)
+    if default and first is not None and result.steps > first[0]:
         # Timed from the first step on: the start (saliency, setup) is not a per-step cost.
         views = views_per_step(config, params["strokes"])
         cost = (end - first[1]) / ((result.steps - first[0]) * views)

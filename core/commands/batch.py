@@ -23,7 +23,13 @@ from PIL import Image
 
 from sketchify.core.commands.bars import ProgressBars
 from sketchify.core.commands.preflight import PhotoJob
-from sketchify.core.config import NAMED_MASK_MODES, Models, SketchConfig, preset
+from sketchify.core.config import (
+    NAMED_MASK_MODES,
+    Models,
+    SketchConfig,
+    preset,
+    resolved_precision,
+)
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import resolve_device
@@ -78,10 +84,12 @@ def model_labels(models: Models) -> dict[str, str]:
                              models.saliency_weights)
 
 
-def expected_provenance(config: SketchConfig, count: int, models: dict[str, str],
+def expected_provenance(config: SketchConfig, count: int, models: dict[str, str], device: Any,
                         mask: str = "none") -> dict[str, Any]:
-    """The settings part of the provenance a ``count``-stroke sketch made with ``config`` gets."""
-    return {**provenance.settings(config, mask, models), "strokes": count}
+    """The settings part of the provenance a ``count``-stroke sketch made with ``config`` on
+    ``device`` gets."""
+    precision = resolved_precision(config.precision, device)
+    return {**provenance.settings(config, mask, models, precision), "strokes": count}
 
 
 def is_up_to_date(path: Path, wanted: dict[str, Any]) -> bool:
@@ -118,7 +126,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
         job.todo = counts if request.force or not batch else tuple(
             n for n in counts
             if not is_up_to_date(job.outputs[n],
-                                 expected_provenance(config, n, models, mask=mode)))
+                                 expected_provenance(config, n, models, device, mask=mode)))
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
     # A single photo that is no image, or whose mask is unusable, fails before the models load;
@@ -129,7 +137,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
     mask = mode if batch else mask_option(request.mask, photo, first, request.models.mask_model)
     if pending:
         outcome.sketcher = Sketcher(request.device, **asdict(request.models))
-        cost = measure_step_cost(outcome.sketcher)
+        cost = measure_step_cost(outcome.sketcher, precision=config.precision)
         estimates = [job_seconds(config, job.todo, cost) for job in pending]
         print(estimate_line(config, device, pending, sum(estimates), batch), file=sys.stderr)
         bars = ProgressBars(len(pending) if batch else None)

@@ -21,7 +21,7 @@ from sketchify.core.commands.preflight import (
     positive_int,
     stroke_counts,
 )
-from sketchify.core.config import PRESET_NAMES, Models
+from sketchify.core.config import OVERRIDES, PRECISION_NAMES, PRESET_NAMES, Models
 from sketchify.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -93,6 +93,10 @@ def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
                         help="random seed (same seed, same SVG on CPU)")
     parser.add_argument("--prompt", metavar="TEXT",
                         help="optional text the sketch should also match")
+    parser.add_argument(
+        "--precision", default="auto", choices=PRECISION_NAMES,
+        help="the precision CLIP runs in: auto (default: fp16 on CUDA, fp32 elsewhere), fp32 "
+        "(the exact math) or fp16")
     parser.add_argument("--force", action="store_true",
                         help="in a batch, redo sketches that are already up to date")
     parser.add_argument(
@@ -157,7 +161,7 @@ def request_from(args: argparse.Namespace) -> Request:
     """What the sketch flags ask of the batch runner (it imports the engine: after the checks)."""
     from sketchify.core.commands.batch import Request
 
-    overrides = {name: getattr(args, name) for name in ("steps", "seeds", "seed", "prompt")
+    overrides = {name: getattr(args, name) for name in OVERRIDES
                  if getattr(args, name) is not None}
     return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force)
 

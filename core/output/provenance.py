@@ -22,7 +22,10 @@ METADATA_ID = "sketchify"
 SVG_NS = "http://www.w3.org/2000/svg"
 # What was asked for: two sketches with equal settings are the same job done twice.
 SETTINGS = ("preset", "strokes", "first_seed", "seeds", "steps", "mask", "prompt", "width",
-            "loss_model", "saliency_model")
+            "loss_model", "saliency_model", "precision")
+# Settings recorded since a later release than the format's first: an SVG without one is no
+# older job to redo for it (before `precision` was recorded, CPUs ran float32, GPUs float16).
+LATER_SETTINGS = ("precision",)
 
 
 def package_version() -> str:
@@ -44,12 +47,13 @@ def models(loss_model: str, loss_weights: str, saliency_model: str, saliency_wei
             "saliency_model": model_label(saliency_model, saliency_weights)}
 
 
-def settings(config: Any, mask: str, models: dict[str, str]) -> dict[str, Any]:
+def settings(config: Any, mask: str, models: dict[str, str], precision: str) -> dict[str, Any]:
     """What a sketch's provenance records of how it was made (a ``SketchConfig``'s schedule,
-    the mask mode and the models), all but its stroke count."""
+    the mask mode, the models and the precision CLIP ran in, ``auto`` resolved), all but its
+    stroke count."""
     return {"preset": config.preset, "first_seed": config.seed, "seeds": config.seeds,
             "steps": config.steps, "mask": mask, "prompt": config.prompt,
-            "width": round(2 * config.half_width, 6), **models}
+            "width": round(2 * config.half_width, 6), **models, "precision": precision}
 
 
 def name_only(path: str) -> str:
@@ -106,4 +110,7 @@ def read(svg: str | bytes | etree._Element) -> dict[str, Any] | None:
 
 def settings_match(existing: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
     """Whether a sketch with provenance ``existing`` was made with the settings ``wanted``."""
-    return existing is not None and all(existing.get(k) == wanted.get(k) for k in SETTINGS)
+    return existing is not None and all(
+        existing.get(k) == wanted.get(k) for k in SETTINGS
+        if k in existing or k not in LATER_SETTINGS
+    )

@@ -39,14 +39,16 @@ def job_seconds(config: SketchConfig, counts: Sequence[int], step_cost_s: float)
 
 
 def measure_step_cost(
-    sketcher: Any, counts: Sequence[int] = (16,), config: SketchConfig | None = None
+    sketcher: Any, counts: Sequence[int] = (16,), config: SketchConfig | None = None,
+    precision: str | None = None,
 ) -> float:
     """Seconds one sketch view costs per optimization step on ``sketcher``'s loaded models and
     device, timed on a few real steps of a synthetic target (the photo does not change it).
 
     The steps have the seeds and augmentations of ``config``, by default the preset ``auto``
-    picks for the device (draft on a CPU, standard on a GPU), and only the time between steps
-    counts: not the setup, the first step or the final evaluation.
+    picks for the device (draft on a CPU, standard on a GPU), in ``precision`` when given (a
+    job's estimate follows the precision it runs in), and only the time between steps counts: not
+    the setup, the first step or the final evaluation.
     """
     device = torch.device(sketcher.device)
     shape = config or preset("auto", device)
@@ -56,7 +58,8 @@ def measure_step_cost(
     generator = torch.Generator().manual_seed(0)
     starts = {n: 60 + 100 * torch.rand(shape.seeds, n, 4, 2, generator=generator)
               for n in counts}
-    timed = replace(shape, steps=1 + MEASURE_STEPS, eval_every=1000, patience=None)
+    timed = replace(shape, steps=1 + MEASURE_STEPS, eval_every=1000, patience=None,
+                    precision=precision or shape.precision)
     marks: list[float] = []
 
     def mark(_progress) -> None:

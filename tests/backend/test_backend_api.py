@@ -22,6 +22,7 @@ from lxml import etree
 from sketchify.backend.app import create_app
 from sketchify.backend.executors.protocol import QueueUnavailable
 from sketchify.backend.storage.jobs import FINISHED
+from sketchify.core.output import provenance
 
 pytest_plugins = ["backend_fixtures"]
 FAST = {"preset": "draft", "steps": "2", "seeds": "1"}
@@ -127,6 +128,16 @@ def test_json_submission_with_base64_and_data_uri(client):
     assert finished(client, job["id"])["status"] == "done"
 
 
+@pytest.mark.parametrize(("asked", "ran"), [(None, "fp32"), ("fp32", "fp32"), ("fp16", "fp16")])
+def test_the_svg_records_the_precision_the_job_ran(client, asked, ran):
+    fields = {"strokes": "4"} if asked is None else {"strokes": "4", "precision": asked}
+    job = submit(client, **fields).get_json()
+    assert job["params"]["precision"] == (asked or "auto")
+    done = finished(client, job["id"])
+    svg = client.get(done["links"]["svg"]["4"]).data
+    assert provenance.read(svg)["precision"] == ran  # `auto` on this CPU runs fp32
+
+
 @pytest.mark.parametrize(
     ("strokes", "expected"),
     [("16", [16]), ("4,8,16", [4, 8, 16]), ("[8, 4]", [4, 8]), (["8", "4", "8"], [4, 8]),
@@ -144,7 +155,7 @@ def test_defaults(client, controlled):
     job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "auto", "steps": None, "seeds": None, "seed": None,
-                             "prompt": None, "width": 3.0, "mask": "none"}
+                             "prompt": None, "width": 3.0, "precision": "auto", "mask": "none"}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -158,7 +169,7 @@ def test_defaults(client, controlled):
         ("preset", "ultra"), ("steps", "0"), ("steps", "10001"), ("steps", "ten"),
         ("steps", "2.5"), ("seeds", "0"), ("seeds", "17"), ("seed", "-1"), ("seed", "x"),
         ("prompt", "p" * 301), ("width", "0.4"), ("width", "21"), ("width", "nan"),
-        ("width", "wide"), ("colour", "red"),
+        ("width", "wide"), ("colour", "red"), ("precision", "bf16"), ("precision", "FP32"),
         # Found by fuzzing: more digits than int() reads (4300) were a 500.
         ("steps", "9" * 5000), ("strokes", "9" * 5000), ("seed", "-" + "9" * 4400),
         ("steps", "٣"),  # other scripts' digits are not the API's numbers
@@ -172,7 +183,7 @@ def test_bad_form_field_is_422_naming_it(client, field, value):
     ("field", "value"),
     [("strokes", True), ("strokes", [4, "x"]), ("strokes", {"n": 4}), ("steps", 2.5),
      ("steps", True), ("seeds", "many"), ("prompt", 5), ("width", False), ("width", "1e400"),
-     ("preset", 3), ("extra", 1), ("seed", 10**4000),
+     ("preset", 3), ("extra", 1), ("seed", 10**4000), ("precision", 32),
      ("width", 2**1024)],  # found by fuzzing: a 500 (the float conversion overflowed)
 )
 def test_bad_json_field_is_422_naming_it(client, field, value):

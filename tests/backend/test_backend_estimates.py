@@ -105,6 +105,17 @@ def test_a_job_refreshes_the_step_cost_and_eta_text_follows_progress(app, contro
     assert refreshed > 0 and refreshed != measured  # the job's own timing moved it
 
 
+def test_a_job_in_another_precision_leaves_the_step_cost_alone(app, controlled):
+    client = app.test_client()
+    measured = measured_cost(client)
+    # auto is fp32 on a CPU: an fp16 job's timing is not the cost of the jobs that run by default.
+    job = submit(client, preset="draft", steps="30", seeds="1", strokes="4", precision="fp16")
+    done = wait_for(lambda: (j := client.get(f"/v1/sketches/{job['id']}").get_json())[
+        "status"] in FINISHED and j)
+    assert (done["status"], done["params"]["precision"]) == ("done", "fp16")
+    assert client.get("/v1/health").get_json()["step_cost"]["cpu"] == measured
+
+
 def test_nothing_measured_means_no_estimate(tmp_path, controlled):
     app = make(tmp_path, controlled, MEASURE_STEP_COST=False)
     try:

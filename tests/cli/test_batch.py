@@ -155,14 +155,14 @@ def test_the_provenance_the_batch_expects_is_what_the_engine_writes(tiny_models)
     models = Models(str(tiny_models.loss_config), str(tiny_models.loss_weights),
                     str(tiny_models.saliency_config), str(tiny_models.saliency_weights))
     request = batch.Request("cpu", "auto", {"steps": 2, "seeds": 2, "seed": 5,
-                                            "prompt": "a cat"}, models)
+                                            "prompt": "a cat", "precision": "fp32"}, models)
     sketcher = Sketcher("cpu", models.loss_model, models.loss_weights, models.saliency_model,
                         models.saliency_weights)
     config = batch.config_from(request, sketcher.device)
-    assert config == preset("draft", steps=2, seeds=2, seed=5, prompt="a cat")
+    assert config == preset("draft", steps=2, seeds=2, seed=5, prompt="a cat", precision="fp32")
     result = sketcher.sketch(CAT, (3,), config)
     labels = batch.model_labels(models)
     assert labels == sketcher.models
-    wanted = batch.expected_provenance(config, 3, labels)
+    wanted = batch.expected_provenance(config, 3, labels, sketcher.device)
     assert provenance.settings_match(result.provenance(3), wanted)
     assert not provenance.settings_match(result.provenance(3), {**wanted, "steps": 3})

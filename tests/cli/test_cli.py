@@ -50,6 +50,21 @@ def test_the_largest_seed_the_api_takes_sketches(photo, models):
     assert len(paths_in(photo.with_name("cat.4.svg"))) == 4
 
 
+def test_the_precision_asked_is_run_recorded_and_redone_when_changed(photo, models, tmp_path):
+    out = ["--strokes", "4", "--out-dir", str(tmp_path)]
+    svg = tmp_path / "cat.4.svg"
+    assert run(photo, *out, models=models) == 0
+    assert provenance.read(svg.read_bytes())["precision"] == "fp32"  # `auto` on a CPU
+    made = svg.stat().st_mtime_ns
+    # A batch (the photo's folder) asking for what auto ran finds it up to date; one asking
+    # for another precision does it again.
+    batch_run = ["sketch", str(photo.parent), *QUICK, *models, *out, "--precision"]
+    assert main([*batch_run, "fp32"]) == 0
+    assert svg.stat().st_mtime_ns == made
+    assert main([*batch_run, "fp16"]) == 0
+    assert provenance.read(svg.read_bytes())["precision"] == "fp16"
+
+
 def test_output_path_single_and_several_counts(photo, models, tmp_path):
     assert run(photo, "--strokes", "4", "-o", str(tmp_path / "one.svg"), models=models) == 0
     assert len(paths_in(tmp_path / "one.svg")) == 4

@@ -30,6 +30,7 @@ USAGE_ERRORS = [
     (["sketch", "nothere.jpg"], "Image file not found: nothere.jpg."),
     (["sketch", "{cat}", "--strokes", "0"], "stroke counts must be whole numbers from 1 to 256"),
     (["sketch", "{cat}", "--preset", "fast"], "invalid choice: 'fast'"),
+    (["sketch", "{cat}", "--precision", "bf16"], "invalid choice: 'bf16'"),
     (["sketch", "{cat}", "-o", "/nope/x.svg"], "The output folder /nope does not exist."),
     (["sketch", "{cat}", "--device", "tpu"], "unknown device 'tpu'"),
     (["sketch", "{cat}", "--steps", "many"], "must be a whole number of at least 1"),

@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 from sketchify.backend import limits
 from sketchify.backend.api import listing, openapi
 from sketchify.backend.storage.jobs import JobStore
-from sketchify.core.config import MASK_MODES, PRESET_NAMES
+from sketchify.core.config import MASK_MODES, PRECISION_NAMES, PRESET_NAMES
 
 pytest_plugins = ["backend_fixtures"]
 UPLOAD_MB = 1  # a small body limit, so that a 413 costs little to provoke
@@ -92,6 +92,7 @@ def test_the_limits_are_the_validators_own(contract):
                                                                          limits.MAX_WIDTH)
     assert fields["preset"]["enum"] == list(PRESET_NAMES)
     assert fields["mask"]["enum"] == list(MASK_MODES)
+    assert fields["precision"]["enum"] == list(PRECISION_NAMES)
     assert f"at most {UPLOAD_MB * 2**20} bytes" in body["description"]  # the server's setting
     listed = {p["name"]: p for p in contract.document["paths"]["/v1/sketches"]["get"]
               ["parameters"]}

@@ -60,3 +60,17 @@ def test_step_cost_of_a_given_shape(sketcher):
     sizes = sketch_batches(sketcher.loss_model,
                            lambda: measure_step_cost(sketcher, (4, 8), config))
     assert sizes == [views_per_step(config, (4, 8))] * (1 + MEASURE_STEPS)
+
+
+@pytest.mark.parametrize(("precision", "dtype"), [("auto", torch.float32),
+                                               ("fp32", torch.float32),
+                                               ("fp16", torch.float16)])
+def test_step_cost_is_measured_in_the_precision_the_job_runs(sketcher, precision, dtype):
+    seen = set()
+    hook = sketcher.loss_model.visual.layer3.register_forward_hook(
+        lambda module, args, out: seen.add(out.dtype))
+    try:
+        measure_step_cost(sketcher, precision=precision)
+    finally:
+        hook.remove()
+    assert seen == {dtype}

@@ -1,5 +1,6 @@
 """The engine's faster paths compute what the plain ones do: the folded loss network, channels
-last, the batched warps and rasterizer calls, and float16 autocast (within the published bar).
+last, the batched warps and rasterizer calls, and float16 autocast (within the published bar;
+docs/precision.md has bfloat16's figures).
 
 Speed itself is measured by benchmarks/step.py, never asserted here.
 """
@@ -16,15 +17,15 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from open_clip.modified_resnet import AttentionPool2d
+from precision_checks import calibrate_batchnorm, step_loss_and_gradient
 from stroke_starts import random_starts
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.config import STAGES, SketchConfig
+from sketchify.core.config import STAGES, SketchConfig, resolved_precision
 from sketchify.core.device_policy import FP16_LOSS_SCALE, autocast_dtype
 from sketchify.core.fast_resnet import ClassTokenPool, fold_loss_model
-from sketchify.core.losses import ClipLoss
-from sketchify.core.models import normalize
-from sketchify.core.optimize import _view_terms, optimize
+from sketchify.core.losses import EXACT_STAGES, ClipLoss
+from sketchify.core.optimize import optimize
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
 from sketchify.core.render import _rasterize, rasterize
@@ -41,25 +42,13 @@ def target() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def calibrated(tiny_models, target) -> torch.nn.Module:
-    """The tiny loss model (unfolded) with its BatchNorm statistics measured on real-looking
-    inputs, as a trained network's are. open_clip's random init zeroes every residual
-    branch's last BatchNorm and leaves the features of all images nearly equal, so the loss
-    would be a near-cancellation that no precision comparison could read."""
+    """The tiny loss model (unfolded) with BatchNorm statistics of real-looking inputs."""
     model = open_clip.create_model(tiny_models.loss_config.stem)
     model.load_state_dict(torch.load(tiny_models.loss_weights, weights_only=True))
     sketches = rasterize(random_starts((16,), 4, seed=5)[16], 1.5, 1.0, 224)
     images = torch.cat([target[None], sketches[:, None].expand(-1, 3, -1, -1),
                         torch.rand(3, 3, 224, 224, generator=torch.Generator().manual_seed(1))])
-    for bn in model.visual.modules():
-        if isinstance(bn, torch.nn.BatchNorm2d):
-            bn.reset_running_stats()
-            bn.momentum = None  # a plain average over the calibration batch
-            torch.nn.init.ones_(bn.weight)
-            torch.nn.init.zeros_(bn.bias)
-    model.visual.train()
-    with torch.no_grad():
-        model.visual(normalize(images, model))
-    return model.eval().requires_grad_(False)
+    return calibrate_batchnorm(model, images)
 
 
 def stage_outputs(visual, x: torch.Tensor) -> list[torch.Tensor]:
@@ -146,15 +135,6 @@ def test_one_rasterize_call_draws_each_batch_as_alone():
     torch.testing.assert_close(together, alone, rtol=0, atol=1e-6)
 
 
-def step_loss_and_gradient(loss_fn, target, points, warps, scale):
-    points = points.clone().requires_grad_()
-    width = torch.full(points.shape[:2], 1.5, device=points.device)
-    sketches = _rasterize([(points, width, torch.ones_like(width))], 224)
-    views, photo = augment_pair(sketches, target, warps, loss_fn.size)
-    terms = _view_terms(loss_fn, views, loss_fn.photo_views(photo), 16, True, scale)
-    return terms["total"].mean(0).sum().item(), points.grad
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("strokes", "seeds", "augmentations"), [(16, 3, 4), (16, 1, 1), (8, 2, 2)],
                          ids=["paper", "draft", "small"])
@@ -181,6 +161,32 @@ def test_fp16_autocast_matches_fp32_over_three_steps(calibrated, target, device,
         adam.step()
 
 
+@pytest.mark.parametrize("kept", [0, EXACT_STAGES, 3])
+def test_autocast_keeps_the_first_stages_in_fp32(calibrated, target, kept):
+    model = fold_loss_model(copy.deepcopy(calibrated))
+    loss = ClipLoss(model, target, autocast=torch.bfloat16, exact_stages=kept)
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out) -> None:
+            seen.setdefault(name, out.dtype)
+        return hook
+
+    # The stem is a method; its last module is the average pool.
+    modules = [model.visual.avgpool, *(getattr(model.visual, name) for name in STAGES[1:])]
+    hooks = [module.register_forward_hook(record(name))
+             for name, module in zip(STAGES, modules, strict=True)]
+    try:
+        features = loss.encode(torch.rand(2, 1, 224, 224))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen == {name: torch.float32 if i < kept else torch.bfloat16
+                    for i, name in enumerate(STAGES)}
+    # The losses are reduced in float32 whatever the network ran in.
+    assert {s.dtype for s in features.stages} == {features.embedding.dtype} == {torch.float32}
+
+
 def test_fp16_optimization_ends_where_fp32_does(calibrated, target):
     model = fold_loss_model(copy.deepcopy(calibrated))
     config = SketchConfig(steps=3, seeds=2, augmentations=1, eval_every=1)
@@ -197,6 +203,9 @@ def test_auto_precision_and_layout_follow_the_device():
     assert autocast_dtype("auto", torch.device("cuda")) is torch.float16
     assert autocast_dtype("auto", torch.device("mps")) is None
     assert autocast_dtype("fp16", torch.device("cpu")) is torch.float16
+    assert [resolved_precision(p, d) for p, d in [("auto", "cpu"), ("auto", "cuda:1"),
+                                                 ("fp32", "cuda"), ("fp16", "cpu")]] == [
+        "fp32", "fp16", "fp32", "fp16"]
 
 
 def test_progress_reads_the_losses_back_at_evaluations_only(tiny_models, target):

@@ -29,3 +29,23 @@ def test_every_section_of_the_step_benchmark_runs_with_tiny_models():
         assert section in out, f"{section!r} missing from:\n{out}"
     draft = re.search(r"sketch [\d.]+ s \((\d+) steps\).*; (\d+) paths", out)
     assert draft and 0 < int(draft[1]) <= 150 and int(draft[2]) == 16, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [[], ["--speed", "--rounds", "1"]], ids=["equivalence", "speed"])
+def test_the_precision_benchmark_runs_with_tiny_models(mode):
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "precision.py"), "--tiny", "--shapes", "draft",
+         "--photos", "cat", *mode],
+        capture_output=True, text=True, timeout=300,
+    )
+    out = run.stdout
+    assert run.returncode == 0, out + run.stderr[-3000:]
+    assert "TINY" in out and "flags:" in out
+    if mode:
+        assert re.search(r"bf16, fp32 to layer1 +[\d.]+ s +x[\d.]+", out), out
+    else:
+        # float64 agrees with float32 far inside the bar, whatever the model.
+        fp64 = re.search(r"fp64 +([\d.]+) % +([\d.]+)", out.split("all cases")[1])
+        assert fp64 and float(fp64[1]) < 0.01 and float(fp64[2]) > 0.999, out
+        assert "meets the bar" in out

@@ -35,6 +35,7 @@ def test_every_svg_carries_its_provenance(result):
         assert data["first_seed"] == 10 and data["seed"] in (10, 11) and data["seeds"] == 2
         assert data["loss"] == pytest.approx(result.sketches[count].loss, rel=1e-5)
         assert data["mask"] == "none" and data["prompt"] is None and data["width"] == 3.0
+        assert data["precision"] == "fp32"  # what `auto` ran on the CPU
         # model file names only, never a path of this machine
         assert data["loss_model"] == "sketchify-tiny-rn.json sketchify-tiny-rn.pt"
         assert "/" not in data["loss_model"] + data["saliency_model"]
@@ -61,7 +62,15 @@ def test_settings_match_ignores_outcomes(result):
     assert provenance.settings_match(other, wanted)
     assert not provenance.settings_match({**wanted, "steps": 4}, wanted)
     assert not provenance.settings_match({**wanted, "mask": "alpha"}, wanted)
+    assert not provenance.settings_match({**wanted, "precision": "fp16"}, wanted)
     assert not provenance.settings_match(None, wanted)
+
+
+def test_a_sketch_from_before_precision_was_recorded_is_up_to_date(result):
+    wanted = result.provenance(4)
+    older = {k: v for k, v in wanted.items() if k != "precision"}
+    assert provenance.settings_match(older, wanted)
+    assert not provenance.settings_match({**older, "steps": 4}, wanted)
 
 
 def test_svg_without_metadata_has_none():

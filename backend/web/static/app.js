@@ -11,7 +11,7 @@ const PAGE_SIZE = 20;
 const PHOTO_BOX = 480; // largest side of a job's photo on the page, in canvas pixels
 const SVG_NS = "http://www.w3.org/2000/svg";
 const ACTIVE = new Set(["queued", "running"]);
-const FORM_FIELDS = ["strokes", "preset", "steps", "seeds", "seed", "prompt"];
+const FORM_FIELDS = ["strokes", "preset", "steps", "seeds", "seed", "prompt", "precision"];
 const PHOTO_FIELDS = new Set(["image", "mask_image", "mask", "filename"]);
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -186,6 +186,7 @@ function sketchForm(photo, counts) {
   body.append("image", photo.file, photo.file.name);
   body.append("strokes", counts);
   body.append("preset", $("#preset").value);
+  body.append("precision", $("#precision").value);
   for (const field of ["steps", "seeds", "seed", "prompt"]) {
     const value = document.getElementById(field).value.trim();
     if (value) body.append(field, value); // left empty: the preset decides
