@@ -28,7 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import open_clip
@@ -177,7 +177,7 @@ def main() -> None:
     print((f"REAL RN101 weights ({args.weights})." if args.weights else
            "TINY random models: a check of this script, no figure means anything."
            if args.tiny else "REAL RN101 architecture, RANDOM calibrated weights (a proxy).")
-          + f"\n{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; "
+          + f"\n{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; "
           f"CPU: {cpu_name()}; flags: {cpu_flags()}; "
           f"load average {os.getloadavg()[0]:.1f}")
     began = time.perf_counter()

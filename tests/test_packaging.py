@@ -4,9 +4,13 @@ that is not listed would be silently missing from every wheel (an editable insta
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, before the standard library took it in
+    import tomli as tomllib
 
 from sketchify.backend.cli import main
 

@@ -91,7 +91,9 @@ def _job_json(job: Job) -> dict[str, Any]:
         "status": job.status,
         "filename": job.filename,
         "strokes": job.strokes,
-        "params": {k: v for k, v in job.params.items() if k != "strokes"},
+        # A job stored before `precision` was a field ran `auto`.
+        "params": {"precision": "auto",
+                   **{k: v for k, v in job.params.items() if k != "strokes"}},
         "queue_position": _queue().position(job),
         "progress": {
             "step": job.step, "total": job.total, "fraction": round(fraction, 4),

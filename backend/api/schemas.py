@@ -160,7 +160,8 @@ def _job_schema() -> dict[str, Any]:
                 "description": "What was asked (`preset` stays `auto`; null: the preset's).",
                 "type": "object",
                 "additionalProperties": False,
-                "required": ["preset", "steps", "seeds", "seed", "prompt", "width", "mask"],
+                "required": ["preset", "steps", "seeds", "seed", "prompt", "width", "mask",
+                             "precision"],
                 "properties": {
                     name: field if name in ("preset", "width", "precision", "mask")
                     else nullable(field)

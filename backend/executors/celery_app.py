@@ -35,7 +35,11 @@ DEFAULT_VISIBILITY_TIMEOUT_S = 4 * 3600
 WORKERS = "sketchify:workers"  # hash: name of every worker that sends heartbeats -> its TTL
 
 # 2: task payloads carry `format`, `dispatch` and `mask`; events carry `format`; heartbeats.
-MESSAGE_FORMAT = 2
+# 3: a task whose params ask a `precision` other than `auto` (a format-2 worker would ignore
+#    the field and run `auto`). Every other task, and every event and heartbeat, is still
+#    written as format 2, so that mixed releases keep running what both read alike.
+MESSAGE_FORMAT = 3
+EVENT_FORMAT = 2  # events and heartbeats: unchanged since format 2
 
 
 class NewerMessageError(Exception):
@@ -54,6 +58,12 @@ def message_format(value: object, what: str, upgrade: str) -> int:
             f"{what} is in message format {version}, newer than this Sketchify reads "
             f"({MESSAGE_FORMAT}); upgrade {upgrade}.")
     return version
+
+
+def task_format(params: dict[str, object]) -> int:
+    """The oldest format that holds a task with ``params``: a worker too old to read a field
+    the job needs refuses the task rather than run it without the field."""
+    return 3 if params.get("precision", "auto") != "auto" else 2
 
 
 def worker_key(name: str) -> str:

@@ -230,7 +230,7 @@ class CeleryExecutor:
             return
         dispatch = uuid.uuid4().hex
         payload = {
-            "format": celery_app.MESSAGE_FORMAT,
+            "format": celery_app.task_format(job.params),
             "job": job.id,
             "dispatch": dispatch,
             "params": job.params,

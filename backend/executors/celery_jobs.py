@@ -97,7 +97,7 @@ class Heartbeat:
         self._thread.start()
 
     def beat(self) -> None:
-        state = {"format": celery_app.MESSAGE_FORMAT, "worker": self.name, "device": self.device,
+        state = {"format": celery_app.EVENT_FORMAT, "worker": self.name, "device": self.device,
                  "step_cost": self.step_cost_s, "job": self.job, "ttl_s": self.ttl_s}
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(celery_app.WORKERS, self.name, json.dumps({"ttl_s": self.ttl_s}))
@@ -258,7 +258,7 @@ class JobRunner:
 
 
 def _event(job_id: str, kind: str, **data: Any) -> dict[str, str]:
-    return {"format": str(celery_app.MESSAGE_FORMAT), "job": job_id, "type": kind,
+    return {"format": str(celery_app.EVENT_FORMAT), "job": job_id, "type": kind,
             "data": json.dumps(data)}
 
 

@@ -92,13 +92,16 @@ def expected_provenance(config: SketchConfig, count: int, models: dict[str, str]
     return {**provenance.settings(config, mask, models, precision), "strokes": count}
 
 
-def is_up_to_date(path: Path, wanted: dict[str, Any]) -> bool:
-    """Whether ``path`` holds a finished sketch made with the settings ``wanted``."""
+def is_up_to_date(path: Path, wanted: dict[str, Any], config: SketchConfig) -> bool:
+    """Whether ``path`` holds a finished sketch made with the settings ``wanted`` (from
+    ``config``: an SVG from before the precision was recorded ran `auto`)."""
     try:
         existing = provenance.read(path.read_bytes())
     except (OSError, InputError):  # missing, unreadable, or from a newer release: make it anew
         return False
-    return provenance.settings_match(existing, wanted) and not existing.get("canceled", False)
+    defaults = ("precision",) if config.precision == "auto" else ()
+    return (provenance.settings_match(existing, wanted, defaults)
+            and not existing.get("canceled", False))
 
 
 def svg_text(result: SketchResult, count: int) -> str:
@@ -126,7 +129,8 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
         job.todo = counts if request.force or not batch else tuple(
             n for n in counts
             if not is_up_to_date(job.outputs[n],
-                                 expected_provenance(config, n, models, device, mask=mode)))
+                                 expected_provenance(config, n, models, device, mask=mode),
+                                 config))
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
     # A single photo that is no image, or whose mask is unusable, fails before the models load;

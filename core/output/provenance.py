@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -23,8 +24,9 @@ SVG_NS = "http://www.w3.org/2000/svg"
 # What was asked for: two sketches with equal settings are the same job done twice.
 SETTINGS = ("preset", "strokes", "first_seed", "seeds", "steps", "mask", "prompt", "width",
             "loss_model", "saliency_model", "precision")
-# Settings recorded since a later release than the format's first: an SVG without one is no
-# older job to redo for it (before `precision` was recorded, CPUs ran float32, GPUs float16).
+# Settings recorded since a later release than the format's first: an SVG without one was made
+# with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs), so it is
+# no job to redo when the default is what is asked for again.
 LATER_SETTINGS = ("precision",)
 
 
@@ -108,9 +110,12 @@ def read(svg: str | bytes | etree._Element) -> dict[str, Any] | None:
     return data
 
 
-def settings_match(existing: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
-    """Whether a sketch with provenance ``existing`` was made with the settings ``wanted``."""
+def settings_match(existing: dict[str, Any] | None, wanted: dict[str, Any],
+                   defaults: Iterable[str] = LATER_SETTINGS) -> bool:
+    """Whether a sketch with provenance ``existing`` was made with the settings ``wanted``.
+    ``defaults``: the later settings asked at their default, which an SVG from before they
+    were recorded matches."""
+    lenient = set(defaults) & set(LATER_SETTINGS)
     return existing is not None and all(
-        existing.get(k) == wanted.get(k) for k in SETTINGS
-        if k in existing or k not in LATER_SETTINGS
+        existing.get(k) == wanted.get(k) for k in SETTINGS if k in existing or k not in lenient
     )

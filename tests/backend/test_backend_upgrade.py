@@ -186,6 +186,7 @@ def test_serve_opens_a_0_1_0_data_folder_and_serves_every_job(old_data, tiny_mod
         # The job 0.1.0 left queued runs here (its "draft" is what it asked for).
         queued = server.finished(IDS["queued"], timeout=120)
         assert queued["status"] == "done" and queued["params"]["mask"] == "none"
+        assert queued["params"]["precision"] == "auto"  # what it ran, stored before the field
         assert sorted(queued["links"]["svg"]) == ["16", "8"]
         assert server.stop() == 0
     finally:

@@ -473,14 +473,15 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
     runner.run(old)
     ran = _events(client, old["job"])
     assert ran[0]["type"] == "started" and ran[-1]["type"] == "done"
-    assert {e["format"] for e in ran} == {str(celery_app.MESSAGE_FORMAT)}
+    assert {e["format"] for e in ran} == {str(celery_app.EVENT_FORMAT)}
     assert svg_paths(json.loads(ran[-1]["data"])["svgs"]["4"]) == 4
 
     newer = {**old, "job": "b" * 32, "format": celery_app.MESSAGE_FORMAT + 1}
     runner.run(newer)
     [refused] = _events(client, newer["job"])
     error = json.loads(refused["data"])["error"]
-    assert refused["type"] == "failed" and "message format 3" in error
+    assert refused["type"] == "failed"
+    assert f"message format {celery_app.MESSAGE_FORMAT + 1}" in error
     assert "upgrade the worker w-test" in error
 
     # The broker redelivering a task the front has since handed over again (its worker was
@@ -490,6 +491,25 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
     runner.run(stale)
     assert _events(client, stale["job"]) == []
     assert client.get(celery_app.attempts_key(stale["job"])) is None
+
+
+def test_a_format_2_worker_refuses_a_task_asking_a_precision_rather_than_ignore_it(
+        redis_server: RedisServer, tiny_sketcher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    params = {"strokes": [4], "preset": "draft", "steps": 2, "seeds": 1, "seed": 1,
+              "prompt": None, "width": 3.0, "mask": "none"}
+    assert celery_app.task_format({**params, "precision": "auto"}) == 2  # old workers run it
+    assert celery_app.task_format(params) == 2  # a job stored before the field existed
+    task = {"job": "e" * 32, "format": celery_app.task_format({**params, "precision": "fp32"}),
+            "dispatch": "first", "image": base64.b64encode(image_bytes()).decode(),
+            "params": {**params, "precision": "fp32"}, "max_attempts": 3,
+            "max_pixels": 16_000_000}
+    client = redis_server.client()
+    client.set(celery_app.dispatch_key(task["job"]), "first")
+    monkeypatch.setattr(celery_app, "MESSAGE_FORMAT", 2)  # what release 0.2.0 reads
+    JobRunner(tiny_sketcher, client, "w-old").run(task)
+    [refused] = _events(client, task["job"])
+    assert refused["type"] == "failed"
+    assert "message format 3" in json.loads(refused["data"])["error"]
 
 
 def test_a_worker_stopping_after_its_job_was_handed_on_does_not_give_it_back(
@@ -529,5 +549,6 @@ def test_collector_fails_a_job_reported_in_a_newer_format(
                             "the job to fail")
     finally:
         executor.stop(10)
-    assert "message format 3" in failed.error and "upgrade this front" in failed.error
+    assert f"message format {celery_app.MESSAGE_FORMAT + 1}" in failed.error
+    assert "upgrade this front" in failed.error
     assert client.xlen(celery_app.EVENTS) == 0

@@ -65,6 +65,23 @@ def test_the_precision_asked_is_run_recorded_and_redone_when_changed(photo, mode
     assert provenance.read(svg.read_bytes())["precision"] == "fp16"
 
 
+def test_an_svg_from_before_the_precision_was_recorded_is_redone_only_for_an_explicit_one(
+        photo, models, tmp_path):
+    out = ["--strokes", "4", "--out-dir", str(tmp_path)]
+    svg = tmp_path / "cat.4.svg"
+    assert run(photo, *out, models=models) == 0
+    text = svg.read_text(encoding="utf-8")
+    older = text.replace('"precision": "fp32", ', "").replace(', "precision": "fp32"', "")
+    assert older != text and "precision" not in provenance.read(older.encode())
+    svg.write_text(older, encoding="utf-8")
+    made = svg.stat().st_mtime_ns
+    batch_run = ["sketch", str(photo.parent), *QUICK, *models, *out]
+    assert main(batch_run) == 0  # `auto`, what that release ran: up to date
+    assert svg.stat().st_mtime_ns == made
+    assert main([*batch_run, "--precision", "fp32"]) == 0  # asked explicitly: made anew
+    assert provenance.read(svg.read_bytes())["precision"] == "fp32"
+
+
 def test_output_path_single_and_several_counts(photo, models, tmp_path):
     assert run(photo, "--strokes", "4", "-o", str(tmp_path / "one.svg"), models=models) == 0
     assert len(paths_in(tmp_path / "one.svg")) == 4

@@ -47,12 +47,12 @@ def commands(text: str) -> list[str]:
 def test_the_python_snippet_runs(tiny_models, tmp_path, monkeypatch, capsys):
     (code,) = blocks(section("Python"), "python")
     # Tiny random-weight models where the README names the real files, and two steps.
+    tiny = (f"loss_model={str(tiny_models.loss_config)!r}, "
+            f"loss_weights={str(tiny_models.loss_weights)!r}, "
+            f"saliency_model={str(tiny_models.saliency_config)!r}, "
+            f"saliency_weights={str(tiny_models.saliency_weights)!r}")
     for old, new in [
-        ('"RN101-quickgelu"', repr(str(tiny_models.loss_config))),
-        ('str(models / "rn101.bin")', repr(str(tiny_models.loss_weights))),
-        ('"ViT-B-32-quickgelu"', repr(str(tiny_models.saliency_config))),
-        ('str(models / "vitb32.bin")', repr(str(tiny_models.saliency_weights))),
-        ('device="auto"', 'device="cpu"'),
+        ('Sketcher(device="auto")  #', f'Sketcher(device="cpu", {tiny})  #'),
         ('preset("draft")', 'preset("draft", steps=2)'),
     ]:
         assert code.count(old) == 1, old

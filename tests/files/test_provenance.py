@@ -71,6 +71,8 @@ def test_a_sketch_from_before_precision_was_recorded_is_up_to_date(result):
     older = {k: v for k, v in wanted.items() if k != "precision"}
     assert provenance.settings_match(older, wanted)
     assert not provenance.settings_match({**older, "steps": 4}, wanted)
+    # Made with the default precision, so not what an explicit precision asks for.
+    assert not provenance.settings_match(older, wanted, defaults=())
 
 
 def test_svg_without_metadata_has_none():
