@@ -38,7 +38,7 @@ import open_clip
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.config import SketchConfig, preset
+from sketchify.core.config import Execution, SketchConfig, preset
 from sketchify.core.device_policy import autocast_dtype, loss_scale
 from sketchify.core.engine import Sketcher
 from sketchify.core.fast_resnet import ClassTokenPool, fold_batchnorm
@@ -158,7 +158,8 @@ def starts_for(counts, seeds, generator) -> dict[int, torch.Tensor]:
     return out
 
 
-def step_times(model, target, starts, config: SketchConfig) -> list[float]:
+def step_times(model, target, starts, config: SketchConfig,
+               execution: Execution = Execution()) -> list[float]:
     """Seconds of each optimization step after the first (which pays for first-call
     allocations), from the engine's own loop."""
     device = target.device
@@ -168,7 +169,7 @@ def step_times(model, target, starts, config: SketchConfig) -> list[float]:
         sync(device)
         marks.append(clock())
 
-    optimize(model, target, starts, config, progress=mark)
+    optimize(model, target, starts, config, progress=mark, execution=execution)
     return [b - a for a, b in itertools.pairwise(marks)]
 
 
@@ -189,12 +190,12 @@ def technique_table(plain, target, device, chosen: list[Variant], quick: bool
     peaks: dict[Variant, float] = {}
 
     def run(v: Variant) -> list[float]:
-        config = replace(PAPER, steps=steps, eval_every=10, precision=v.precision,
-                         channels_last=v.channels_last)
+        config = replace(PAPER, steps=steps, eval_every=10)
+        execution = Execution(precision=v.precision, channels_last=v.channels_last)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
             torch.backends.cudnn.benchmark = v.cudnn_benchmark
-        times = step_times(models[v], target, starts, config)
+        times = step_times(models[v], target, starts, config, execution)
         if device.type == "cuda":
             peaks[v] = torch.cuda.max_memory_allocated(device) / 2**30
         return times
@@ -237,7 +238,7 @@ def technique_table(plain, target, device, chosen: list[Variant], quick: bool
 
 def step_split(model, target, device, config: SketchConfig, repeats: int) -> None:
     """Where one step of the default path spends its time (median over repeats)."""
-    loss = ClipLoss(model, target, autocast=autocast_dtype(config.precision, device),
+    loss = ClipLoss(model, target, autocast=autocast_dtype(Execution().precision, device),
                     channels_last=True)
     points = starts_for((16,), SEEDS, torch.Generator().manual_seed(1))[16].to(device)
     points.requires_grad_()

@@ -19,6 +19,7 @@ _LAZY = {
     "Sketcher": "engine",
     "SketchResult": "engine",
     "SketchConfig": "config",
+    "Execution": "config",
     "Sketch": "optimize",
     "Progress": "optimize",
     "optimize": "optimize",

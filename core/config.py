@@ -1,8 +1,9 @@
 """Every setting of the engine in one place, importing only the standard library: a usage
 error, the service's limits and the API document read them without loading torch.
 
-The method's knobs and their presets, the names the loss stages, precisions and mask modes
-go by, the largest stroke count, and the photo formats each front door accepts.
+The method's knobs and their presets, the execution knobs apart from them, the names the loss
+stages, precisions and mask modes go by, the largest stroke count, and the photo formats each
+front door accepts.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ WALK = 0.025
 PRECISIONS = ("fp32", "fp16")
 PRECISION_NAMES = ("auto", *PRECISIONS)
 # The SketchConfig fields a command's flags or a job's fields may set over its preset.
-OVERRIDES = ("steps", "seeds", "seed", "prompt", "precision")
+OVERRIDES = ("steps", "seeds", "seed", "prompt")
+# The Execution fields a command's flags or a job's fields may set.
+EXECUTION_OVERRIDES = ("precision",)
 # The device types whose `auto` preset is the full method (a CPU takes hours for it).
 GPU_TYPES = ("cuda", "mps")
 # The object mask: none, the photo's own transparency, a mask image, or the salient-object
@@ -46,7 +49,8 @@ PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".
 
 @dataclass(frozen=True)
 class SketchConfig:
-    """Every knob of one sketch run. Defaults are the published CLIPasso settings."""
+    """Every knob of the method in one sketch run (how it runs on a device is ``Execution``).
+    Defaults are the published CLIPasso settings."""
 
     # The preset this config came from, recorded in each SVG's provenance.
     preset: str = "custom"
@@ -72,19 +76,8 @@ class SketchConfig:
     opacity_lr: float = 0.01
     walk: float = WALK
     canvas: int = 224
-    # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
-    # image for the backward pass). None: 16 on CPU and MPS; on CUDA as many as half the free
-    # memory holds.
-    max_batch: int | None = None
     distortion: float = 0.5
     crop_scale: tuple[float, float] = (0.8, 0.8)
-    # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "fp16"
-    # (autocast), or "auto": fp16 on CUDA (as the reference runs CLIP there), fp32 on a CPU
-    # (the exact math; docs/precision.md) and on MPS (not measured there).
-    precision: str = "auto"
-    # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
-    # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
-    channels_last: bool | None = None
 
     def __post_init__(self) -> None:
         positive = ("steps", "seeds", "lr", "eval_every", "half_width", "canvas")
@@ -112,6 +105,27 @@ class SketchConfig:
         low, high = self.crop_scale
         if not 0 < low <= high <= 1:
             raise InputError("crop_scale must satisfy 0 < low <= high <= 1.", field="crop_scale")
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The execution knobs of a sketch run: they change how the math runs on a device (its
+    precision, memory layout and batching), not what the method is. The device itself is the
+    Sketcher's."""
+
+    # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "fp16"
+    # (autocast), or "auto": fp16 on CUDA (as the reference runs CLIP there), fp32 on a CPU
+    # (the exact math; docs/precision.md) and on MPS (not measured there).
+    precision: str = "auto"
+    # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
+    # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
+    channels_last: bool | None = None
+    # Sketch images per CLIP forward: bounds memory (RN101 keeps ~0.2 GB of activations per
+    # image for the backward pass). None: 16 on CPU and MPS; on CUDA as many as half the free
+    # memory holds.
+    max_batch: int | None = None
+
+    def __post_init__(self) -> None:
         if self.max_batch is not None and self.max_batch < 1:
             raise InputError("max_batch must be positive.", field="max_batch")
         if self.precision not in PRECISION_NAMES:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from sketchify.core.config import SketchConfig, resolved_precision, stroke_counts
+from sketchify.core.config import Execution, SketchConfig, resolved_precision, stroke_counts
 from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
@@ -86,10 +86,12 @@ class Sketcher:
         cancel: CancelToken | None = None,
         mask: str | ObjectMask | None = None,
         mask_image: ImageSource | None = None,
+        execution: Execution = Execution(),
     ) -> SketchResult:
         """Sketch ``image`` at every count. ``mask``: ``none``/``alpha``/``file``/``auto`` (see
         ``sketchify.core.photo.mask``; a ``mask_image`` alone means ``file``) or an ObjectMask made
-        beforehand; the background then turns white and no stroke starts on it."""
+        beforehand; the background then turns white and no stroke starts on it. ``execution``:
+        how CLIP runs on this Sketcher's device (precision, layout, batch bound)."""
         counts = stroke_counts(strokes)
         config = config or SketchConfig()
         # One direction: the photo decoded once (EXIF, checks, transparency kept), its object
@@ -107,9 +109,10 @@ class Sketcher:
             config,
             progress=progress,
             cancel=cancel,
+            execution=execution,
         )
         settings = provenance.settings(config, mask.mode if mask else "none", self.models,
-                                       resolved_precision(config.precision, self.device))
+                                       resolved_precision(execution.precision, self.device))
         return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps,
                             settings)
 

@@ -11,7 +11,7 @@ from typing import Protocol
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.config import SketchConfig
+from sketchify.core.config import Execution, SketchConfig
 from sketchify.core.device_policy import autocast_dtype, channels_last, chunk_size, loss_scale
 from sketchify.core.errors import SketchifyError
 from sketchify.core.losses import ClipLoss, Features
@@ -134,6 +134,7 @@ def optimize(
     *,
     progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
+    execution: Execution = Execution(),
 ) -> Outcome:
     """Optimize strokes so that ``model`` (a CLIP ResNet) sees ``target`` ([3, canvas, canvas]
     in [0, 1], on the model's device) in them. The strokes take the target's dtype: float32,
@@ -141,9 +142,10 @@ def optimize(
 
     ``starts`` maps each stroke count to its initial control points, one row per seed
     ([config.seeds, count, 4, 2], canvas px); seed row i is reported as ``config.seed + i``.
+    ``execution``: CLIP's precision, memory layout and batch bound on the target's device.
     """
     device = target.device
-    autocast = autocast_dtype(config.precision, device)
+    autocast = autocast_dtype(execution.precision, device)
     loss_fn = ClipLoss(
         model,
         target,
@@ -152,13 +154,13 @@ def optimize(
         prompt=config.prompt,
         prompt_weight=config.prompt_weight,
         autocast=autocast,
-        channels_last=channels_last(config.channels_last, device),
+        channels_last=channels_last(execution.channels_last, device),
     )
     groups = _groups(starts, config, target)
     adam = _adam(groups, config)
     index = _Runs(len(groups), config.seeds)
     runs = len(index)
-    chunk = config.max_batch or chunk_size(loss_fn, runs * (1 + config.augmentations))
+    chunk = execution.max_batch or chunk_size(loss_fn, runs * (1 + config.augmentations))
     scale = loss_scale(autocast)
     best_loss = [math.inf] * runs
     best: list[Strokes | None] = [None] * runs

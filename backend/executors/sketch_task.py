@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchify.backend import limits
-from sketchify.core.config import OVERRIDES, SketchConfig, preset, resolved_precision
+from sketchify.core.config import (
+    EXECUTION_OVERRIDES,
+    OVERRIDES,
+    Execution,
+    SketchConfig,
+    preset,
+    resolved_precision,
+)
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image, open_image
@@ -50,6 +57,12 @@ def sketch_config(params: dict[str, Any], device: Any) -> SketchConfig:
     return preset(params["preset"], device, half_width=params["width"] / 2, **overrides)
 
 
+def sketch_execution(params: dict[str, Any]) -> Execution:
+    """How the job asks CLIP to run (its ``precision``; jobs stored before it had none)."""
+    return Execution(**{name: params[name] for name in EXECUTION_OVERRIDES
+                        if params.get(name) is not None})
+
+
 def run_sketch_task(
     sketcher: Any,
     image: bytes,
@@ -71,6 +84,7 @@ def run_sketch_task(
     mask = sketcher.object_mask(photo, params.get("mask", "none"), mask_image, picture=picture,
                                 max_pixels=max_pixels)
     config = sketch_config(params, sketcher.device)
+    execution = sketch_execution(params)
     placement = Placement(picture.width, picture.height, config.canvas)
     last_report = float("-inf")
     first: tuple[int, float] | None = None  # step and time of the first progress call
@@ -88,12 +102,12 @@ def run_sketch_task(
 
     result = sketcher.sketch(
         picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel,
-        mask=mask,
+        mask=mask, execution=execution,
     )
     end = time.monotonic()
     cost = None
     # A device's step cost is that of the precision its jobs run by default.
-    default = resolved_precision(config.precision, sketcher.device) == resolved_precision(
+    default = resolved_precision(execution.precision, sketcher.device) == resolved_precision(
         "auto", sketcher.device)
     if default and first is not None and result.steps > first[0]:
         # Timed from the first step on: the start (saliency, setup) is not a per-step cost.

@@ -25,6 +25,7 @@ from sketchify.core.commands.bars import ProgressBars
 from sketchify.core.commands.preflight import PhotoJob
 from sketchify.core.config import (
     NAMED_MASK_MODES,
+    Execution,
     Models,
     SketchConfig,
     preset,
@@ -46,7 +47,8 @@ from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 class Request:
     """What a command asks of the runner: the device, the preset and the SketchConfig fields
     set over it, the models, and ``mask`` (none, alpha, auto or a mask image's path);
-    ``force`` redoes a batch's sketches that are up to date."""
+    ``force`` redoes a batch's sketches that are up to date; ``execution``: how CLIP runs on
+    the device."""
 
     device: str = "auto"
     preset: str = "auto"
@@ -54,6 +56,7 @@ class Request:
     models: Models = field(default_factory=Models)
     mask: str = "none"
     force: bool = False
+    execution: Execution = field(default_factory=Execution)
 
 
 @dataclass
@@ -85,21 +88,22 @@ def model_labels(models: Models) -> dict[str, str]:
 
 
 def expected_provenance(config: SketchConfig, count: int, models: dict[str, str], device: Any,
-                        mask: str = "none") -> dict[str, Any]:
+                        mask: str = "none", execution: Execution = Execution()
+                        ) -> dict[str, Any]:
     """The settings part of the provenance a ``count``-stroke sketch made with ``config`` on
-    ``device`` gets."""
-    precision = resolved_precision(config.precision, device)
+    ``device``, run as ``execution`` says, gets."""
+    precision = resolved_precision(execution.precision, device)
     return {**provenance.settings(config, mask, models, precision), "strokes": count}
 
 
-def is_up_to_date(path: Path, wanted: dict[str, Any], config: SketchConfig) -> bool:
-    """Whether ``path`` holds a finished sketch made with the settings ``wanted`` (from
-    ``config``: an SVG from before the precision was recorded ran `auto`)."""
+def is_up_to_date(path: Path, wanted: dict[str, Any], execution: Execution) -> bool:
+    """Whether ``path`` holds a finished sketch made with the settings ``wanted`` (asked with
+    ``execution``: an SVG from before the precision was recorded ran `auto`)."""
     try:
         existing = provenance.read(path.read_bytes())
     except (OSError, InputError):  # missing, unreadable, or from a newer release: make it anew
         return False
-    defaults = ("precision",) if config.precision == "auto" else ()
+    defaults = ("precision",) if execution.precision == "auto" else ()
     return (provenance.settings_match(existing, wanted, defaults)
             and not existing.get("canceled", False))
 
@@ -129,8 +133,9 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
         job.todo = counts if request.force or not batch else tuple(
             n for n in counts
             if not is_up_to_date(job.outputs[n],
-                                 expected_provenance(config, n, models, device, mask=mode),
-                                 config))
+                                 expected_provenance(config, n, models, device, mask=mode,
+                                                     execution=request.execution),
+                                 request.execution))
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
     # A single photo that is no image, or whose mask is unusable, fails before the models load;
@@ -141,7 +146,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
     mask = mode if batch else mask_option(request.mask, photo, first, request.models.mask_model)
     if pending:
         outcome.sketcher = Sketcher(request.device, **asdict(request.models))
-        cost = measure_step_cost(outcome.sketcher, precision=config.precision)
+        cost = measure_step_cost(outcome.sketcher, execution=request.execution)
         estimates = [job_seconds(config, job.todo, cost) for job in pending]
         print(estimate_line(config, device, pending, sum(estimates), batch), file=sys.stderr)
         bars = ProgressBars(len(pending) if batch else None)
@@ -152,7 +157,8 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
                     if cancel.is_set():
                         break
                     bars.start(job.photo.name, config.steps, sum(estimates[i + 1:]))
-                    _one(job, first, mask, outcome, config, bars, cancel, batch, sheet)
+                    _one(job, first, mask, outcome, config, request.execution, bars, cancel,
+                         batch, sheet)
         finally:
             bars.close()
     outcome.seconds = time.monotonic() - started
@@ -160,14 +166,15 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
 
 
 def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | None,
-         outcome: BatchOutcome, config: SketchConfig, bars: ProgressBars, cancel: threading.Event,
-         batch: bool, sheet: Path | None) -> None:
+         outcome: BatchOutcome, config: SketchConfig, execution: Execution, bars: ProgressBars,
+         cancel: threading.Event, batch: bool, sheet: Path | None) -> None:
     """Sketch one photo: ``picture`` is it loaded already with ``mask`` made from it (a single
     photo), or None and ``mask`` a mode the engine applies to the file (a batch: `alpha` needs
     the file's own transparency, `auto` runs on the Sketcher's model)."""
     try:
         result = outcome.sketcher.sketch(job.photo if picture is None else picture, job.todo,
-                                         config, progress=bars.show, cancel=cancel, mask=mask)
+                                         config, progress=bars.show, cancel=cancel, mask=mask,
+                                         execution=execution)
         files = _files(job, result, sheet, picture)
         _write(files)
     except SketchifyError as exc:

@@ -21,7 +21,14 @@ from sketchify.core.commands.preflight import (
     positive_int,
     stroke_counts,
 )
-from sketchify.core.config import OVERRIDES, PRECISION_NAMES, PRESET_NAMES, Models
+from sketchify.core.config import (
+    EXECUTION_OVERRIDES,
+    OVERRIDES,
+    PRECISION_NAMES,
+    PRESET_NAMES,
+    Execution,
+    Models,
+)
 from sketchify.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -163,7 +170,10 @@ def request_from(args: argparse.Namespace) -> Request:
 
     overrides = {name: getattr(args, name) for name in OVERRIDES
                  if getattr(args, name) is not None}
-    return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force)
+    execution = Execution(**{name: getattr(args, name) for name in EXECUTION_OVERRIDES
+                             if getattr(args, name) is not None})
+    return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force,
+                   execution)
 
 
 def run_sketch(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from sketchify.core.config import SketchConfig, preset
+from sketchify.core.config import Execution, SketchConfig, preset
 from sketchify.core.optimize import optimize
 
 # A job of this many steps or more replaces a device's step cost; a shorter one (noisier, and
@@ -40,13 +40,13 @@ def job_seconds(config: SketchConfig, counts: Sequence[int], step_cost_s: float)
 
 def measure_step_cost(
     sketcher: Any, counts: Sequence[int] = (16,), config: SketchConfig | None = None,
-    precision: str | None = None,
+    execution: Execution = Execution(),
 ) -> float:
     """Seconds one sketch view costs per optimization step on ``sketcher``'s loaded models and
     device, timed on a few real steps of a synthetic target (the photo does not change it).
 
     The steps have the seeds and augmentations of ``config``, by default the preset ``auto``
-    picks for the device (draft on a CPU, standard on a GPU), in ``precision`` when given (a
+    picks for the device (draft on a CPU, standard on a GPU), run as ``execution`` says (a
     job's estimate follows the precision it runs in), and only the time between steps counts: not
     the setup, the first step or the final evaluation.
     """
@@ -58,8 +58,7 @@ def measure_step_cost(
     generator = torch.Generator().manual_seed(0)
     starts = {n: 60 + 100 * torch.rand(shape.seeds, n, 4, 2, generator=generator)
               for n in counts}
-    timed = replace(shape, steps=1 + MEASURE_STEPS, eval_every=1000, patience=None,
-                    precision=precision or shape.precision)
+    timed = replace(shape, steps=1 + MEASURE_STEPS, eval_every=1000, patience=None)
     marks: list[float] = []
 
     def mark(_progress) -> None:
@@ -67,7 +66,7 @@ def measure_step_cost(
             torch.cuda.synchronize(device)
         marks.append(time.perf_counter())
 
-    optimize(sketcher.loss_model, target, starts, timed, progress=mark)
+    optimize(sketcher.loss_model, target, starts, timed, progress=mark, execution=execution)
     step_s = statistics.median(b - a for a, b in itertools.pairwise(marks))
     return step_s / views_per_step(timed, counts)
 

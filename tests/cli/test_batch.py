@@ -13,7 +13,7 @@ from cli_helpers import ASTRONAUT, CAT, QUICK
 
 from sketchify.backend.cli import main
 from sketchify.core.commands import bars, batch
-from sketchify.core.config import Models, preset
+from sketchify.core.config import Execution, Models, preset
 from sketchify.core.engine import Sketcher
 from sketchify.core.output import provenance
 
@@ -154,15 +154,16 @@ def test_a_missing_photo_fails_the_batch_at_once(folder, models, capsys, no_mode
 def test_the_provenance_the_batch_expects_is_what_the_engine_writes(tiny_models):
     models = Models(str(tiny_models.loss_config), str(tiny_models.loss_weights),
                     str(tiny_models.saliency_config), str(tiny_models.saliency_weights))
-    request = batch.Request("cpu", "auto", {"steps": 2, "seeds": 2, "seed": 5,
-                                            "prompt": "a cat", "precision": "fp32"}, models)
+    request = batch.Request("cpu", "auto", {"steps": 2, "seeds": 2, "seed": 5, "prompt": "a cat"},
+                            models, execution=Execution(precision="fp32"))
     sketcher = Sketcher("cpu", models.loss_model, models.loss_weights, models.saliency_model,
                         models.saliency_weights)
     config = batch.config_from(request, sketcher.device)
-    assert config == preset("draft", steps=2, seeds=2, seed=5, prompt="a cat", precision="fp32")
-    result = sketcher.sketch(CAT, (3,), config)
+    assert config == preset("draft", steps=2, seeds=2, seed=5, prompt="a cat")
+    result = sketcher.sketch(CAT, (3,), config, execution=request.execution)
     labels = batch.model_labels(models)
     assert labels == sketcher.models
-    wanted = batch.expected_provenance(config, 3, labels, sketcher.device)
+    wanted = batch.expected_provenance(config, 3, labels, sketcher.device,
+                                       execution=request.execution)
     assert provenance.settings_match(result.provenance(3), wanted)
     assert not provenance.settings_match(result.provenance(3), {**wanted, "steps": 3})

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sketchify.core.config import preset
+from sketchify.core.config import Execution, preset
 from sketchify.core.models import load_clip
 from sketchify.core.timing.estimate import (
     MEASURE_STEPS,
@@ -70,7 +70,7 @@ def test_step_cost_is_measured_in_the_precision_the_job_runs(sketcher, precision
     hook = sketcher.loss_model.visual.layer3.register_forward_hook(
         lambda module, args, out: seen.add(out.dtype))
     try:
-        measure_step_cost(sketcher, precision=precision)
+        measure_step_cost(sketcher, execution=Execution(precision=precision))
     finally:
         hook.remove()
     assert seen == {dtype}

@@ -14,7 +14,14 @@ import pytest
 import torch
 from stroke_starts import random_starts
 
-from sketchify.core.config import PRESETS, SketchConfig, preset, resolve_preset, stroke_counts
+from sketchify.core.config import (
+    PRESETS,
+    Execution,
+    SketchConfig,
+    preset,
+    resolve_preset,
+    stroke_counts,
+)
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import load_clip
@@ -224,12 +231,18 @@ def test_stroke_counts_are_sorted_and_unique():
 @pytest.mark.parametrize(
     ("knob", "value"),
     [("steps", 0), ("seeds", 0), ("lr", -1.0), ("augmentations", -1), ("half_width", 0.0),
-     ("geometric_weights", (1.0, 1.0)), ("crop_scale", (0.9, 0.5)), ("distortion", 2.0),
-     ("precision", "bf16")],
+     ("geometric_weights", (1.0, 1.0)), ("crop_scale", (0.9, 0.5)), ("distortion", 2.0)],
 )
 def test_bad_config_names_the_knob(knob, value):
     with pytest.raises(InputError) as err:
         SketchConfig(**{knob: value})
+    assert err.value.field == knob
+
+
+@pytest.mark.parametrize(("knob", "value"), [("precision", "bf16"), ("max_batch", 0)])
+def test_bad_execution_names_the_knob(knob, value):
+    with pytest.raises(InputError) as err:
+        Execution(**{knob: value})
     assert err.value.field == knob
 
 
@@ -289,7 +302,7 @@ def test_chunked_clip_forwards_give_the_same_result(exact):
     starts = random_starts((4,), 2)
     config = replace(FAST, steps=3)
     whole = optimize(model, target, starts, config)
-    chunked = optimize(model, target, starts, replace(config, max_batch=3))
+    chunked = optimize(model, target, starts, config, execution=Execution(max_batch=3))
     assert whole.steps == chunked.steps == 3
     for a, b in zip(whole.runs[4], chunked.runs[4], strict=True):
         assert a.loss == pytest.approx(b.loss, rel=1e-9)
@@ -300,6 +313,7 @@ def test_public_api_is_reexported():
     import sketchify.core as core
 
     assert core.Sketcher is Sketcher and core.SketchConfig is SketchConfig
+    assert core.Execution is Execution
     assert core.preset is preset and core.load_image is load_image
     assert {"Sketcher", "SketchResult", "Progress", "Sketch"} <= set(core.__all__)
     with pytest.raises(AttributeError):

@@ -8,7 +8,6 @@ Speed itself is measured by benchmarks/step.py, never asserted here.
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from pathlib import Path
 
 import open_clip
@@ -21,7 +20,7 @@ from precision_checks import calibrate_batchnorm, step_loss_and_gradient
 from stroke_starts import random_starts
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.config import STAGES, SketchConfig, resolved_precision
+from sketchify.core.config import STAGES, Execution, SketchConfig, resolved_precision
 from sketchify.core.device_policy import FP16_LOSS_SCALE, autocast_dtype
 from sketchify.core.fast_resnet import ClassTokenPool, fold_loss_model
 from sketchify.core.losses import EXACT_STAGES, ClipLoss
@@ -192,7 +191,7 @@ def test_fp16_optimization_ends_where_fp32_does(calibrated, target):
     config = SketchConfig(steps=3, seeds=2, augmentations=1, eval_every=1)
     starts = random_starts((8,), 2)
     exact = optimize(model, target, starts, config)
-    mixed = optimize(model, target, starts, replace(config, precision="fp16"))
+    mixed = optimize(model, target, starts, config, execution=Execution(precision="fp16"))
     for a, b in zip(exact.runs[8], mixed.runs[8], strict=True):
         assert b.loss == pytest.approx(a.loss, rel=0.01)
     assert [s for s, _ in mixed.history] == [0, 1, 2, 3]
