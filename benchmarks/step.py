@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,7 +38,7 @@ import open_clip
 import torch
 
 from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.config import Execution, SketchConfig, preset
+from sketchify.core.config import Execution, Models, SketchConfig, preset
 from sketchify.core.device_policy import autocast_dtype, loss_scale
 from sketchify.core.engine import Sketcher
 from sketchify.core.fast_resnet import ClassTokenPool, fold_batchnorm
@@ -62,27 +62,20 @@ PAPER = preset("standard")  # 2000 steps, 3 seeds, 4 augmentations
 clock = time.perf_counter
 
 
-@dataclass(frozen=True)
-class Models:
-    """The loss and saliency networks' open_clip names and their random-weight files."""
-    loss: str
-    loss_weights: Path
-    saliency: str
-    saliency_weights: Path
-
-
 def random_models(directory: Path, tiny: bool) -> Models:
-    """Random weights for the real RN101 / ViT-B-32, or for the suite's tiny models."""
+    """Random weights for the real RN101 / ViT-B-32, or for the suite's tiny models (their
+    open_clip names, registered in this process, and the weight files)."""
     if tiny:
         made = make_tiny_models(directory)
-        return Models(made.loss_config.stem, made.loss_weights,
-                      made.saliency_config.stem, made.saliency_weights)
-    paths = []
-    for name in ("RN101", "ViT-B-32"):
+        return Models(made.loss_config.stem, str(made.loss_weights),
+                      made.saliency_config.stem, str(made.saliency_weights))
+    real = Models()
+    files = []
+    for name in (real.loss_model, real.saliency_model):
         path = directory / f"{name}-random.pt"
         torch.save(open_clip.create_model(name).state_dict(), path)
-        paths.append(path)
-    return Models("RN101", paths[0], "ViT-B-32", paths[1])
+        files.append(str(path))
+    return replace(real, loss_weights=files[0], saliency_weights=files[1])
 
 
 class Visual(torch.nn.Module):
@@ -346,8 +339,8 @@ def host_syncs_per_step(model, target, device) -> float:
 
 def bench_device(device: torch.device, models: Models, args) -> None:
     print(f"\n== {device} ==")
-    fast = load_clip(models.loss, str(models.loss_weights), device)  # the engine's: folded
-    plain = open_clip.create_model(models.loss)
+    fast = load_clip(models.loss_model, models.loss_weights, device)  # the engine's: folded
+    plain = open_clip.create_model(models.loss_model)
     plain.load_state_dict(torch.load(models.loss_weights, weights_only=True))
     plain = Visual(plain.visual).eval().requires_grad_(False)
     target = make_target(load_image(EXAMPLES / "astronaut.jpg")).image.to(device)
@@ -412,8 +405,7 @@ def bench_draft(models: Models) -> None:
     print(f"draft = steps {config.steps}, seeds {config.seeds}, "
           f"augmentations {config.augmentations}")
     began, cpu_began = time.perf_counter(), time.process_time()
-    sketcher = Sketcher("cpu", models.loss, str(models.loss_weights), models.saliency,
-                        str(models.saliency_weights))
+    sketcher = Sketcher("cpu", **asdict(models))
     loaded = time.perf_counter()
     result = sketcher.sketch(photo, (16,), config)
     svg = result.svg(16)

@@ -10,7 +10,13 @@ from typing import Any
 import torch
 from PIL import Image
 
-from sketchify.core.config import Execution, SketchConfig, resolved_precision, stroke_counts
+from sketchify.core.config import (
+    Execution,
+    Models,
+    SketchConfig,
+    resolved_precision,
+    stroke_counts,
+)
 from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
@@ -61,10 +67,10 @@ class Sketcher:
     def __init__(
         self,
         device: str = "auto",
-        loss_model: str = "RN101",
-        loss_weights: str = "openai",
-        saliency_model: str = "ViT-B-32",
-        saliency_weights: str = "openai",
+        loss_model: str = Models.loss_model,
+        loss_weights: str = Models.loss_weights,
+        saliency_model: str = Models.saliency_model,
+        saliency_weights: str = Models.saliency_weights,
         mask_model: str | os.PathLike | None = None,
     ) -> None:
         self.device = resolve_device(device)
