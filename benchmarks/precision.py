@@ -91,7 +91,8 @@ def label(kept: int) -> str:
     return "bf16 everywhere" if kept == 0 else f"bf16, fp32 to {STAGES[kept - 1]}"
 
 
-def variants(model, target) -> dict[str, tuple[ClipLoss, torch.dtype, float]]:
+def variants(model: torch.nn.Module, target: torch.Tensor
+             ) -> dict[str, tuple[ClipLoss, torch.dtype, float]]:
     """Label: the loss, the dtype of its strokes and target, its loss scale. Besides bfloat16
     with 0 to 4 leading stages in float32: float16 as CUDA runs it, and float64 (float32's own
     rounding seen from above: the floor under any comparison with float32)."""
@@ -106,7 +107,8 @@ def variants(model, target) -> dict[str, tuple[ClipLoss, torch.dtype, float]]:
     return out
 
 
-def compare(model, target, shape) -> dict[str, tuple[float, float]]:
+def compare(model: torch.nn.Module, target: torch.Tensor, shape: tuple[int, int, int]
+            ) -> dict[str, tuple[float, float]]:
     """Per variant: the worst loss difference (relative) and the lowest stroke-gradient cosine
     to float32 over the steps."""
     strokes, seeds, augmentations = shape
@@ -131,7 +133,8 @@ def compare(model, target, shape) -> dict[str, tuple[float, float]]:
     return worst
 
 
-def speed(model, target, rounds: int, shapes: list[str]) -> None:
+def speed(model: torch.nn.Module, target: torch.Tensor, rounds: int, shapes: list[str]
+          ) -> None:
     """Seconds of one step (rasterize, augment, photo views, CLIP forward and backward) of
     ``shapes``, float32 against bfloat16 everywhere, with the stem and
     layer1, and with everything up to layer3 kept in float32; the variants interleaved round
@@ -183,6 +186,10 @@ def main() -> None:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         targets = photos(Path(tmp))
+        unknown = sorted(set(args.photos or ()) - set(targets))
+        if unknown:
+            parser.error(f"unknown photo {', '.join(unknown)}; choose from "
+                         f"{', '.join(targets)}")
         model = loss_model(args, list(targets.values()), Path(tmp))
     chosen = {p: t for p, t in targets.items() if not args.photos or p in args.photos}
     if args.speed:
