@@ -50,7 +50,7 @@ class SketchResult:
             seeds=s["seeds"], steps=s["steps"], steps_run=self.steps,
             loss=float(f"{sketch.loss:.6g}"), mask=s["mask"], prompt=s["prompt"], width=s["width"],
             loss_model=s["loss_model"], saliency_model=s["saliency_model"],
-            precision=s["precision"],
+            precision=s["precision"], plot=None,
         )
 
     def svg(self, count: int) -> str:

@@ -36,6 +36,8 @@ from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import resolve_device
 from sketchify.core.output import provenance
 from sketchify.core.output.files import write_all
+from sketchify.core.output.plot import plot_svg
+from sketchify.core.output.plot_settings import PlotSettings
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
@@ -48,7 +50,7 @@ class Request:
     """What a command asks of the runner: the device, the preset and the SketchConfig fields
     set over it, the models, and ``mask`` (none, alpha, auto or a mask image's path);
     ``force`` redoes a batch's sketches that are up to date; ``execution``: how CLIP runs on
-    the device."""
+    the device; ``plot``: the SVGs are written plot-ready, so."""
 
     device: str = "auto"
     preset: str = "auto"
@@ -57,6 +59,7 @@ class Request:
     mask: str = "none"
     force: bool = False
     execution: Execution = field(default_factory=Execution)
+    plot: PlotSettings | None = None
 
 
 @dataclass
@@ -88,22 +91,25 @@ def model_labels(models: Models) -> dict[str, str]:
 
 
 def expected_provenance(config: SketchConfig, count: int, models: dict[str, str], device: Any,
-                        mask: str = "none", execution: Execution = Execution()
-                        ) -> dict[str, Any]:
+                        mask: str = "none", execution: Execution = Execution(),
+                        plot: PlotSettings | None = None) -> dict[str, Any]:
     """The settings part of the provenance a ``count``-stroke sketch made with ``config`` on
-    ``device``, run as ``execution`` says, gets."""
+    ``device``, run as ``execution`` says and written plot-ready as ``plot`` says, gets."""
     precision = resolved_precision(execution.precision, device)
-    return {**provenance.settings(config, mask, models, precision), "strokes": count}
+    return {**provenance.settings(config, mask, models, precision), "strokes": count,
+            "plot": None if plot is None else plot.as_json()}
 
 
 def is_up_to_date(path: Path, wanted: dict[str, Any], execution: Execution) -> bool:
     """Whether ``path`` holds a finished sketch made with the settings ``wanted`` (asked with
-    ``execution``: an SVG from before the precision was recorded ran `auto`)."""
+    ``execution``: an SVG from before the precision was recorded ran `auto`; one from before
+    plot-ready SVGs is in photo pixels)."""
     try:
         existing = provenance.read(path.read_bytes())
     except (OSError, InputError):  # missing, unreadable, or from a newer release: make it anew
         return False
-    defaults = ("precision",) if execution.precision == "auto" else ()
+    defaults = ("precision",) * (execution.precision == "auto") + ("plot",) * (
+        wanted.get("plot") is None)
     return (provenance.settings_match(existing, wanted, defaults)
             and not existing.get("canceled", False))
 
@@ -134,7 +140,8 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
             n for n in counts
             if not is_up_to_date(job.outputs[n],
                                  expected_provenance(config, n, models, device, mask=mode,
-                                                     execution=request.execution),
+                                                     execution=request.execution,
+                                                     plot=request.plot),
                                  request.execution))
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
@@ -157,8 +164,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
                     if cancel.is_set():
                         break
                     bars.start(job.photo.name, config.steps, sum(estimates[i + 1:]))
-                    _one(job, first, mask, outcome, config, request.execution, bars, cancel,
-                         batch, sheet)
+                    _one(job, first, mask, outcome, config, request, bars, cancel, batch, sheet)
         finally:
             bars.close()
     outcome.seconds = time.monotonic() - started
@@ -166,7 +172,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
 
 
 def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | None,
-         outcome: BatchOutcome, config: SketchConfig, execution: Execution, bars: ProgressBars,
+         outcome: BatchOutcome, config: SketchConfig, request: Request, bars: ProgressBars,
          cancel: threading.Event, batch: bool, sheet: Path | None) -> None:
     """Sketch one photo: ``picture`` is it loaded already with ``mask`` made from it (a single
     photo), or None and ``mask`` a mode the engine applies to the file (a batch: `alpha` needs
@@ -174,8 +180,8 @@ def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | No
     try:
         result = outcome.sketcher.sketch(job.photo if picture is None else picture, job.todo,
                                          config, progress=bars.show, cancel=cancel, mask=mask,
-                                         execution=execution)
-        files = _files(job, result, sheet, picture)
+                                         execution=request.execution)
+        files, notes = _files(job, result, sheet, picture, request.plot)
         _write(files)
     except SketchifyError as exc:
         if not batch:
@@ -186,7 +192,7 @@ def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | No
         return
     bars.finish()
     for path in files:
-        bars.write(str(path), file=sys.stdout)
+        bars.write(f"{path}: {notes[path]}" if path in notes else str(path), file=sys.stdout)
     outcome.done.append(job)
     if result.canceled:
         outcome.canceled = True
@@ -194,16 +200,23 @@ def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | No
                    "wrote the best strokes found so far.")
 
 
-def _files(job: PhotoJob, result: SketchResult, sheet: Path | None, picture: Image.Image | None
-           ) -> dict[Path, str | bytes]:
-    """The SVG of every count sketched, and the sheet if one was asked for."""
+def _files(job: PhotoJob, result: SketchResult, sheet: Path | None, picture: Image.Image | None,
+           plot: PlotSettings | None) -> tuple[dict[Path, str | bytes], dict[Path, str]]:
+    """The SVG of every count sketched (plot-ready if asked), and the sheet if one was asked
+    for; with what to say of each file beyond its name."""
     svgs = {n: svg_text(result, n) for n in job.todo}
     files: dict[Path, str | bytes] = {job.outputs[n]: svgs[n] for n in job.todo}
-    if sheet is not None:
+    notes: dict[Path, str] = {}
+    if plot is not None:
+        for n in job.todo:
+            plotted = plot_svg(svgs[n], plot)
+            files[job.outputs[n]] = plotted.svg
+            notes[job.outputs[n]] = plotted.summary()
+    if sheet is not None:  # the sketch's own strokes, whatever was plotted
         from sketchify.core.output.sheet import sheet_png
 
         files[sheet] = sheet_png(load_image(job.photo) if picture is None else picture, svgs)
-    return files
+    return files, notes
 
 
 def _write(files: dict[Path, str | bytes]) -> None:

@@ -18,6 +18,7 @@ from sketchify.core.commands.preflight import (
     device_name,
     find_photos,
     output_paths,
+    plot_option,
     positive_int,
     stroke_counts,
 )
@@ -30,9 +31,11 @@ from sketchify.core.config import (
     Models,
 )
 from sketchify.core.errors import InputError
+from sketchify.core.output.plot_settings import DEFAULT_PEN_MM, PAGE_MARGIN_MM, PAGES_MM
 
 if TYPE_CHECKING:
     from sketchify.core.commands.batch import BatchOutcome, Request
+    from sketchify.core.output.plot_settings import PlotSettings
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 FAILED_EXIT = 1  # a batch in which some photo failed
@@ -60,8 +63,26 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--sheet", type=Path, metavar="PNG",
                         help="also write one PNG showing the photo and each stroke count, "
                         "strokes alone and over the faded photo (one photo only)")
+    add_plot_options(parser)
     parser.set_defaults(run=run_sketch)
     return parser
+
+
+def add_plot_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of the plot-ready SVG."""
+    plot = parser.add_argument_group("plot-ready SVG (pen plotters)")
+    plot.add_argument(
+        "--plot", action="store_true",
+        help="write the SVG plot-ready instead: in millimetres, every stroke the pen's width, "
+        "strokes ordered (and turned) to shorten the pen-up travel; alone: 150 mm wide, 0.5 mm "
+        "pen")
+    plot.add_argument("--size", metavar="W[mm|cm|in]",
+                      help="the drawing's width (height from the photo's aspect, no margin)")
+    plot.add_argument("--page", metavar="|".join(PAGES_MM),
+                      help="the paper instead of --size: turned to fit, drawing centred, "
+                      f"{PAGE_MARGIN_MM:g} mm margin")
+    plot.add_argument("--pen", metavar="WIDTH[mm|cm|in]",
+                      help=f"the pen's width (default {DEFAULT_PEN_MM:g} mm)")
 
 
 def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -164,7 +185,7 @@ def models_from(args: argparse.Namespace) -> Models:
                   args.saliency_weights, args.mask_model)
 
 
-def request_from(args: argparse.Namespace) -> Request:
+def request_from(args: argparse.Namespace, plot: PlotSettings | None = None) -> Request:
     """What the sketch flags ask of the batch runner (it imports the engine: after the checks)."""
     from sketchify.core.commands.batch import Request
 
@@ -173,7 +194,7 @@ def request_from(args: argparse.Namespace) -> Request:
     execution = Execution(**{name: getattr(args, name) for name in EXECUTION_OVERRIDES
                              if getattr(args, name) is not None})
     return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force,
-                   execution)
+                   execution, plot)
 
 
 def run_sketch(args: argparse.Namespace) -> int:
@@ -191,6 +212,7 @@ def run_sketch(args: argparse.Namespace) -> int:
                              field="sheet")
         check_folder(args.sheet.parent, field="sheet")
     check_mask_option(args.mask, batch)
+    plot = plot_option(args.plot, args.size, args.page, args.pen)
     jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
             for photo in photos]
     check_outputs(jobs, made_inside=args.out_dir)
@@ -198,7 +220,7 @@ def run_sketch(args: argparse.Namespace) -> int:
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    outcome = runner.run(jobs, request_from(args), batch=batch, sheet=args.sheet)
+    outcome = runner.run(jobs, request_from(args, plot), batch=batch, sheet=args.sheet)
     if batch:
         print(outcome.summary(), file=sys.stderr)
     return exit_code(outcome)

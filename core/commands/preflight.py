@@ -17,6 +17,7 @@ from pathlib import Path
 from sketchify.core import config
 from sketchify.core.config import NAMED_MASK_MODES, PHOTO_SUFFIXES
 from sketchify.core.errors import InputError
+from sketchify.core.output.plot_settings import PlotSettings, length_mm, plot_settings
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -154,3 +155,20 @@ def check_mask_option(value: str, batch: bool) -> None:
     if not Path(value).is_file():
         raise InputError(f"Mask image not found: {value} (--mask takes none, alpha, auto or "
                          "the path of a mask image).", field="mask_image")
+
+
+def plot_option(plot: bool, size: str | None, page: str | None, pen: str | None
+                ) -> PlotSettings | None:
+    """``--plot`` with its ``--size``/``--page`` and ``--pen``, checked; None without --plot."""
+    given = [flag for flag, value in (("--size", size), ("--page", page), ("--pen", pen))
+             if value is not None]
+    if not plot:
+        if given:
+            raise InputError(f"{given[0]} sizes the plot-ready SVG: add --plot.", field="plot")
+        return None
+    if size is not None and page is not None:
+        raise InputError("--size and --page both size the drawing: give one of them.",
+                         field="plot")
+    return plot_settings(size_mm=None if size is None else length_mm(size, "--size"),
+                         page=page,
+                         pen_mm=None if pen is None else length_mm(pen, "--pen"))

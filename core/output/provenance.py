@@ -18,16 +18,17 @@ from lxml import etree
 
 from sketchify.core.errors import InputError
 
-FORMAT = 1
+FORMAT = 2
 METADATA_ID = "sketchify"
 SVG_NS = "http://www.w3.org/2000/svg"
 # What was asked for: two sketches with equal settings are the same job done twice.
 SETTINGS = ("preset", "strokes", "first_seed", "seeds", "steps", "mask", "prompt", "width",
-            "loss_model", "saliency_model", "precision")
+            "loss_model", "saliency_model", "precision", "plot")
 # Settings recorded since a later release than the format's first: an SVG without one was made
-# with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs), so it is
-# no job to redo when the default is what is asked for again.
-LATER_SETTINGS = ("precision",)
+# with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs; `plot` null,
+# photo pixels: format 1 wrote no plot-ready SVG), so it is no job to redo when the default is
+# what is asked for again.
+LATER_SETTINGS = ("precision", "plot")
 
 
 def package_version() -> str:

@@ -9,18 +9,12 @@ import torch
 from lxml import etree
 
 from sketchify.core.errors import InputError
+from sketchify.core.output.pen_paths import NUMBER, number
 from sketchify.core.output.provenance import SVG_NS, metadata_element
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.strokes import Strokes
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_PATH_D = re.compile(rf"^\s*M\s*({_NUMBER})[\s,]*({_NUMBER})\s*C((?:[\s,]*{_NUMBER}){{6}})\s*$")
-
-
-def _num(value: float) -> str:
-    # Five decimals keep a round trip well inside 1e-4 px even on 4096 px images.
-    text = f"{value:.5f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
+_PATH_D = re.compile(rf"^\s*M\s*({NUMBER})[\s,]*({NUMBER})\s*C((?:[\s,]*{NUMBER}){{6}})\s*$")
 
 
 def to_svg(
@@ -49,15 +43,16 @@ def to_svg(
         root.append(metadata_element(metadata))
     for curve, width, opacity in zip(points.tolist(), widths, opacities, strict=True):
         (x0, y0), *rest = curve
-        d = f"M {_num(x0)} {_num(y0)} C " + " ".join(f"{_num(x)} {_num(y)}" for x, y in rest)
+        d = f"M {number(x0)} {number(y0)} C " + " ".join(f"{number(x)} {number(y)}"
+                                                         for x, y in rest)
         path = etree.SubElement(root, f"{{{SVG_NS}}}path", d=d)
         path.set("fill", "none")
         path.set("stroke", "#000")
-        path.set("stroke-width", _num(width))
+        path.set("stroke-width", number(width))
         path.set("stroke-linecap", "round")
         path.set("stroke-linejoin", "round")
         if opacity < 1:
-            path.set("stroke-opacity", _num(opacity))
+            path.set("stroke-opacity", number(opacity))
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode()
 
 
@@ -79,7 +74,7 @@ def parse_svg(text: str | bytes) -> tuple[Strokes, int, int]:
         if match is None:
             raise InputError(f"path is not one cubic Bézier stroke: {path.get('d')!r}", field="svg")
         numbers = [float(match[1]), float(match[2])]
-        numbers += [float(v) for v in re.findall(_NUMBER, match[3])]
+        numbers += [float(v) for v in re.findall(NUMBER, match[3])]
         curves.append(numbers)
         widths.append(float(path.get("stroke-width", "1")))
         opacities.append(float(path.get("stroke-opacity", "1")))

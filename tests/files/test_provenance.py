@@ -75,12 +75,23 @@ def test_a_sketch_from_before_precision_was_recorded_is_up_to_date(result):
     assert not provenance.settings_match(older, wanted, defaults=())
 
 
+def test_a_format_1_sketch_matches_only_when_no_plot_is_wanted(result):
+    wanted = result.provenance(4)
+    assert wanted["plot"] is None and wanted["format"] == 2
+    older = {k: v for k, v in wanted.items() if k not in ("precision", "plot")} | {"format": 1}
+    assert provenance.settings_match(older, wanted)
+    plotted = {**wanted, "plot": {"size_mm": 150.0, "pen_mm": 0.5, "margin_mm": 0.0}}
+    assert not provenance.settings_match(older, plotted, defaults=("precision",))
+    assert not provenance.settings_match(wanted, plotted)  # format 2 records its plot
+    assert provenance.settings_match(plotted, plotted)
+
+
 def test_svg_without_metadata_has_none():
     assert provenance.read('<svg xmlns="http://www.w3.org/2000/svg"/>') is None
 
 
 @pytest.mark.parametrize("text", [
-    '{"format": 2, "version": "9.0"}',  # written by a newer release
+    '{"format": 3, "version": "9.0"}',  # written by a newer release
     '{"format": "1"}', '{"version": "0.2.0"}', "[1]", "not json",
 ])
 def test_newer_or_malformed_provenance_is_refused(text):
