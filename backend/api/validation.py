@@ -23,6 +23,7 @@ from sketchify.backend.api.errors import ApiError
 from sketchify.backend.api.mask_fields import check_mask, decode_file_field, mask_part
 from sketchify.core.config import API_FORMATS, PRECISION_NAMES, PRESET_NAMES
 from sketchify.core.errors import InputError
+from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.photo.image import load_image
 
 _INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits, as the API document says
@@ -114,6 +115,21 @@ def _prompt(value: Any) -> str | None:
     return value.strip() or None
 
 
+def _plot(value: Any) -> dict[str, Any]:
+    """The plot settings, as an object (JSON) or its JSON text (multipart); normalized so
+    that the same plot asked two ways is the same job."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ApiError(422, "plot is not valid JSON (send an object such as "
+                                "{\"page\": \"A4\", \"pen_mm\": 0.5}).", "plot") from None
+    try:
+        return plot_from_json(value).as_json()
+    except InputError as error:
+        raise ApiError(422, str(error), "plot") from None
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "strokes": _strokes,
     "preset": _preset,
@@ -124,11 +140,12 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "width": _width,
     "precision": _precision,
     "mask": lambda v: v,  # checked with the image and mask image: see mask_fields
+    "plot": _plot,
 }
 DEFAULTS: dict[str, Any] = {
     "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
     "prompt": None, "width": limits.DEFAULT_WIDTH, "precision": "auto", "mask": None,
-}
+}  # no `plot`: a job without one stores what it stored before (the same fingerprint)
 
 
 def check_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...]) -> PIL.Image.Image:

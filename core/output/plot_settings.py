@@ -46,13 +46,14 @@ def page_name(text: str) -> str:
 def _positive(value: Any, what: str, *, zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{what} must be a number of millimetres, got {value!r}.", field="plot")
-    value = float(value)
-    low_ok = value >= 0 if zero else value > 0
-    if not (math.isfinite(value) and low_ok and value <= MAX_LENGTH_MM):
-        least = "0" if zero else "more than 0"
-        raise InputError(f"{what} must be {least} and at most {MAX_LENGTH_MM:g} mm, got "
-                         f"{value:g}.", field="plot")
-    return value
+    # A JSON integer may be beyond any float: compared exactly, never converted first.
+    number = float(value) if abs(value) <= MAX_LENGTH_MM else math.nan
+    if not (number >= 0 if zero else number > 0):  # NaN fails both
+        least = "0 or more" if zero else "more than 0"
+        shown = f", got {number:g}" if math.isfinite(number) else ""
+        raise InputError(f"{what} must be {least} and at most {MAX_LENGTH_MM:g} mm{shown}.",
+                         field="plot")
+    return number
 
 
 @dataclass(frozen=True)

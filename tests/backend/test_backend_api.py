@@ -155,7 +155,8 @@ def test_defaults(client, controlled):
     job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "auto", "steps": None, "seeds": None, "seed": None,
-                             "prompt": None, "width": 3.0, "precision": "auto", "mask": "none"}
+                             "prompt": None, "width": 3.0, "precision": "auto", "mask": "none",
+                             "plot": None}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -528,3 +529,51 @@ def test_finished_jobs_are_removed_after_retention(make_app):
     wait_for(lambda: client.get(f"/v1/sketches/{job_id}").status_code == 404, timeout=10)
     wait_for(lambda: not folder.exists(), timeout=5)
 
+
+
+# -- plot-ready SVGs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("{", "not valid JSON"), ("[150]", "must be an object"), ('{"size_mm": 0}', "more than 0"),
+    ('{"page": "B5"}', "unknown page 'B5'"), ('{"page": "A4", "size_mm": 100}', "not both"),
+    ('{"pen": 0.5}', "unknown keys pen"), ('{"size_mm": "wide"}', "must be a number"),
+    ('{"size_mm": 1e999}', "at most 10000 mm"),
+])
+def test_a_bad_plot_is_422_naming_plot(client, value, said):
+    body = assert_error(submit(client, plot=value), 422, "plot")
+    assert said in body["error"]
+    assert_error(submit_json(client, {"plot": value}), 422, "plot")
+
+
+def test_plot_is_echoed_normalized_and_served_once_done(client, controlled):
+    controlled.start_gate.clear()
+    job = submit_json(client, {"strokes": [4, 8], "plot": {"page": "a6", "pen_mm": 0.3}})
+    job = job.get_json()
+    assert job["params"]["plot"] == {"page": "A6", "pen_mm": 0.3, "margin_mm": 10.0}
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot?strokes=4"), 409, None)
+    controlled.open()
+    done = finished(client, job["id"])
+    assert set(done["links"]["plot"]) == {"4", "8"}
+    for count, link in done["links"]["plot"].items():
+        response = client.get(link)
+        assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+        root = etree.fromstring(response.data)
+        assert (root.get("width"), root.get("height")) == ("148mm", "105mm")  # turned to fit
+        paths = root.findall("{http://www.w3.org/2000/svg}path")
+        assert len(paths) == int(count) and {p.get("stroke-width") for p in paths} == {"0.3"}
+        assert provenance.read(response.data)["plot"] == done["params"]["plot"]
+        # The stored SVG is the job's own: in pixels, the optimizer's order.
+        stored = etree.fromstring(client.get(done["links"]["svg"][count]).data)
+        assert stored.get("width") == "64" and provenance.read(
+            client.get(done["links"]["svg"][count]).data)["plot"] is None
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot?strokes=5"), 404, "strokes")
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 422, "strokes")
+
+
+def test_a_job_without_plot_has_no_plot_link_and_its_plot_is_404(client):
+    job = submit(client, strokes="4").get_json()
+    assert job["params"]["plot"] is None
+    done = finished(client, job["id"])
+    assert "plot" not in done["links"]
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 404, "plot")

@@ -172,7 +172,7 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str) -> byte
 # -- strategies ----------------------------------------------------------------------------------
 
 FIELD_NAMES = ("image", "mask_image", "strokes", "preset", "steps", "seeds", "seed", "prompt",
-               "width", "precision", "mask", "filename")
+               "width", "precision", "mask", "plot", "filename")
 # Text that trips parsers: other scripts' digits and superscripts (str.isdigit() is true for
 # "²", int() refuses it), signs, spaces, separators, controls, quotes, numbers too long for
 # int() (over 4300 digits) or for SQLite (over 64 bits).
