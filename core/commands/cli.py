@@ -31,6 +31,7 @@ from sketchify.core.config import (
     Models,
 )
 from sketchify.core.errors import InputError
+from sketchify.core.output.animation import DEFAULT_SECONDS
 from sketchify.core.output.plot_settings import DEFAULT_PEN_MM, PAGE_MARGIN_MM, PAGES_MM
 
 if TYPE_CHECKING:
@@ -63,6 +64,15 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--sheet", type=Path, metavar="PNG",
                         help="also write one PNG showing the photo and each stroke count, "
                         "strokes alone and over the faded photo (one photo only)")
+    parser.add_argument(
+        "--animate", type=Path, metavar="FILE.svg",
+        help="also write the sketch drawing itself, stroke after stroke in the plotted order, "
+        f"as an animated SVG (CSS, {DEFAULT_SECONDS:g} s; one photo only; several counts: "
+        "the count goes before the suffix)")
+    parser.add_argument(
+        "--timelapse", type=Path, metavar="FILE.gif",
+        help="also write the optimization as a GIF over the faded photo: the start strokes, "
+        "each evaluation, the final strokes (one photo only; several counts as --animate)")
     add_plot_options(parser)
     parser.set_defaults(run=run_sketch)
     return parser
@@ -204,13 +214,10 @@ def run_sketch(args: argparse.Namespace) -> int:
     if batch and args.output is not None:
         raise InputError("-o names the SVG of one photo; for several photos use --out-dir.",
                          field="output")
-    if args.sheet is not None:
-        if batch:
-            raise InputError("--sheet draws one photo; give it a single photo.", field="sheet")
-        if args.sheet.suffix.lower() != ".png":
-            raise InputError(f"--sheet writes a PNG image: name it *.png, not {args.sheet}.",
-                             field="sheet")
-        check_folder(args.sheet.parent, field="sheet")
+    for flag, path, suffix, what in (("--sheet", args.sheet, ".png", "a PNG image"),
+                                     ("--animate", args.animate, ".svg", "an SVG"),
+                                     ("--timelapse", args.timelapse, ".gif", "a GIF")):
+        check_extra(flag, path, suffix, what, batch)
     check_mask_option(args.mask, batch)
     plot = plot_option(args.plot, args.size, args.page, args.pen)
     jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
@@ -220,10 +227,27 @@ def run_sketch(args: argparse.Namespace) -> int:
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    outcome = runner.run(jobs, request_from(args, plot), batch=batch, sheet=args.sheet)
+    extras = runner.Extras(
+        args.sheet,
+        {} if args.animate is None else output_paths(photos[0], args.strokes, args.animate),
+        {} if args.timelapse is None else output_paths(photos[0], args.strokes, args.timelapse))
+    outcome = runner.run(jobs, request_from(args, plot), batch=batch, extras=extras)
     if batch:
         print(outcome.summary(), file=sys.stderr)
     return exit_code(outcome)
+
+
+def check_extra(flag: str, path: Path | None, suffix: str, what: str, batch: bool) -> None:
+    """A file made besides the SVGs (``--sheet``, ``--animate``, ``--timelapse``): of one
+    photo, named with its suffix, in a folder that can be written."""
+    if path is None:
+        return
+    field = flag[2:]
+    if batch:
+        raise InputError(f"{flag} draws one photo; give it a single photo.", field=field)
+    if path.suffix.lower() != suffix:
+        raise InputError(f"{flag} writes {what}: name it *{suffix}, not {path}.", field=field)
+    check_folder(path.parent, field=field)
 
 
 def exit_code(outcome: BatchOutcome) -> int:

@@ -55,17 +55,9 @@ class Plot:
                 f"{self.seconds:.0f} s at {PEN_DOWN_MM_S:g} mm/s down, {PEN_UP_MM_S:g} mm/s up")
 
 
-def _root(svg: str | bytes) -> etree._Element:
-    try:
-        return etree.fromstring(svg.encode() if isinstance(svg, str) else svg,
-                                etree.XMLParser(resolve_entities=False, no_network=True))
-    except etree.XMLSyntaxError as exc:
-        raise InputError(f"not a readable SVG document: {exc}", field="svg") from exc
-
-
 def sketch_paths(svg: str | bytes) -> tuple[list[PathData], float, float]:
     """A sketch SVG's paths in document order, and its width and height (photo pixels)."""
-    root = _root(svg)
+    root = provenance.svg_root(svg)
     try:
         width, height = float(root.get("width")), float(root.get("height"))
     except (TypeError, ValueError):
@@ -76,15 +68,19 @@ def sketch_paths(svg: str | bytes) -> tuple[list[PathData], float, float]:
     return paths, width, height
 
 
-def plotted(paths: list[PathData], origin: order.Point = (0.0, 0.0)
-            ) -> tuple[list[PathData], float, float]:
-    """``paths`` in the order and direction the pen draws them, with the pen-up travel from
+def pen_order(paths: list[PathData], origin: order.Point = (0.0, 0.0)
+              ) -> tuple[list[order.Step], float, float]:
+    """The steps the pen draws ``paths`` in (see ``order``), with the pen-up travel from
     ``origin`` before and after ordering."""
     stroke_ends = [ends(p) for p in paths]
     steps = order.plan(stroke_ends, origin)
     before = order.travel(stroke_ends, [(i, False) for i in range(len(paths))], origin)
-    drawn = [reverse(paths[i]) if backwards else paths[i] for i, backwards in steps]
-    return drawn, before, order.travel(stroke_ends, steps, origin)
+    return steps, before, order.travel(stroke_ends, steps, origin)
+
+
+def drawn(paths: list[PathData], steps: list[order.Step]) -> list[PathData]:
+    """``paths`` as ``steps`` draw them: reordered, some backwards."""
+    return [reverse(paths[i]) if backwards else paths[i] for i, backwards in steps]
 
 
 def plot_svg(svg: str | bytes, settings: PlotSettings) -> Plot:
@@ -92,8 +88,9 @@ def plot_svg(svg: str | bytes, settings: PlotSettings) -> Plot:
     paths, width, height = sketch_paths(svg)
     layout = settings.layout(width, height)
     on_paper = [moved(p, layout.scale, layout.dx, layout.dy) for p in paths]
-    drawn, before, after = plotted(on_paper)
-    data = provenance.read(_root(svg)) or provenance.record()
+    steps, before, after = pen_order(on_paper)
+    strokes = drawn(on_paper, steps)
+    data = provenance.read(provenance.svg_root(svg)) or provenance.record()
     data = {**data, "format": provenance.FORMAT, "plot": settings.as_json()}
 
     w, h = number(layout.width), number(layout.height)
@@ -103,11 +100,11 @@ def plot_svg(svg: str | bytes, settings: PlotSettings) -> Plot:
         f"Sketchify (CLIPasso) sketch, {len(paths)} strokes, plot-ready: {w} x {h} mm, pen "
         f"{settings.pen_mm:g} mm, strokes ordered to shorten the pen-up travel")
     root.append(provenance.metadata_element(data))
-    for path in drawn:
+    for path in strokes:
         etree.SubElement(root, f"{{{SVG_NS}}}path", d=path_text(path), fill="none",
                          stroke="#000", **{"stroke-width": number(settings.pen_mm),
                                            "stroke-linecap": "round",
                                            "stroke-linejoin": "round"})
     text = etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                           pretty_print=True).decode()
-    return Plot(text, len(paths), sum(pen_down_length(p) for p in drawn), before, after)
+    return Plot(text, len(paths), sum(pen_down_length(p) for p in strokes), before, after)

@@ -76,21 +76,23 @@ def metadata_element(data: dict[str, Any]) -> etree._Element:
     return element
 
 
+def svg_root(svg: str | bytes) -> etree._Element:
+    """An SVG document's root, read without entities or network (``InputError``, field
+    ``svg``, when it is not XML)."""
+    try:
+        data = svg.encode() if isinstance(svg, str) else svg
+        return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"not a readable SVG document: {exc}", field="svg") from exc
+
+
 def read(svg: str | bytes | etree._Element) -> dict[str, Any] | None:
     """The provenance of an SVG written by Sketchify, None if it has none.
 
     ``InputError`` (field ``svg``) when the SVG is unreadable, the JSON malformed, or its format
     newer than this release understands.
     """
-    if isinstance(svg, etree._Element):
-        root = svg
-    else:
-        try:
-            data = svg.encode() if isinstance(svg, str) else svg
-            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False,
-                                                          no_network=True))
-        except etree.XMLSyntaxError as exc:
-            raise InputError(f"not a readable SVG document: {exc}", field="svg") from exc
+    root = svg if isinstance(svg, etree._Element) else svg_root(svg)
     found = root.find(f".//{{{SVG_NS}}}metadata[@id='{METADATA_ID}']")
     if found is None:
         return None
