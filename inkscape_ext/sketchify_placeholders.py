@@ -5,6 +5,7 @@ newer one wrote is refused rather than misread."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from lxml import etree
 
 NS = "urn:sketchify-clipasso:inkscape"
 PREFIX = "sketchify"
-FORMAT = 1
+FORMAT = 2  # 2: `plot`, the plot settings of a plot-ready layer
 etree.register_namespace(PREFIX, NS)  # so saved documents say sketchify:job, not ns0:job
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
@@ -50,6 +51,7 @@ class Record:
     frame: inkex.Transform  # that image's pixels -> root user units, at submission
     pixels: tuple[int, int]  # the image's size in pixels at submission
     status: str
+    plot: str = ""  # a plot-ready layer's plot settings (JSON); "" for the editable sketch
 
     def write(self, element: inkex.BaseElement) -> None:
         element.set(_attr("format"), str(FORMAT))
@@ -62,6 +64,8 @@ class Record:
             " ".join(repr(float(v)) for v in self.frame.to_hexad())))
         element.set(_attr("pixels"), f"{self.pixels[0]} {self.pixels[1]}")
         element.set(_attr("status"), self.status)
+        if self.plot:
+            element.set(_attr("plot"), self.plot)
 
 
 def mark(element: inkex.BaseElement, status: str) -> None:
@@ -98,12 +102,23 @@ def read(element: inkex.BaseElement) -> Record:
     record = Record(
         url=element.get(_attr("url"), ""), job=element.get(_attr("job"), ""), count=count,
         image=element.get(_attr("image"), ""), frame=frame, pixels=(width, height),
-        status=element.get(_attr("status"), ""),
+        status=element.get(_attr("status"), ""), plot=element.get(_attr("plot"), ""),
     )
     if not (record.url and record.job and count > 0 and width > 0 and height > 0
             and record.status in STATUSES and all(map(math.isfinite, frame.to_hexad()))):
         raise _malformed(name, "url, job, strokes, pixels or status")
+    if record.plot and not _plot_ok(record.plot):
+        raise _malformed(name, "plot")
     return record
+
+
+def _plot_ok(text: str) -> bool:
+    try:
+        settings = json.loads(text)
+    except ValueError:
+        return False
+    pen = settings.get("pen_mm") if isinstance(settings, dict) else None
+    return isinstance(pen, (int, float)) and math.isfinite(pen) and pen > 0
 
 
 def _malformed(name: str, what: str) -> inkex.AbortExtension:

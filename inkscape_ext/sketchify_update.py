@@ -31,6 +31,7 @@ from sketchify_placeholders import (
     placeholders,
     status_text,
 )
+from sketchify_plot import pen_strokes
 
 IMAGE_TAG = inkex.addNS("image", "svg")
 REASON_CHARS = 200  # a failure reason longer than this is cut in the label
@@ -93,7 +94,8 @@ class UpdateSketches(inkex.EffectExtension):
                 if record.job not in states:
                     states[record.job] = backend.known_job(record.job)
             svgs = {
-                (record.job, record.count): backend.svg_or_none(record.job, record.count)
+                (record.job, record.count, record.plot): backend.svg_or_none(
+                    record.job, record.count, "plot" if record.plot else "svg")
                 for _, record in mine
                 if (states[record.job] or {}).get("status") == DONE
             }
@@ -103,13 +105,15 @@ class UpdateSketches(inkex.EffectExtension):
         for layer, record in mine:
             state = states[record.job]
             status = (state or {}).get("status")
-            svg = svgs.get((record.job, record.count))
+            svg = svgs.get((record.job, record.count, record.plot))
             if state is None or (status == DONE and svg is None):
                 changes.append(Change(layer, record, EXPIRED, EXPIRED))
             elif status == DONE:
                 problem = f"The backend's {record.count}-stroke sketch for layer {layer.get('id')}"
                 sketch = SketchSvg.parse(svg, problem)
                 paths = sketch.paths(self.placement(layer, record, sketch), problem)
+                if record.plot:
+                    paths = pen_strokes(paths, record.plot, self.svg, layer)
                 changes.append(Change(layer, record, DONE, "", paths, sketch.provenance))
             elif status == FAILED:
                 changes.append(Change(layer, record, FAILED, f"failed: {_reason(state)}"))

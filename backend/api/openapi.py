@@ -25,8 +25,8 @@ _ERROR_CODES = {
     401: "No valid `Authorization: Bearer <token>` header (only on a server with a token).",
     403: "A foreign `Origin` header, or a Host name that is not loopback on a loopback "
          "server (DNS rebinding).",
-    404: "No such job (or route); `field` names `strokes` for a stroke count the job lacks, "
-         "`plot` for a plot-ready SVG of a job that asked none.",
+    404: "No such job (or route), or no plot-ready SVG for a job that asked none; `field` "
+         "names `strokes` for a stroke count the job lacks.",
     409: "The job is not in a state that has this (not done yet, failed, canceled, or "
          "already finished for a cancel).",
     413: "The request body is larger than the server's limit.",

@@ -14,8 +14,8 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
   one); 409 while there is nothing to show (queued, failed, or running/canceled without
   preview=1 or before the first progress report).
 - GET /v1/sketches/<id>/plot?strokes=N: 200 image/svg+xml, the plot-ready SVG made from the
-  stored one with the job's `plot`; 404 for a job that asked none (field "plot") or a count it
-  lacks; 422 as for /svg; 409 until the job is done.
+  stored one with the job's `plot`; 404 for a job that asked none or a count it lacks; 422 as
+  for /svg; 409 until the job is done.
 - GET /v1/sketches?status=&limit=&cursor=: 200 {items (newest first, each as GET
   /v1/sketches/<id>), next_cursor (null on the last page)}; 422 for a bad status, limit or
   cursor, or an unknown parameter.
@@ -267,8 +267,7 @@ def plot(job_id: str) -> Response:
     count = _count(job)
     settings = job.params.get("plot")
     if not settings:
-        raise ApiError(404, "This job asked for no plot-ready SVG (submit it with plot).",
-                       "plot")
+        raise ApiError(404, "This job asked for no plot-ready SVG (submit it with plot).", None)
     if job.status != DONE:
         raise ApiError(409, f"The job is {job.status}; its plot-ready SVG comes once it is "
                             "done.", None)

@@ -94,10 +94,12 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
         "plot": {"description": "Also offer a plot-ready SVG per count (`links.plot`, made "
                                 "from the sketch when asked for): millimetres, every stroke "
                                 "the pen's width, strokes ordered to shorten the pen-up "
-                                "travel. In multipart, the object as JSON text; a bad one is "
-                                "a 422 naming `plot`. Page names are matched ignoring case.",
-                 "type": "string", "contentMediaType": "application/json",
-                 "contentSchema": plot_schema()},
+                                "travel. An object: `size_mm` (the drawing's width, default "
+                                "150) or `page` (A3, A4, A5, A6, Letter), `pen_mm` (default "
+                                "0.5), `margin_mm`; in multipart (and as text in JSON) its JSON "
+                                "text. A bad one is a 422 naming `plot`. Page names are matched "
+                                "ignoring case.",
+                 "type": "string", "minLength": 2},
     }
     if as_json:
         described["plot"] = {"anyOf": [plot_schema(), _bare(described["plot"])],

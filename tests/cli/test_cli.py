@@ -241,8 +241,10 @@ def _umask() -> int:
 
 
 def test_plot_writes_millimetres_and_says_the_travel_saved(photo, models, capsys):
+    sheet = photo.with_name("sheet.png")
     assert run(photo, "--strokes", "8", "--plot", "--page", "A5", "--pen", "0.03in",
-               models=models) == 0
+               "--sheet", str(sheet), models=models) == 0
+    assert sheet.exists()  # drawn from the sketch's own strokes, in photo pixels
     svg = photo.with_name("cat.8.svg")
     root = etree.parse(str(svg)).getroot()
     assert (root.get("width"), root.get("height"), root.get("viewBox")) == (
@@ -251,7 +253,8 @@ def test_plot_writes_millimetres_and_says_the_travel_saved(photo, models, capsys
     assert len(paths) == 8 and {p.get("stroke-width") for p in paths} == {"0.762"}
     data = provenance.read(svg.read_bytes())
     assert data["plot"] == {"page": "A5", "pen_mm": 0.762, "margin_mm": 10.0}
-    (line,) = capsys.readouterr().out.splitlines()
+    line, sheet_line = capsys.readouterr().out.splitlines()
+    assert sheet_line == str(sheet)
     said = re.fullmatch(rf"{re.escape(str(svg))}: pen-down (\d+) mm, pen-up travel (\d+) mm -> "
                         r"(\d+) mm, about (\d+) s at 25 mm/s down, 75 mm/s up", line)
     assert said and int(said[3]) <= int(said[2]), line

@@ -94,7 +94,8 @@ def test_the_limits_are_the_validators_own(contract):
     assert fields["preset"]["enum"] == list(PRESET_NAMES)
     assert fields["mask"]["enum"] == list(MASK_MODES)
     assert fields["precision"]["enum"] == list(PRECISION_NAMES)
-    plot = fields["plot"]["contentSchema"]["properties"]
+    as_json = body["content"]["application/json"]["schema"]["properties"]
+    plot = as_json["plot"]["anyOf"][0]["anyOf"][0]["properties"]
     assert plot["page"]["enum"] == list(PAGES_MM)
     assert plot["size_mm"]["maximum"] == plot["pen_mm"]["maximum"] == MAX_LENGTH_MM
     assert f"at most {UPLOAD_MB * 2**20} bytes" in body["description"]  # the server's setting

@@ -525,7 +525,7 @@ class TestWaitOff(SketchifyCase):
             record = {key.split("}")[1]: value for key, value in placeholder.attrib.items()
                       if key.startswith(SKETCHIFY)}
             frame = inkex.Transform(record.pop("frame"))
-            self.assertEqual(record, {"format": "1", "url": self.backend.url, "job": job.id,
+            self.assertEqual(record, {"format": "2", "url": self.backend.url, "job": job.id,
                                       "strokes": str(count), "image": "img",
                                       "pixels": "200 100", "status": "queued"})
             for pixel, at in (((0, 0), (10, 20)), ((200, 100), (110, 70))):

@@ -116,6 +116,21 @@ class TestFilling(UpdateCase):
         self.assertEqual(len(ids), len(set(ids)))
         self.assertNotIn(TOKEN.encode(), Path(doc).read_bytes())
 
+    def test_a_format_1_placeholder_is_read_as_a_sketch_without_plot(self):
+        doc = self.write(photo_document())
+        self.start(doc, ("img",))
+        (job,) = self.backend.jobs.values()
+        text = Path(doc).read_text(encoding="utf-8")
+        Path(doc).write_text(text.replace('sketchify:format="2"', 'sketchify:format="1"'),
+                             encoding="utf-8")
+        self.finish_jobs()
+        (placed,) = self.sketches(self.update(doc)).values()
+        self.assertEqual(placed.get(f"{SKETCHIFY}status"), "done")
+        self.assert_strokes(placed, job, 16, mapped(where_the_photo_is()), 0.5)
+        fetched = [path for _, path in self.backend.requests if "/v1/sketches/" in path]
+        self.assertTrue(any("/svg?" in path for path in fetched))
+        self.assertFalse(any("/plot" in path for path in fetched))
+
     def test_a_deleted_image_gets_its_strokes_where_it_was(self):
         doc = self.write(photo_document())
         self.start(doc)
@@ -324,8 +339,13 @@ class TestRefusals(UpdateCase):
         return message
 
     def test_placeholders_from_a_newer_extension_are_refused(self):
-        message = self.refused_placeholder('sketchify:format="1"', 'sketchify:format="2"')
-        self.assertIn("newer Sketchify extension (placeholder format 2", message)
+        message = self.refused_placeholder('sketchify:format="2"', 'sketchify:format="3"')
+        self.assertIn("newer Sketchify extension (placeholder format 3", message)
+
+    def test_a_damaged_plot_setting_is_refused(self):
+        message = self.refused_placeholder('sketchify:status="queued"',
+                                           'sketchify:status="queued" sketchify:plot="{pen"')
+        self.assertIn("is damaged (its plot cannot be read)", message)
 
     def test_a_damaged_placeholder_is_refused(self):
         message = self.refused_placeholder('sketchify:pixels="200 100"',
