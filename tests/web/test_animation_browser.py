@@ -53,3 +53,26 @@ def test_seeking_the_paused_animation_draws_more_strokes_later(page, tmp_path: P
     assert not ((early < 128) & (late > 200)).any()
     before = ink_at(page, 0)
     assert int((before < 128).sum()) == 0  # nothing drawn before the first stroke starts
+
+
+def test_the_docs_frame_script_shows_part_of_the_drawing(tmp_path: Path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    generator = torch.Generator().manual_seed(7)
+    points = 20 + torch.rand(STROKES, 4, 2, generator=generator, dtype=torch.float64) * 184
+    sketch = tmp_path / "cat.16.svg"
+    sketch.write_text(to_svg(Strokes(points, torch.full((STROKES,), 3.0, dtype=torch.float64),
+                                     1.0), Placement(451, 300)))
+    shots = {}
+    for at in (1.0, 5.0):
+        out = tmp_path / f"frame-{at:g}.png"
+        done = subprocess.run([sys.executable, str(root / "benchmarks" / "animation_frame.py"),
+                               str(sketch), str(out), "--at", str(at)],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-3000:]
+        shots[at] = np.asarray(Image.open(out).convert("L"))
+    assert shots[1.0].shape[1] == 451 and shots[1.0].shape[0] > 300  # the sketch + a caption
+    ink = {at: int((shot[:300] < 128).sum()) for at, shot in shots.items()}
+    assert 0 < ink[1.0] < ink[5.0], ink
