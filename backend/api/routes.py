@@ -15,7 +15,7 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
   preview=1 or before the first progress report).
 - GET /v1/sketches/<id>/plot?strokes=N: 200 image/svg+xml, the plot-ready SVG made from the
   stored one with the job's `plot`; 404 for a job that asked none or a count it lacks; 422 as
-  for /svg; 409 until the job is done.
+  for /svg; 409 until the job is done (or when its strokes cannot be plotted).
 - GET /v1/sketches?status=&limit=&cursor=: 200 {items (newest first, each as GET
   /v1/sketches/<id>), next_cursor (null on the last page)}; 422 for a bad status, limit or
   cursor, or an unknown parameter.
@@ -53,6 +53,7 @@ from sketchify.backend.storage.jobs import (
     IdempotencyConflict,
     Job,
 )
+from sketchify.core.errors import InputError
 from sketchify.core.output.plot import plot_svg
 from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.timing.durations import about
@@ -275,7 +276,11 @@ def plot(job_id: str) -> Response:
         body = _service().store.svg_path(job.id, count).read_bytes()
     except FileNotFoundError:
         raise ApiError(404, "The SVG is gone (the job was removed).", None) from None
-    return Response(plot_svg(body, plot_from_json(settings)).svg, mimetype="image/svg+xml")
+    try:
+        plotted = plot_svg(body, plot_from_json(settings))
+    except InputError as error:  # strokes the plot cannot draw (say, a given arc)
+        raise ApiError(409, f"This sketch cannot be made plot-ready: {error}.", None) from None
+    return Response(plotted.svg, mimetype="image/svg+xml")
 
 
 @v1.get("/sketches/<job_id>/zip")

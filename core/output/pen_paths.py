@@ -6,6 +6,7 @@ drawn backwards, moved onto the paper, measured and written back, never otherwis
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -84,6 +85,8 @@ def read_path_data(d: str) -> PathData:
             raise InputError(f"path command {command!r} lacks numbers: {d[:80]!r}", field="svg")
         at += arity
         numbers = [float(v) for v in values]
+        if not all(map(math.isfinite, numbers)):
+            raise InputError(f"path data holds a number too large: {d[:80]!r}", field="svg")
         base = pen if command.islower() else (0.0, 0.0)
         upper = command.upper()
         if upper == "H":

@@ -577,3 +577,13 @@ def test_a_job_without_plot_has_no_plot_link_and_its_plot_is_404(client):
     done = finished(client, job["id"])
     assert "plot" not in done["links"]
     assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 404, None)
+
+
+def test_a_stored_sketch_the_plot_cannot_draw_is_409(client):
+    job = submit_json(client, {"strokes": [4], "plot": {"size_mm": 100}}).get_json()
+    assert finished(client, job["id"])["status"] == "done"
+    stored = client.application.extensions["sketchify"].store.svg_path(job["id"], 4)
+    stored.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48">'
+                      '<path d="M 0 0 A 5 5 0 0 1 10 0"/></svg>')
+    body = assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 409, None)
+    assert "cannot be made plot-ready" in body["error"] and "'A'" in body["error"]

@@ -110,6 +110,8 @@ def test_path_data_is_read_absolute_and_reversed_exactly():
         read_path_data("M 0 0 A 5 5 0 0 1 10 0")
     with pytest.raises(InputError, match="lacks numbers"):
         read_path_data("M 0 0 C 1 2 3")
+    with pytest.raises(InputError, match="too large"):
+        read_path_data("M 0 0 L 1e999 0")
 
 
 def test_plotting_changes_order_direction_and_scale_never_geometry():
