@@ -278,7 +278,7 @@ def plot(job_id: str) -> Response:
         raise ApiError(404, "The SVG is gone (the job was removed).", None) from None
     try:
         plotted = plot_svg(body, plot_from_json(settings))
-    except InputError as error:  # strokes the plot cannot draw (say, a given arc)
+    except InputError as error:  # a stored stroke the plot cannot read
         raise ApiError(409, f"This sketch cannot be made plot-ready: {error}.", None) from None
     return Response(plotted.svg, mimetype="image/svg+xml")
 

@@ -584,6 +584,6 @@ def test_a_stored_sketch_the_plot_cannot_draw_is_409(client):
     assert finished(client, job["id"])["status"] == "done"
     stored = client.application.extensions["sketchify"].store.svg_path(job["id"], 4)
     stored.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48">'
-                      '<path d="M 0 0 A 5 5 0 0 1 10 0"/></svg>')
+                      '<path d="M 0 0 Q 5 5"/></svg>')  # a broken stroke
     body = assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 409, None)
-    assert "cannot be made plot-ready" in body["error"] and "'A'" in body["error"]
+    assert "cannot be made plot-ready" in body["error"] and "lacks numbers" in body["error"]

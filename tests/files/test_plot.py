@@ -4,6 +4,7 @@ stroke's geometry, millimetres checked by parsing, and whole multi-segment paths
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -14,6 +15,8 @@ from sketchify.core.errors import InputError
 from sketchify.core.output import order, provenance
 from sketchify.core.output.pen_paths import (
     ends,
+    moved,
+    path_text,
     pen_down_length,
     read_path_data,
     reverse,
@@ -106,12 +109,28 @@ def test_path_data_is_read_absolute_and_reversed_exactly():
     assert ends(turned) == ends(path)[::-1]
     assert pen_down_length(turned) == pytest.approx(pen_down_length(path))
     assert reverse(turned)[1] == path[1]
-    with pytest.raises(InputError, match="'A' cannot be plotted"):
-        read_path_data("M 0 0 A 5 5 0 0 1 10 0")
+    with pytest.raises(InputError, match="'B' is not SVG path data"):
+        read_path_data("M 0 0 B 5 5")
     with pytest.raises(InputError, match="lacks numbers"):
         read_path_data("M 0 0 C 1 2 3")
     with pytest.raises(InputError, match="too large"):
         read_path_data("M 0 0 L 1e999 0")
+
+
+def test_arcs_are_drawn_backwards_with_the_other_sweep_and_scale_with_the_paper():
+    half_circle = read_path_data("M 10 0 a 10 10 0 0 1 -20 0")
+    assert pen_down_length(half_circle) == pytest.approx(math.pi * 10, rel=1e-3)
+    (sub,) = reverse(half_circle)
+    assert sub.start == (-10.0, 0.0) and sub.segments[0].arc == (10.0, 10.0, 0.0, False, False)
+    assert path_text(reverse(half_circle)) == "M -10 0 A 10 10 0 0 0 10 0"
+    (moved_sub,) = moved(half_circle, 2.0, 5.0, 0.0)
+    assert moved_sub.start == (25.0, 0.0) and moved_sub.segments[0].arc[:2] == (20.0, 20.0)
+    assert pen_down_length(moved(half_circle, 2.0, 5.0, 0.0)) == pytest.approx(
+        2 * pen_down_length(half_circle))
+    # Radii too small to reach the end grow until they do (the SVG rule): a half ellipse.
+    assert pen_down_length(read_path_data("M 0 0 A 1 1 0 0 1 30 0")) == pytest.approx(
+        math.pi * 15, rel=1e-3)
+    assert path_text(read_path_data("M 0 0 A 0 5 0 0 1 30 0")) == "M 0 0 L 30 0"
 
 
 def test_plotting_changes_order_direction_and_scale_never_geometry():
