@@ -53,7 +53,7 @@ class Request:
     """What a command asks of the runner: the device, the preset and the SketchConfig fields
     set over it, the models, and ``mask`` (none, alpha, auto or a mask image's path);
     ``force`` redoes a batch's sketches that are up to date; ``execution``: how CLIP runs on
-    the device; ``plot``: the SVGs are written plot-ready, so."""
+    the device; ``plot``: when set, the SVGs are written plot-ready with these settings."""
 
     device: str = "auto"
     preset: str = "auto"

@@ -32,7 +32,12 @@ from sketchify.core.config import (
 )
 from sketchify.core.errors import InputError
 from sketchify.core.output.animation import DEFAULT_SECONDS
-from sketchify.core.output.plot_settings import DEFAULT_PEN_MM, PAGE_MARGIN_MM, PAGES_MM
+from sketchify.core.output.plot_settings import (
+    DEFAULT_PEN_MM,
+    DEFAULT_SIZE_MM,
+    PAGE_MARGIN_MM,
+    PAGES_MM,
+)
 
 if TYPE_CHECKING:
     from sketchify.core.commands.batch import BatchOutcome, Request
@@ -84,8 +89,8 @@ def add_plot_options(parser: argparse.ArgumentParser) -> None:
     plot.add_argument(
         "--plot", action="store_true",
         help="write the SVG plot-ready instead: in millimetres, every stroke the pen's width, "
-        "strokes ordered (and turned) to shorten the pen-up travel; alone: 150 mm wide, 0.5 mm "
-        "pen")
+        "strokes ordered (and turned) to shorten the pen-up travel; alone: "
+        f"{DEFAULT_SIZE_MM:g} mm wide, {DEFAULT_PEN_MM:g} mm pen")
     plot.add_argument("--size", metavar="W[mm|cm|in]",
                       help="the drawing's width (height from the photo's aspect, no margin)")
     plot.add_argument("--page", metavar="|".join(PAGES_MM),
@@ -223,15 +228,22 @@ def run_sketch(args: argparse.Namespace) -> int:
     jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
             for photo in photos]
     check_outputs(jobs, made_inside=args.out_dir)
+    animate, timelapse = ({} if path is None else output_paths(photos[0], args.strokes, path)
+                          for path in (args.animate, args.timelapse))
+    taken = {os.path.abspath(path) for job in jobs for path in job.outputs.values()}
+    for flag, paths in (("--sheet", [args.sheet] if args.sheet else []),
+                        ("--animate", animate.values()), ("--timelapse", timelapse.values())):
+        for path in paths:
+            if os.path.abspath(path) in taken:
+                raise InputError(f"{flag} would overwrite {path}, which another output of this "
+                                 "run is written to: name another file.", field=flag[2:])
+            taken.add(os.path.abspath(path))
 
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    extras = runner.Extras(
-        args.sheet,
-        {} if args.animate is None else output_paths(photos[0], args.strokes, args.animate),
-        {} if args.timelapse is None else output_paths(photos[0], args.strokes, args.timelapse))
-    outcome = runner.run(jobs, request_from(args, plot), batch=batch, extras=extras)
+    outcome = runner.run(jobs, request_from(args, plot), batch=batch,
+                         extras=runner.Extras(args.sheet, animate, timelapse))
     if batch:
         print(outcome.summary(), file=sys.stderr)
     return exit_code(outcome)

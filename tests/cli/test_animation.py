@@ -70,9 +70,12 @@ def test_a_timelapse_keeps_at_most_100_frames_of_at_most_512_px():
     (["--animate", "drawn.gif"], "--animate writes an SVG: name it *.svg"),
     (["--timelapse", "run.svg"], "--timelapse writes a GIF: name it *.gif"),
     (["--timelapse", "/nonexistent/dir/run.gif"], "does not exist"),
+    (["-o", "{dir}/x.svg", "--animate", "{dir}/x.svg"], "--animate would overwrite"),
+    (["--strokes", "4,8", "--animate", "{dir}/cat.svg"], "--animate would overwrite"),
 ])
 def test_bad_animation_files_are_refused_before_anything_runs(photo, extra, said, no_models,
                                                                capsys):
+    extra = [arg.format(dir=photo.parent) for arg in extra]
     assert main(["sketch", str(photo), *QUICK, *extra]) == 2
     assert said in capsys.readouterr().err
 
