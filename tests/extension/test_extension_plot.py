@@ -7,19 +7,9 @@ from __future__ import annotations
 import json
 import math
 
+import extension_cases as cases
 import inkex
-from extension_cases import (
-    PATH_TAG,
-    SKETCHIFY,
-    ExtensionCase,
-    data_uri,
-    document,
-    image,
-    layer,
-    png_bytes,
-    top_layers,
-    visible,
-)
+from extension_cases import SKETCHIFY, ExtensionCase, top_layers, visible
 from sketchify_image import SketchifyImage
 from sketchify_update import UpdateSketches
 
@@ -28,7 +18,7 @@ PX_PER_MM = 96 / 25.4
 
 def curves(group) -> list[list[tuple[float, float]]]:
     out = []
-    for path in group.iter(PATH_TAG):
+    for path in group.iter(cases.PATH_TAG):
         values = [float(v) for v in path.get("d").replace("M", " ").replace("C", " ").split()]
         out.append(list(zip(values[0::2], values[1::2], strict=True)))
     return out
@@ -37,9 +27,9 @@ def curves(group) -> list[list[tuple[float, float]]]:
 class PlotCase(ExtensionCase):
     def photo(self) -> str:
         """A px document: a 200 x 100 px photo drawn 200 x 100 px, in a moved layer."""
-        body = image(data_uri(png_bytes(200, 100)), x=10, y=20,
-                     extra='inkscape:label="Cat"')
-        return self.write(document(layer(body, transform="translate(5,7)")))
+        body = cases.image(cases.data_uri(cases.png_bytes(200, 100)), x=10, y=20,
+                           extra='inkscape:label="Cat"')
+        return self.write(cases.document(cases.layer(body, transform="translate(5,7)")))
 
     def assert_plot_layer(self, root, pen_mm: float, status: str = "") -> None:
         layers = {k: v for k, v in top_layers(root).items() if " strokes · " in k}
@@ -51,7 +41,7 @@ class PlotCase(ExtensionCase):
             self.assertTrue(any(
                 all(math.dist(a, b) < 1e-3 for a, b in zip(way, other, strict=True))
                 for other in sketch for way in (curve, curve[::-1])), curve)
-        for path in plot.iter(PATH_TAG):
+        for path in plot.iter(cases.PATH_TAG):
             self.assertAlmostEqual(float(path.style["stroke-width"]), pen_mm * PX_PER_MM, 4)
 
 
