@@ -1,5 +1,5 @@
 """The plot-ready SVG: a sketch on paper in millimetres, every stroke the pen's width, drawn in
-the order (and direction) with the least pen-up travel.
+an order (and direction) that shortens the pen-up travel (see ``order``).
 
 It is made from a sketch's SVG (photo pixels, ``width``/``height`` without units), so the CLI,
 the server's front and the Inkscape extension all plot the same file the same way. Each
@@ -49,7 +49,7 @@ class Plot:
         return self.pen_down_mm / PEN_DOWN_MM_S + self.travel_mm / PEN_UP_MM_S
 
     def summary(self) -> str:
-        """"pen-down 812 mm, pen-up travel 402 mm -> 118 mm, about 45 s at 25 mm/s down, ..."."""
+        """"pen-down N mm, pen-up travel N mm -> N mm, about N s at 25 mm/s down, 75 mm/s up"."""
         return (f"pen-down {self.pen_down_mm:.0f} mm, pen-up travel "
                 f"{self.travel_before_mm:.0f} mm -> {self.travel_mm:.0f} mm, about "
                 f"{self.seconds:.0f} s at {PEN_DOWN_MM_S:g} mm/s down, {PEN_UP_MM_S:g} mm/s up")
