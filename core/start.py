@@ -77,11 +77,8 @@ class Start:
                 | ({} if s.width is None else {"width": s.width}) for s in self.strokes]
 
     def summary(self) -> dict[str, Any]:
-        """What a job and an SVG's provenance record: the counts and a fingerprint of the
-        canonical JSON of ``items()``."""
-        canonical = json.dumps(self.items(), sort_keys=True, separators=(",", ":"))
-        return {"given": len(self.strokes), "locked": len(self.locked),
-                "sha256": hashlib.sha256(canonical.encode()).hexdigest()}
+        """What a job and an SVG's provenance record (see ``summary``)."""
+        return summary(self.items())
 
     def check(self, width: int, height: int, counts: Sequence[int]) -> None:
         """Refuse a start that does not fit a ``width`` x ``height`` photo sketched at
@@ -100,8 +97,13 @@ class Start:
 
 
 def summary(items: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The summary of a stored start list (None: no start)."""
-    return None if items is None else from_items(items).summary()
+    """The counts of a start's wire form (``Start.items()``, as a job stores it) and the
+    SHA-256 of its canonical JSON (keys sorted, no spaces); None: no start."""
+    if items is None:
+        return None
+    canonical = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    return {"given": len(items), "locked": sum(bool(item["locked"]) for item in items),
+            "sha256": hashlib.sha256(canonical.encode()).hexdigest()}
 
 
 def from_items(items: Any, max_items: int | None = None, max_chars: int | None = None) -> Start:
