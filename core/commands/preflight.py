@@ -163,9 +163,9 @@ def read_start(path: Path | None, lock: bool, photo: Path, counts: Sequence[int]
     if batch:
         raise InputError("--start draws over one photo; give it a single photo.", field="start")
     try:
-        data = path.read_bytes()
-        start = from_svg(data, *oriented_size(photo), lock=lock)
-        start.check(*oriented_size(photo), counts)
+        size = oriented_size(photo)
+        start = from_svg(path.read_bytes(), *size, lock=lock)
+        start.check(*size, counts)
     except OSError as exc:
         raise InputError(f"--start {path}: cannot read it ({exc.strerror or exc}).",
                          field="start") from None

@@ -342,6 +342,19 @@ def test_start_refusals_name_the_field(client, controlled, start, why):
     assert why in body["error"]
 
 
+def test_the_largest_start_fits_under_the_form_cap(client, controlled):
+    """100 000 characters of path data in 256 items, as one multipart field: accepted."""
+    from sketchify.backend import limits
+
+    controlled.start_gate.clear()
+    item = "M 1 1" + " L 2 2" * ((limits.MAX_START_CHARS // limits.MAX_START_ITEMS - 5) // 6)
+    start = [{"d": item, "locked": True}] * limits.MAX_START_ITEMS
+    assert sum(len(i["d"]) for i in start) <= limits.MAX_START_CHARS
+    response = submit(client, strokes="256", start=json.dumps(start))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.get_json()["params"]["start"]["given"] == limits.MAX_START_ITEMS
+
+
 def test_a_multipart_start_must_be_a_json_list(client, controlled):
     controlled.start_gate.clear()
     body = assert_error(submit(client, strokes="4", start="M 1 1 L 2 2"), 422, "start")
