@@ -26,9 +26,10 @@ SETTINGS = ("preset", "strokes", "first_seed", "seeds", "steps", "mask", "prompt
             "loss_model", "saliency_model", "precision", "start")
 # Settings recorded since a later release than the format's first: an SVG without one was made
 # with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs; no `start`),
-# so it is no job to redo when the default is what is asked for again. A null default (`start`)
-# is known from the value wanted; `precision`'s caller says when it asked the default.
+# so it is no job to redo when the default is what is asked for again. A null default is known
+# from the value wanted (NULL_DEFAULTS); `precision`'s caller says when it asked the default.
 LATER_SETTINGS = ("precision", "start")
+NULL_DEFAULTS = ("start",)
 
 
 def package_version() -> str:
@@ -117,9 +118,9 @@ def settings_match(existing: dict[str, Any] | None, wanted: dict[str, Any],
                    defaults: Iterable[str] = LATER_SETTINGS) -> bool:
     """Whether a sketch with provenance ``existing`` was made with the settings ``wanted``.
     ``defaults``: the later settings asked at their default, which an SVG from before they
-    were recorded matches; one wanted null is such a default too."""
-    lenient = (set(defaults) | {k for k in SETTINGS if wanted.get(k) is None}) & set(
-        LATER_SETTINGS)
+    were recorded matches; those of NULL_DEFAULTS are at their default when wanted null."""
+    lenient = {k for k in LATER_SETTINGS
+               if (wanted.get(k) is None if k in NULL_DEFAULTS else k in defaults)}
     return existing is not None and all(
         existing.get(k) == wanted.get(k) for k in SETTINGS if k in existing or k not in lenient
     )
