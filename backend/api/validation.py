@@ -127,7 +127,7 @@ def _start(value: Any) -> list[dict[str, Any]]:
         start = from_items(value, limits.MAX_START_ITEMS, limits.MAX_START_CHARS)
     except InputError as error:
         raise ApiError(422, f"{error}.", "start") from None
-    return [{"d": s.source, "locked": s.locked} for s in start.strokes]
+    return start.items()
 
 
 def _check_start(items: list[dict[str, Any]], picture: PIL.Image.Image, counts: list[int]
