@@ -40,10 +40,10 @@ from sketchify.core.output.animation import animated_svg
 from sketchify.core.output.files import write_all
 from sketchify.core.output.plot import plot_svg
 from sketchify.core.output.plot_settings import PlotSettings
-from sketchify.core.output.svg import to_svg
 from sketchify.core.output.timelapse import Recorder, timelapse_gif
 from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
+from sketchify.core.start import Start
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 
@@ -53,7 +53,8 @@ class Request:
     """What a command asks of the runner: the device, the preset and the SketchConfig fields
     set over it, the models, and ``mask`` (none, alpha, auto or a mask image's path);
     ``force`` redoes a batch's sketches that are up to date; ``execution``: how CLIP runs on
-    the device; ``plot``: when set, the SVGs are written plot-ready with these settings."""
+    the device; ``start``: the user's strokes (a single photo); ``plot``: when set, the SVGs
+    are written plot-ready with these settings."""
 
     device: str = "auto"
     preset: str = "auto"
@@ -62,6 +63,7 @@ class Request:
     mask: str = "none"
     force: bool = False
     execution: Execution = field(default_factory=Execution)
+    start: Start | None = None
     plot: PlotSettings | None = None
 
 
@@ -115,14 +117,12 @@ def expected_provenance(config: SketchConfig, count: int, models: dict[str, str]
 
 def is_up_to_date(path: Path, wanted: dict[str, Any], execution: Execution) -> bool:
     """Whether ``path`` holds a finished sketch made with the settings ``wanted`` (asked with
-    ``execution``: an SVG from before the precision was recorded ran `auto`; one from before
-    plot-ready SVGs is in photo pixels)."""
+    ``execution``: an SVG from before the precision was recorded ran `auto`)."""
     try:
         existing = provenance.read(path.read_bytes())
     except (OSError, InputError):  # missing, unreadable, or from a newer release: make it anew
         return False
-    defaults = ("precision",) * (execution.precision == "auto") + ("plot",) * (
-        wanted.get("plot") is None)
+    defaults = ("precision",) if execution.precision == "auto" else ()
     return (provenance.settings_match(existing, wanted, defaults)
             and not existing.get("canceled", False))
 
@@ -131,8 +131,7 @@ def svg_text(result: SketchResult, count: int) -> str:
     if not result.canceled:
         return result.svg(count)
     # Marked so that the next batch sketches it again instead of skipping it as up to date.
-    record = {**result.provenance(count), "canceled": True}
-    return to_svg(result.sketches[count].strokes, result.placement, record)
+    return result.svg(count, canceled=True)
 
 
 def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
@@ -199,7 +198,7 @@ def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | No
     try:
         result = outcome.sketcher.sketch(job.photo if picture is None else picture, job.todo,
                                          config, progress=progress, cancel=cancel, mask=mask,
-                                         execution=request.execution)
+                                         execution=request.execution, start=request.start)
         files, notes = _files(job, result, extras, picture, request.plot, recorder)
         _write(files)
     except SketchifyError as exc:

@@ -20,6 +20,7 @@ from sketchify.core.commands.preflight import (
     output_paths,
     plot_option,
     positive_int,
+    read_start,
     stroke_counts,
 )
 from sketchify.core.config import (
@@ -42,6 +43,7 @@ from sketchify.core.output.plot_settings import (
 if TYPE_CHECKING:
     from sketchify.core.commands.batch import BatchOutcome, Request
     from sketchify.core.output.plot_settings import PlotSettings
+    from sketchify.core.start import Start
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 FAILED_EXIT = 1  # a batch in which some photo failed
@@ -69,6 +71,14 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--sheet", type=Path, metavar="PNG",
                         help="also write one PNG showing the photo and each stroke count, "
                         "strokes alone and over the faded photo (one photo only)")
+    parser.add_argument(
+        "--start", type=Path, metavar="FILE.svg",
+        help="start from your own strokes: every <path> of this SVG, laid over the photo (its "
+        "viewBox, or width and height, covers the photo), is one stroke of every count, "
+        "written first; the rest start as usual, away from them (one photo only)")
+    parser.add_argument("--lock", action="store_true",
+                        help="keep the --start strokes exactly as drawn (default: they only "
+                        "start where the optimization moves them from)")
     parser.add_argument(
         "--animate", type=Path, metavar="FILE.svg",
         help="also write the sketch drawing itself, stroke after stroke in the plotted order, "
@@ -200,8 +210,10 @@ def models_from(args: argparse.Namespace) -> Models:
                   args.saliency_weights, args.mask_model)
 
 
-def request_from(args: argparse.Namespace, plot: PlotSettings | None = None) -> Request:
-    """What the sketch flags ask of the batch runner (it imports the engine: after the checks)."""
+def request_from(args: argparse.Namespace, start: Start | None = None,
+                 plot: PlotSettings | None = None) -> Request:
+    """What the sketch flags ask of the batch runner (it imports the engine: after the checks);
+    ``start``: the strokes of ``--start`` and ``plot``: the plot settings, read by the checks."""
     from sketchify.core.commands.batch import Request
 
     overrides = {name: getattr(args, name) for name in OVERRIDES
@@ -209,7 +221,7 @@ def request_from(args: argparse.Namespace, plot: PlotSettings | None = None) -> 
     execution = Execution(**{name: getattr(args, name) for name in EXECUTION_OVERRIDES
                              if getattr(args, name) is not None})
     return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force,
-                   execution, plot)
+                   execution, start, plot)
 
 
 def run_sketch(args: argparse.Namespace) -> int:
@@ -224,6 +236,7 @@ def run_sketch(args: argparse.Namespace) -> int:
                                      ("--timelapse", args.timelapse, ".gif", "a GIF")):
         check_extra(flag, path, suffix, what, batch)
     check_mask_option(args.mask, batch)
+    start = read_start(args.start, args.lock, photos[0], args.strokes, batch)
     plot = plot_option(args.plot, args.size, args.page, args.pen)
     jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
             for photo in photos]
@@ -242,7 +255,7 @@ def run_sketch(args: argparse.Namespace) -> int:
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    outcome = runner.run(jobs, request_from(args, plot), batch=batch,
+    outcome = runner.run(jobs, request_from(args, start, plot), batch=batch,
                          extras=runner.Extras(args.sheet, animate, timelapse))
     if batch:
         print(outcome.summary(), file=sys.stderr)

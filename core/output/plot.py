@@ -18,15 +18,15 @@ from sketchify.core.output import order, provenance
 from sketchify.core.output.pen_paths import (
     PathData,
     ends,
-    moved,
     number,
     path_text,
     pen_down_length,
-    read_path_data,
     reverse,
+    segments,
 )
 from sketchify.core.output.plot_settings import PlotSettings
 from sketchify.core.output.provenance import SVG_NS
+from sketchify.core.paths import transformed
 
 PEN_DOWN_MM_S = 25.0  # a pen plotter's usual drawing speed
 PEN_UP_MM_S = 75.0  # and its usual speed between strokes
@@ -64,7 +64,11 @@ def sketch_paths(svg: str | bytes) -> tuple[list[PathData], float, float]:
         raise InputError("the SVG has no width and height in pixels", field="svg") from None
     if not (width > 0 and height > 0):
         raise InputError("the SVG's width and height must be more than 0", field="svg")
-    paths = [read_path_data(p.get("d", "")) for p in root.iter(f"{{{SVG_NS}}}path")]
+    paths = []
+    for element in root.iter(f"{{{SVG_NS}}}path"):
+        paths.append(segments(element))
+        if not paths[-1]:
+            raise InputError(f"path data draws nothing: {element.get('d')!r}", field="svg")
     return paths, width, height
 
 
@@ -87,7 +91,8 @@ def plot_svg(svg: str | bytes, settings: PlotSettings) -> Plot:
     """The plot-ready SVG of a sketch SVG, its provenance kept and recording ``plot``."""
     paths, width, height = sketch_paths(svg)
     layout = settings.layout(width, height)
-    on_paper = [moved(p, layout.scale, layout.dx, layout.dy) for p in paths]
+    paper = (layout.scale, 0.0, 0.0, layout.scale, layout.dx, layout.dy)
+    on_paper = [transformed(p, paper) for p in paths]
     steps, before, after = pen_order(on_paper)
     strokes = drawn(on_paper, steps)
     data = provenance.read(provenance.svg_root(svg)) or provenance.record()

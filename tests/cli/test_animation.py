@@ -13,8 +13,9 @@ from lxml import etree
 from PIL import Image
 
 from sketchify.backend.cli import main
-from sketchify.core.output.pen_paths import path_text, read_path_data, reverse
+from sketchify.core.output.pen_paths import path_text, reverse
 from sketchify.core.output.timelapse import MAX_FRAMES, MAX_SIDE, timelapse_gif
+from sketchify.core.paths import parse_path
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.strokes import Strokes
 
@@ -44,10 +45,10 @@ def test_animate_and_timelapse_for_each_count_even_after_one_step(photo, models,
                   for p in paths]
         assert delays[0] == 0 and delays == sorted(delays) and delays[-1] < 6
         # The sketch's own strokes, each drawn forwards or backwards.
-        own = {path_text(read_path_data(p.get("d")))
+        own = {path_text(parse_path(p.get("d")))
                for p in etree.parse(str(folder / f"cat.{n}.svg")).getroot().iter(f"{SVG}path")}
         for path in paths:
-            data = read_path_data(path.get("d"))
+            data = parse_path(path.get("d"))
             assert {path_text(data), path_text(reverse(data))} & own
         with Image.open(gif) as image:
             assert image.format == "GIF" and image.size == (451, 300)

@@ -98,6 +98,9 @@ def test_the_limits_are_the_validators_own(contract):
     plot = as_json["plot"]["anyOf"][0]["anyOf"][0]["properties"]
     assert plot["page"]["enum"] == list(PAGES_MM)
     assert plot["size_mm"]["maximum"] == plot["pen_mm"]["maximum"] == MAX_LENGTH_MM
+    start = fields["start"]["anyOf"][0]
+    assert start["maxItems"] == limits.MAX_START_ITEMS
+    assert start["items"]["properties"]["d"]["maxLength"] == limits.MAX_START_CHARS
     assert f"at most {UPLOAD_MB * 2**20} bytes" in body["description"]  # the server's setting
     listed = {p["name"]: p for p in contract.document["paths"]["/v1/sketches"]["get"]
               ["parameters"]}

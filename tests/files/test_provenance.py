@@ -112,3 +112,16 @@ def test_newer_or_malformed_provenance_is_refused(text):
 ])
 def test_about(seconds, text):
     assert about(seconds) == text
+
+
+def test_an_svg_from_before_the_start_was_recorded_matches_only_no_start():
+    """Format 1 (release 0.2.0) had no `start`: it was made without one."""
+    wanted = {"preset": "draft", "strokes": 4, "precision": "fp32", "start": None}
+    older = {"format": 1, "preset": "draft", "strokes": 4, "precision": "fp32"}
+    assert provenance.settings_match(older, wanted)
+    given = {"given": 1, "locked": 1, "sha256": "0" * 64}
+    assert not provenance.settings_match(older, {**wanted, "start": given})
+    assert provenance.settings_match({**older, "format": 2, "start": given},
+                                     {**wanted, "start": given})
+    assert not provenance.settings_match({**older, "format": 2, "start": None},
+                                         {**wanted, "start": given})
