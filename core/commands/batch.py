@@ -33,6 +33,7 @@ from sketchify.core.config import (
 )
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
+from sketchify.core.given import photo_strokes
 from sketchify.core.models import resolve_device
 from sketchify.core.optimize import Progress
 from sketchify.core.output import provenance
@@ -240,9 +241,11 @@ def _files(job: PhotoJob, result: SketchResult, extras: Extras, picture: Image.I
         files[extras.sheet] = sheet_png(photo, svgs)
     for n, path in extras.animate.items():
         files[path] = animated_svg(svgs[n])
+    # The optimizer's strokes are the free and new ones; the locked ones are in every frame.
+    locked = photo_strokes(result.start.locked) if result.start is not None else None
     for n, path in extras.timelapse.items():
         files[path] = timelapse_gif(photo, result.placement, recorder.frames[n],
-                                    (result.steps, result.sketches[n].strokes))
+                                    (result.steps, result.sketches[n].strokes), locked)
     return files, notes
 
 

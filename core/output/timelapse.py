@@ -52,14 +52,18 @@ def frame_size(width: int, height: int) -> tuple[int, int]:
 
 
 def timelapse_gif(photo: Image.Image, placement: Placement,
-                  frames: list[tuple[int, Strokes]], final: tuple[int, Strokes]) -> bytes:
+                  frames: list[tuple[int, Strokes]], final: tuple[int, Strokes],
+                  fixed: Strokes | None = None) -> bytes:
     """The GIF of ``frames`` then ``final`` ((step, strokes on the canvas) each), at most
-    ``MAX_FRAMES`` of them evenly chosen (the first and the last always), over ``photo``."""
+    ``MAX_FRAMES`` of them evenly chosen (the first and the last always), over ``photo``;
+    ``fixed``: strokes in the photo's pixels every frame shows (a start's locked ones)."""
     shots = [*frames, final]
     keep = np.unique(np.round(np.linspace(0, len(shots) - 1, min(len(shots), MAX_FRAMES))))
     size = frame_size(photo.width, photo.height)
     paper = fade(np.asarray(photo.convert("RGB").resize(size, Image.Resampling.LANCZOS),
                             dtype=np.float32))
+    if fixed is not None:
+        paper = paper * photo_ink(fixed, (photo.width, photo.height), size)[..., None]
     last_step = max(final[0], 1)
     images = []
     for index in keep.astype(int):
