@@ -22,6 +22,7 @@ from sketchify.core.paths import (
     Cubic,
     Matrix,
     Segment,
+    bounds,
     cubics,
     exact,
     fit_cubic,
@@ -82,11 +83,11 @@ class Start:
 
     def check(self, width: int, height: int, counts: Sequence[int]) -> None:
         """Refuse a start that does not fit a ``width`` x ``height`` photo sketched at
-        ``counts``: every point within one photo size of the photo, no count below the
-        number given."""
+        ``counts``: all a stroke draws (an arc's whole sweep, not only its ends) within one
+        photo size of the photo, no count below the number given."""
         for i, stroke in enumerate(self.strokes):
             for seg in stroke.segments:
-                for x, y in seg.points:
+                for x, y in bounds(seg):
                     if not (-width <= x <= 2 * width and -height <= y <= 2 * height):
                         raise InputError(
                             f"start stroke {i + 1} reaches ({x:g}, {y:g}), more than one photo "
@@ -168,9 +169,9 @@ def from_svg(data: bytes, width: int, height: int, lock: bool = False) -> Start:
     for i, path in enumerate(root.iter(f"{_SVG}path"), start=1):
         m = view
         chain = [*reversed(list(path.iterancestors())), path]
-        for element in chain[1:]:
-            m = multiply(m, parse_transform(element.get("transform")))
         try:
+            for element in chain[1:]:
+                m = multiply(m, parse_transform(element.get("transform")))
             segments = parse_path(path.get("d", ""))
         except InputError as exc:
             raise InputError(f"<path> {i}: {exc}", field="start") from None

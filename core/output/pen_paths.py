@@ -34,10 +34,12 @@ def segments(path: etree._Element) -> list[Segment]:
 
 def reverse(path: PathData) -> list[Segment]:
     """The same lines drawn from the other end: the segments in reverse order, each backwards
-    (an arc with the other sweep; a closing line, which no longer closes, as a plain line)."""
+    (an arc with the other sweep; a closing line, which no longer closes, as a plain line), a
+    subpath opening where one ended before."""
+    backwards = list(reversed(path))
     return [Segment("L" if s.kind == "Z" else s.kind, s.points[::-1],
-                    s.arc and (*s.arc[:4], not s.arc[4]))
-            for s in reversed(path)]
+                    s.arc and (*s.arc[:4], not s.arc[4]), i == 0 or backwards[i - 1].opens)
+            for i, s in enumerate(backwards)]
 
 
 def ends(path: PathData) -> tuple[Point, Point]:

@@ -333,6 +333,9 @@ def test_a_start_runs_end_to_end_and_comes_back_first(client, encoding):
         ([{"d": "M 1 1 L 1e400 2"}], "finite"),
         ([{"d": "M 1 1 L 200 2"}], "outside"),  # the photo is 64 px wide
         ([{"d": "M 1 1 L 5 -50"}], "outside"),  # and 48 px high
+        ([{"d": "M 0 0 A 1e12 1e12 0 1 1 10 0"}], "outside"),  # the ends are in, the arc is not
+        ([{"d": "M 0 0 A 1e200 1e200 0 1 1 10 0"}], "too large"),
+        ([{"d": "M 5 5 A 1 1 0 0 1 5 5"}], "draws nothing"),
         ([{"d": "M 1 1 L 2 2"}] * 5, "smallest count asked is 4"),
     ],
 )

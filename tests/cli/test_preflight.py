@@ -54,6 +54,12 @@ USAGE_ERRORS = [
     (["sketch", "{cat}", "--start", "{blank}"], "has no <path> that draws anything"),
     (["sketch", "{cat}", "--start", "{bad_path}"], "--start"),
     (["sketch", "{cat}", "--start", "{far}"], "more than one photo size outside"),
+    (["sketch", "{cat}", "--start", "{far_arc}"], "more than one photo size outside"),
+    (["sketch", "{cat}", "--start", "{huge_arc}"],
+     "--start {huge_arc}: <path> 1: path data: an arc"),
+    (["sketch", "{cat}", "--start", "{no_arc}"], "has no <path> that draws anything"),
+    (["sketch", "{cat}", "--start", "{bad_transform}"], "<path> 1: unreadable transform"),
+    (["sketch", "{cat}", "--start", "{huge_turn}"], "--start {huge_turn}: <path> 1: unreadable"),
     (["sketch", "{cat}", "--strokes", "1,8", "--start", "{start}"], "smallest count asked is 1"),
     (["sketch", "{cat}", "{cat2}", "--start", "{start}"], "--start draws over one photo"),
     (["evaluate", "{empty}", "-o", "{out}"], "needs at least two class folders"),
@@ -77,7 +83,12 @@ def test_usage_errors_come_before_torch_is_imported(tmp_path):
     (tmp_path / "notes.jpg").write_text("a text file renamed .jpg\n")
     svgs = {"start": '<path d="M 1 1 L 9 9"/><path d="M 5 5 A 3 3 0 0 1 9 9"/>',
             "broken": "<svg", "blank": "<rect width='5' height='5'/>",
-            "bad_path": '<path d="M 1 1 L 2"/>', "far": '<path d="M 1 1 L 2000 9"/>'}
+            "bad_path": '<path d="M 1 1 L 2"/>', "far": '<path d="M 1 1 L 2000 9"/>',
+            "far_arc": '<path d="M 0 0 A 1e12 1e12 0 1 1 10 0"/>',
+            "huge_arc": '<path d="M 0 0 A 1e200 1e200 0 1 1 10 0"/>',
+            "no_arc": '<path d="M 5 5 A 1 1 0 0 1 5 5"/>',
+            "bad_transform": '<path d="M 1 1 L 9 9" transform="translate(10-5)"/>',
+            "huge_turn": '<g transform="rotate(1e999)"><path d="M 1 1 L 9 9"/></g>'}
     for name, body in svgs.items():
         text = body if name == "broken" else (
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 451 300">{body}</svg>')
@@ -96,7 +107,7 @@ def test_usage_errors_come_before_torch_is_imported(tmp_path):
                                                        strict=True):
         assert code == 2, argv
         assert not torch_loaded, argv
-        assert line.startswith("sketchify") and said in line, (argv, line)
+        assert line.startswith("sketchify") and said.format(**names) in line, (argv, line)
     assert not (tmp_path / "out").exists()
 
 

@@ -140,6 +140,10 @@ def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher):
     far = from_items([{"d": f"M 0 0 L {3 * WIDTH} 10"}])
     with pytest.raises(InputError, match="outside"):
         sketcher.sketch(photo(), strokes=4, config=config(1), start=far)
+    # Both ends of this arc are on the photo; its sweep is far off it.
+    far_arc = from_items([{"d": "M 0 0 A 1e12 1e12 0 1 1 10 0"}])
+    with pytest.raises(InputError, match="outside"):
+        sketcher.sketch(photo(), strokes=4, config=config(1), start=far_arc)
 
 
 def test_with_a_mask_new_strokes_start_on_the_object_and_off_the_given_ink(sketcher):

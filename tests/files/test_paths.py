@@ -11,6 +11,7 @@ import pytest
 from sketchify.core.errors import InputError
 from sketchify.core.paths import (
     ARC_TOLERANCE,
+    bounds,
     cubics,
     exact,
     fit_cubic,
@@ -53,6 +54,12 @@ def test_z_closes_the_subpath_and_writes_back_as_z():
     assert [s.kind for s in segments] == ["L", "L", "Z", "L"]
     assert segments[3].points == ((1.0, 1.0), (2.0, 1.0))  # after z, relative to the start
     assert parse_path(path_data(segments)) == segments
+    # A subpath that starts where the last one ended keeps its moveto: Z closes to it.
+    joined = parse_path("M0 0 L 10 0 M 10 0 L 10 10 Z")
+    assert path_data(joined, exact) == "M 0 0 L 10 0 M 10 0 L 10 10 Z"
+    assert joined[-1].points == ((10.0, 10.0), (10.0, 0.0))
+    assert parse_path(path_data(joined)) == joined
+    assert transformed(joined, (2.0, 0.0, 0.0, 2.0, 0.0, 0.0))[1].opens
 
 
 def test_arcs_with_compact_flags_and_their_exact_write_back():
@@ -114,10 +121,33 @@ def test_a_free_stroke_of_several_segments_is_fitted_to_one_cubic():
 
 
 @pytest.mark.parametrize("d", ["L 1 1", "M 0", "M 0 0 L 1", "M 0 0 X 1 1", "M 0 0 L 1 1 junk",
-                               "M 0 0 A 1 1 0 2 0 5 5", "M 0 0 L 1e999 0", "M 0 0 L nan 0"])
+                               "M 0 0 A 1 1 0 2 0 5 5", "M 0 0 L 1e999 0", "M 0 0 L nan 0",
+                               "M 0 0 A 1e200 1e200 0 1 1 10 0"])
 def test_broken_path_data_is_refused(d):
     with pytest.raises(InputError):
         parse_path(d)
+
+
+def test_an_arc_that_ends_where_it_starts_draws_nothing_as_svg_says():
+    assert parse_path("M 5 5 A 1 1 0 0 1 5 5") == []
+    (line,) = parse_path("M 5 5 A 1 1 0 0 1 5 5 L 6 6")
+    assert line.kind == "L" and line.opens
+
+
+@pytest.mark.parametrize("d", [
+    "M 0 0 A 300 100 30 1 1 400 50", "M 10 10 A 5 8 -20 0 0 20 5", "M 0 0 A 5 5 0 0 1 10 0",
+    "M 0 0 A 1e6 1e6 0 0 1 10 0", "M 0 0 A 1e6 1e6 0 1 1 10 0", "M 0 0 A 0 5 0 0 1 10 0",
+])
+def test_the_bounds_of_an_arc_are_the_box_of_what_it_draws(d):
+    (arc,) = parse_path(d)
+    points = np.concatenate([bezier(c, np.linspace(0, 1, 201)) for c in cubics([arc])])
+    box = np.asarray(bounds(arc))
+    low, high = box.min(axis=0), box.max(axis=0)
+    slack = ARC_TOLERANCE + 1e-6 * max(1.0, float(np.abs(box).max()))
+    assert np.all(points >= low - slack) and np.all(points <= high + slack)
+    # Tight: each side of the box is reached by the drawn curve.
+    assert np.all(np.abs(points.min(axis=0) - low) <= slack)
+    assert np.all(np.abs(points.max(axis=0) - high) <= slack)
 
 
 def test_transforms_compose_as_svg_says():

@@ -80,6 +80,10 @@ def test_paths_are_reversed_whole_and_exactly():
     assert turned[3].kind == "L" and turned[3].points == ((1.0, 2.0), (9.0, 4.0))
     assert geometry(path_text(turned)) == geometry(path_text(path))
     assert path_text(turned).count("M") == 2
+    # A subpath starting where the other ended keeps its moveto both ways round.
+    joined = parse_path("M 0 0 L 10 0 M 10 0 L 10 10 Z")
+    assert path_text(reverse(joined)) == "M 10 0 L 10 10 L 10 0 M 10 0 L 0 0"
+    assert [s.opens for s in reverse(reverse(joined))] == [s.opens for s in joined]
 
 
 def test_arcs_are_drawn_backwards_with_the_other_sweep_and_scale_with_the_paper():
