@@ -150,13 +150,19 @@ def _segments(d: Any, where: str) -> tuple[Segment, ...]:
 
 _SVG = "{http://www.w3.org/2000/svg}"
 _LENGTH = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(px)?\s*")
+# Containers whose content is drawn only where something refers to it, if at all.
+_NOT_DRAWN = {f"{_SVG}{name}" for name in ("defs", "clipPath", "mask", "marker", "symbol",
+                                           "pattern")}
 _STROKE_WIDTH = re.compile(r"(?:^|;)\s*stroke-width\s*:\s*([^;]+)")
 
 
 def from_svg(data: bytes, width: int, height: int, lock: bool = False) -> Start:
-    """Every ``<path>`` of an SVG laid over a ``width`` x ``height`` photo: its viewBox (or its
-    width and height) maps onto the photo's pixels, ancestor transforms applied; other
-    elements are ignored. No entities, no network. ``lock`` locks them all."""
+    """Every drawn ``<path>`` of an SVG laid over a ``width`` x ``height`` photo: its viewBox
+    (or its width and height) maps onto the photo's pixels, the transforms of the path and its
+    ancestors (the root ``<svg>`` too) applied; other elements, and paths that are only
+    referenced (in ``<defs>``, a clip path, mask, marker, symbol or pattern), are ignored; a
+    path in a nested ``<svg>`` is refused. No entities, no network. ``lock`` locks them
+    all."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         root = etree.fromstring(data, parser)
@@ -167,10 +173,15 @@ def from_svg(data: bytes, width: int, height: int, lock: bool = False) -> Start:
     view = _view_matrix(root, width, height)
     strokes = []
     for i, path in enumerate(root.iter(f"{_SVG}path"), start=1):
-        m = view
         chain = [*reversed(list(path.iterancestors())), path]
+        if any(element.tag in _NOT_DRAWN for element in chain):
+            continue
+        if any(element.tag == f"{_SVG}svg" for element in chain[1:]):
+            raise InputError(f"<path> {i} is inside a nested <svg>, which is not read; "
+                             "ungroup it", field="start")
+        m = view
         try:
-            for element in chain[1:]:
+            for element in chain:
                 m = multiply(m, parse_transform(element.get("transform")))
             segments = parse_path(path.get("d", ""))
         except InputError as exc:

@@ -186,3 +186,16 @@ def test_a_start_svg_maps_its_viewbox_onto_the_photo_and_ignores_the_rest():
     sized = from_svg(b'<svg xmlns="http://www.w3.org/2000/svg" width="50" height="25">'
                      b'<path d="M 0 0 L 50 25"/></svg>', 100, 50)
     assert sized.strokes[0].segments[0].end == (100.0, 50.0) and not sized.strokes[0].locked
+
+
+def test_a_start_svg_reads_only_drawn_paths_and_the_root_transform():
+    hidden = "".join(f'<{tag}><path d="M 0 0 L 9 9"/></{tag}>'
+                     for tag in ("defs", "clipPath", "mask", "marker", "symbol", "pattern"))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 50" '
+           f'transform="translate(10 5)">{hidden}<path d="M 0 0 L 10 0"/></svg>')
+    (stroke,) = from_svg(svg.encode(), 100, 50).strokes
+    assert stroke.segments[0].points == ((10.0, 5.0), (20.0, 5.0))
+    nested = (b'<svg xmlns="http://www.w3.org/2000/svg"><svg x="50" viewBox="0 0 10 10">'
+              b'<path d="M 0 0 L 10 10"/></svg></svg>')
+    with pytest.raises(InputError, match="<path> 1 is inside a nested <svg>"):
+        from_svg(nested, 100, 50)
