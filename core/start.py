@@ -149,7 +149,10 @@ def _segments(d: Any, where: str) -> tuple[Segment, ...]:
 
 
 _SVG = "{http://www.w3.org/2000/svg}"
-_LENGTH = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(px)?\s*")
+_LENGTH = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*")
+# CSS's absolute units in px, which are SVG's user units when no viewBox says otherwise.
+_UNITS = {"": 1.0, "px": 1.0, "in": 96.0, "cm": 96 / 2.54, "mm": 96 / 25.4, "pt": 96 / 72,
+          "pc": 16.0}
 # Containers whose content is drawn only where something refers to it, if at all.
 _NOT_DRAWN = {f"{_SVG}{name}" for name in ("defs", "clipPath", "mask", "marker", "symbol",
                                            "pattern")}
@@ -188,7 +191,7 @@ def from_svg(data: bytes, width: int, height: int, lock: bool = False) -> Start:
             raise InputError(f"<path> {i}: {exc}", field="start") from None
         if not segments:
             continue
-        stroke_width = _stroke_width(chain)
+        stroke_width = _stroke_width(chain, f"<path> {i}")
         scale = math.sqrt(abs(m[0] * m[3] - m[1] * m[2]))
         strokes.append(GivenStroke(tuple(transformed(segments, m)), lock,
                                    None if stroke_width is None else stroke_width * scale))
@@ -208,30 +211,33 @@ def _view_matrix(root: etree._Element, width: int, height: int) -> Matrix:
             raise InputError(f"unreadable viewBox {box!r}", field="start") from None
     else:
         x, y = 0.0, 0.0
-        w, h = (_length(root.get(name), name) for name in ("width", "height"))
-        w, h = w or float(width), h or float(height)
+        w, h = (float(size) if root.get(name) is None or root.get(name).strip().endswith("%")
+                else _length(root.get(name), f"the SVG's {name}")
+                for name, size in (("width", width), ("height", height)))
     if not all(map(math.isfinite, (x, y, w, h))) or w <= 0 or h <= 0:
-        raise InputError(f"the SVG's viewBox or size is empty: {box!r}", field="start")
+        what = f"viewBox {box!r}" if box is not None else f"size {w:g} x {h:g}"
+        raise InputError(f"the SVG's {what} is empty", field="start")
     scale = (width / w, height / h)
     return multiply((scale[0], 0.0, 0.0, scale[1], 0.0, 0.0), (1.0, 0.0, 0.0, 1.0, -x, -y))
 
 
-def _length(value: str | None, name: str) -> float | None:
-    if value is None or value.strip().endswith("%"):
-        return None
+def _length(value: str, what: str) -> float:
+    """A length in px: a number, bare or in an absolute CSS unit; InputError naming ``what``."""
     match = _LENGTH.fullmatch(value)
-    if match is None:
-        raise InputError(f"the SVG's {name} {value!r} is not a length in px", field="start")
-    return float(match[1])
+    if match is None or match[2].lower() not in _UNITS or not math.isfinite(float(match[1])):
+        raise InputError(f"{what} {value!r} is not a length in px, mm, cm, in, pt or pc",
+                         field="start")
+    return float(match[1]) * _UNITS[match[2].lower()]
 
 
-def _stroke_width(chain: list[etree._Element]) -> float | None:
-    """The stroke width a path inherits (its own first), in its user units."""
+def _stroke_width(chain: list[etree._Element], where: str) -> float | None:
+    """The stroke width a path inherits (its own first), in its user units; one that is not
+    more than 0 is passed over, as SVG passes over a negative one."""
     for element in reversed(chain):
         style = _STROKE_WIDTH.search(element.get("style", ""))
         value = style[1] if style else element.get("stroke-width")
-        if value is not None:
-            match = _LENGTH.fullmatch(value)
-            if match is not None and float(match[1]) > 0:
-                return float(match[1])
+        if value is not None and value.strip() != "inherit":
+            px = _length(value, f"{where}: stroke-width")
+            if px > 0:
+                return px
     return None

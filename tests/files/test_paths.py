@@ -4,6 +4,7 @@ subpaths; exact lines and quadratics, arcs within 0.1 px, one fitted cubic; tran
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -186,6 +187,40 @@ def test_a_start_svg_maps_its_viewbox_onto_the_photo_and_ignores_the_rest():
     sized = from_svg(b'<svg xmlns="http://www.w3.org/2000/svg" width="50" height="25">'
                      b'<path d="M 0 0 L 50 25"/></svg>', 100, 50)
     assert sized.strokes[0].segments[0].end == (100.0, 50.0) and not sized.strokes[0].locked
+
+
+@pytest.mark.parametrize(("own", "group", "width"), [
+    ('stroke-width="1cm"', "stroke-width:4", 96 / 2.54),
+    ('style="stroke-width:2mm"', "", 96 / 12.7), ('stroke-width="3pt"', "", 4.0),
+    ('stroke-width="0.5in"', "", 48.0), ('stroke-width="1pc"', "", 16.0),
+    ('stroke-width="inherit"', "stroke-width:4", 4.0), ('stroke-width="2PX"', "", 2.0),
+])
+def test_a_start_svg_reads_stroke_widths_in_absolute_units(own, group, width):
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 50 25"><g style="{group}">'
+           f'<path d="M 0 0 L 10 0" {own}/></g></svg>')
+    (stroke,) = from_svg(svg.encode(), 100, 50).strokes  # the photo is twice the viewBox
+    assert stroke.width == pytest.approx(2 * width, rel=1e-12)
+
+
+@pytest.mark.parametrize(("svg", "why"), [
+    ('viewBox="0 0 50 25"><path d="M 0 0 L 1 0" stroke-width="1em"/>',
+     "<path> 1: stroke-width '1em' is not a length in px, mm, cm, in, pt or pc"),
+    ('viewBox="0 0 50 25"><path d="M 0 0 L 1 0" style="stroke-width:5%"/>', "not a length"),
+    ('width="0" height="25"><path d="M 0 0 L 1 0"/>', "size 0 x 25 is empty"),
+    ('width="50" height="-2mm"><path d="M 0 0 L 1 0"/>', "is empty"),
+    ('width="3ft" height="25"><path d="M 0 0 L 1 0"/>', "the SVG's width '3ft' is not a length"),
+])
+def test_a_start_svg_with_a_size_or_width_that_is_no_length_is_refused(svg, why):
+    with pytest.raises(InputError, match=re.escape(why)) as error:
+        from_svg(f'<svg xmlns="http://www.w3.org/2000/svg" {svg}</svg>'.encode(), 100, 50)
+    assert error.value.field == "start"
+
+
+def test_a_start_svg_sized_in_mm_covers_the_photo():
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="5mm">'
+           b'<path d="M 0 0 L 1 0"/></svg>')
+    (stroke,) = from_svg(svg, 100, 50).strokes
+    assert stroke.segments[0].end == pytest.approx((100 / (10 * 96 / 25.4), 0.0), rel=1e-12)
 
 
 def test_a_start_svg_reads_only_drawn_paths_and_the_root_transform():
