@@ -39,8 +39,8 @@ START_KEYS = ("d", "locked")
 @dataclass(frozen=True)
 class GivenStroke:
     """One given stroke: its absolute segments in photo px (float64), whether it is locked,
-    its SVG stroke width in photo px (None: the sketch's own width) and its path data as it
-    came (the API's text; an SVG's path, placed over the photo)."""
+    its SVG stroke width in photo px (None: the sketch's own width) and ``source``, the path
+    data as the API sent it ("" for an SVG's path, which only its placed segments stand for)."""
 
     segments: tuple[Segment, ...]
     locked: bool = False
@@ -73,12 +73,13 @@ class Start:
         return [s for s in self.strokes if not s.locked]
 
     def items(self) -> list[dict[str, Any]]:
-        """The wire form: ``[{"d", "locked"}]`` (and ``width`` where an SVG gave one)."""
+        """The stored and fingerprinted form: ``[{"d", "locked"}]`` (and ``width`` where an
+        SVG gave one), what a job keeps and ``summary`` hashes."""
         return [{"d": s.source or s.d, "locked": s.locked}
                 | ({} if s.width is None else {"width": s.width}) for s in self.strokes]
 
     def summary(self) -> dict[str, Any]:
-        """What a job and an SVG's provenance record (see ``summary``)."""
+        """What a job and an SVG's provenance record: the module's ``summary`` of ``items()``."""
         return summary(self.items())
 
     def check(self, width: int, height: int, counts: Sequence[int]) -> None:
@@ -98,7 +99,7 @@ class Start:
 
 
 def summary(items: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The counts of a start's wire form (``Start.items()``, as a job stores it) and the
+    """The counts of a start's stored form (``Start.items()``, as a job keeps it) and the
     SHA-256 of its canonical JSON (keys sorted, no spaces); None: no start."""
     if items is None:
         return None
