@@ -132,7 +132,11 @@ def test_counts_of_only_given_strokes_and_all_locked(sketcher):
     assert len(paths(sketcher.sketch(photo(), strokes=2, config=config(2), start=free).svg(2))) == 2
 
 
-def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher):
+def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher, monkeypatch):
+    def no_mask(*args, **kwargs):
+        raise AssertionError("the object mask ran before the start was checked")
+
+    monkeypatch.setattr(sketcher, "object_mask", no_mask)
     start = from_items([{"d": LINE}, {"d": CUBIC}, {"d": ARC}])
     with pytest.raises(InputError, match="smallest count") as error:
         sketcher.sketch(photo(), strokes=(2, 8), config=config(1), start=start)
@@ -143,7 +147,7 @@ def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher):
     # Both ends of this arc are on the photo; its sweep is far off it.
     far_arc = from_items([{"d": "M 0 0 A 1e12 1e12 0 1 1 10 0"}])
     with pytest.raises(InputError, match="outside"):
-        sketcher.sketch(photo(), strokes=4, config=config(1), start=far_arc)
+        sketcher.sketch(photo(), strokes=4, config=config(1), start=far_arc, mask="auto")
 
 
 def test_with_a_mask_new_strokes_start_on_the_object_and_off_the_given_ink(sketcher):
