@@ -129,6 +129,12 @@ def test_broken_path_data_is_refused(d):
         parse_path(d)
 
 
+def test_an_arc_made_huge_by_a_transform_is_refused_not_converted_forever():
+    (arc,) = transformed(parse_path("M 0 0 A 1 1 0 1 1 1e-100 0"), (1e100, 0, 0, 1e100, 0, 0))
+    with pytest.raises(InputError, match="too large to draw"):
+        cubics([arc])
+
+
 def test_an_arc_that_ends_where_it_starts_draws_nothing_as_svg_says():
     assert parse_path("M 5 5 A 1 1 0 0 1 5 5") == []
     (line,) = parse_path("M 5 5 A 1 1 0 0 1 5 5 L 6 6")
