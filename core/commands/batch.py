@@ -232,7 +232,8 @@ def _files(job: PhotoJob, result: SketchResult, extras: Extras, picture: Image.I
             plotted = plot_svg(svgs[n], plot)
             files[job.outputs[n]] = plotted.svg
             notes[job.outputs[n]] = plotted.summary()
-    # The extras show the sketch's own strokes, whatever was plotted.
+    # The extras show the sketch's own strokes, whatever was plotted (the animation draws
+    # them in the plotted order).
     photo = (picture if picture is not None else load_image(job.photo)) if (
         extras.sheet or extras.timelapse) else None
     if extras.sheet is not None:
@@ -240,7 +241,7 @@ def _files(job: PhotoJob, result: SketchResult, extras: Extras, picture: Image.I
 
         files[extras.sheet] = sheet_png(photo, svgs)
     for n, path in extras.animate.items():
-        files[path] = animated_svg(svgs[n])
+        files[path] = animated_svg(svgs[n], plot=plot)
     # The optimizer's strokes are the free and new ones; the locked ones are in every frame.
     locked = photo_strokes(result.start.locked) if result.start is not None else None
     for n, path in extras.timelapse.items():

@@ -13,7 +13,8 @@ from lxml import etree
 
 from sketchify.core.output import provenance
 from sketchify.core.output.pen_paths import number, path_text, pen_down_length
-from sketchify.core.output.plot import drawn, pen_order, sketch_paths
+from sketchify.core.output.plot import drawn, plotted_steps, sketch_paths
+from sketchify.core.output.plot_settings import PlotSettings
 from sketchify.core.output.provenance import SVG_NS
 
 DEFAULT_SECONDS = 6.0
@@ -26,13 +27,15 @@ STYLE = (f"path {{ stroke-dasharray: 1 2; stroke-dashoffset: 1.001; animation-na
          "to { stroke-dashoffset: 0; } }")
 
 
-def animated_svg(svg: str | bytes, seconds: float = DEFAULT_SECONDS) -> str:
+def animated_svg(svg: str | bytes, seconds: float = DEFAULT_SECONDS,
+                 plot: PlotSettings | None = None) -> str:
     """The sketch ``svg`` (as Sketchify writes it) drawn in ``seconds``, its strokes in the
-    plotted order and direction, each keeping its width and opacity."""
+    order and direction a pen plots them (on the paper of ``plot`` when given), each keeping
+    its width and opacity."""
     root = provenance.svg_root(svg)
     paths, width, height = sketch_paths(svg)
     elements = list(root.iter(f"{{{SVG_NS}}}path"))
-    steps, _, _ = pen_order(paths)
+    steps = plotted_steps(paths, width, height, plot)
     strokes = drawn(paths, steps)
     lengths = [pen_down_length(p) for p in strokes]
     total = sum(lengths) or 1.0

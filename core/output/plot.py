@@ -24,7 +24,7 @@ from sketchify.core.output.pen_paths import (
     reverse,
     segments,
 )
-from sketchify.core.output.plot_settings import PlotSettings
+from sketchify.core.output.plot_settings import Layout, PlotSettings
 from sketchify.core.output.provenance import SVG_NS
 from sketchify.core.paths import transformed
 
@@ -87,14 +87,29 @@ def drawn(paths: list[PathData], steps: list[order.Step]) -> list[PathData]:
     return [reverse(paths[i]) if backwards else paths[i] for i, backwards in steps]
 
 
+def on_paper(paths: list[PathData], layout: Layout) -> list[PathData]:
+    """``paths`` (photo pixels) placed on the paper as ``layout`` says, in mm."""
+    paper = (layout.scale, 0.0, 0.0, layout.scale, layout.dx, layout.dy)
+    return [transformed(p, paper) for p in paths]
+
+
+def plotted_steps(paths: list[PathData], width: float, height: float,
+                  settings: PlotSettings | None) -> list[order.Step]:
+    """The steps a pen draws a sketch's ``paths`` in: on the paper ``settings`` lay it out
+    on (from the paper's corner), or from the photo's corner when not plotted. The animation
+    uses this too, so that it draws in exactly the plotted order."""
+    if settings is not None:
+        paths = on_paper(paths, settings.layout(width, height))
+    return pen_order(paths)[0]
+
+
 def plot_svg(svg: str | bytes, settings: PlotSettings) -> Plot:
     """The plot-ready SVG of a sketch SVG, its provenance kept and recording ``plot``."""
     paths, width, height = sketch_paths(svg)
     layout = settings.layout(width, height)
-    paper = (layout.scale, 0.0, 0.0, layout.scale, layout.dx, layout.dy)
-    on_paper = [transformed(p, paper) for p in paths]
-    steps, before, after = pen_order(on_paper)
-    strokes = drawn(on_paper, steps)
+    on_paper_paths = on_paper(paths, layout)
+    steps, before, after = pen_order(on_paper_paths)
+    strokes = drawn(on_paper_paths, steps)
     data = provenance.read(provenance.svg_root(svg)) or provenance.record()
     data = {**data, "format": provenance.FORMAT, "plot": settings.as_json()}
 

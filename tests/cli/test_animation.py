@@ -13,7 +13,10 @@ from lxml import etree
 from PIL import Image
 
 from sketchify.backend.cli import main
-from sketchify.core.output.pen_paths import path_text, reverse
+from sketchify.core.output.animation import animated_svg
+from sketchify.core.output.pen_paths import ends, path_text, reverse
+from sketchify.core.output.plot import plot_svg, sketch_paths
+from sketchify.core.output.plot_settings import plot_settings
 from sketchify.core.output.timelapse import MAX_FRAMES, MAX_SIDE, timelapse_gif
 from sketchify.core.paths import parse_path
 from sketchify.core.photo.geometry import Placement
@@ -53,6 +56,53 @@ def test_animate_and_timelapse_for_each_count_even_after_one_step(photo, models,
         with Image.open(gif) as image:
             assert image.format == "GIF" and image.size == (451, 300)
             assert image.n_frames >= 2  # the start strokes, then the final ones
+
+
+def _ends_in_order(svg: str) -> list[tuple[tuple[float, float], tuple[float, float]]]:
+    """Where each path of ``svg`` starts and ends, in document order."""
+    return [ends(parse_path(p.get("d")))
+            for p in etree.fromstring(svg.encode()).iter(f"{SVG}path")]
+
+
+def _assert_drawn_in_plotted_order(sketch: str, animated: str, plotted: str, page: str) -> None:
+    """The animation's strokes, put on the page, are the plot's: same order, same direction."""
+    _, width, height = sketch_paths(sketch)
+    layout = plot_settings(page=page).layout(width, height)
+
+    def paper(point: tuple[float, float]) -> tuple[float, float]:
+        return layout.dx + layout.scale * point[0], layout.dy + layout.scale * point[1]
+
+    on_page = [(paper(a), paper(b)) for a, b in _ends_in_order(animated)]
+    assert len(on_page) == len(_ends_in_order(plotted))
+    for (a, b), (c, d) in zip(on_page, _ends_in_order(plotted), strict=True):
+        assert a == pytest.approx(c, abs=1e-2) and b == pytest.approx(d, abs=1e-2)
+
+
+def test_on_a_page_the_animation_draws_in_the_plotted_order():
+    # From the photo's corner the stroke at (0, 25) is the nearest; from the corner of the A4
+    # sheet (the square photo centred on it, 53.5 mm down) the one at (30, 0) is.
+    sketch = ('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">'
+              '<path d="M 0 25 L 0 26" stroke="#000" fill="none"/>'
+              '<path d="M 30 0 L 31 0" stroke="#000" fill="none"/></svg>')
+    plotted = plot_svg(sketch, plot_settings(page="A4")).svg
+    animated = animated_svg(sketch, plot=plot_settings(page="A4"))
+    _assert_drawn_in_plotted_order(sketch, animated, plotted, "A4")
+    # Unplotted, the pen starts from the photo's corner.
+    assert _ends_in_order(animated_svg(sketch))[0] == ((0, 25), (0, 26))
+
+
+def test_plot_on_a_page_and_animate_together_draw_the_same_order(photo, models):
+    # This seed's 4-stroke sketch is one whose order from the photo's corner is not the
+    # order from the A4 sheet's corner.
+    folder = photo.parent
+    run = ["sketch", str(photo), *QUICK, "--steps", "1", "--seed", "1", "--strokes", "4",
+           *models]
+    assert main([*run, "--plot", "--page", "A4", "--animate", str(folder / "drawn.svg"),
+                 "--out-dir", str(folder / "plot")]) == 0
+    assert main([*run, "--out-dir", str(folder / "sketch")]) == 0
+    _assert_drawn_in_plotted_order((folder / "sketch" / "cat.4.svg").read_text(),
+                                   (folder / "drawn.svg").read_text(),
+                                   (folder / "plot" / "cat.4.svg").read_text(), "A4")
 
 
 def test_a_timelapse_keeps_at_most_100_frames_of_at_most_512_px():
