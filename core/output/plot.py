@@ -39,7 +39,6 @@ class Plot:
     plotted."""
 
     svg: str
-    strokes: int
     pen_down_mm: float
     travel_before_mm: float
     travel_mm: float
@@ -127,4 +126,4 @@ def plot_svg(svg: str | bytes, settings: PlotSettings) -> Plot:
                                            "stroke-linejoin": "round"})
     text = etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                           pretty_print=True).decode()
-    return Plot(text, len(paths), sum(pen_down_length(p) for p in strokes), before, after)
+    return Plot(text, sum(pen_down_length(p) for p in strokes), before, after)

@@ -84,10 +84,6 @@ class PlotSettings:
         fitted = {"page": self.page} if self.page else {"size_mm": self.size_mm}
         return {**fitted, "pen_mm": self.pen_mm, "margin_mm": self.margin_mm}
 
-    def label(self) -> str:
-        """"plot 0.5 mm", as layer names and captions say it."""
-        return f"plot {self.pen_mm:g} mm"
-
     def layout(self, width: float, height: float) -> Layout:
         """Where a ``width`` x ``height`` px photo's drawing goes on the paper."""
         margin = self.margin_mm

@@ -155,7 +155,6 @@ def test_plot_alone_is_150_mm_and_a_half_millimetre_pen():
     assert plot_settings().as_json() == {"size_mm": 150.0, "pen_mm": 0.5, "margin_mm": 0.0}
     assert plot_settings(page="Letter").as_json() == {"page": "Letter", "pen_mm": 0.5,
                                                       "margin_mm": 10.0}
-    assert plot_settings().label() == "plot 0.5 mm"
     assert from_json(json.loads('{"page": "A5", "pen_mm": 0.7}')) == plot_settings(
         page="A5", pen_mm=0.7)
 
