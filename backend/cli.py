@@ -8,7 +8,12 @@ import sys
 
 from sketchify.backend.serve import add_serve_command
 from sketchify.backend.worker import add_worker_command
-from sketchify.core.commands.cli import CANCELED_EXIT, add_evaluate_command, add_sketch_command
+from sketchify.core.commands.cli import (
+    CANCELED_EXIT,
+    add_evaluate_command,
+    add_sketch_command,
+    negative_lengths_joined,
+)
 from sketchify.core.errors import SketchifyError
 from sketchify.core.output.provenance import package_version
 
@@ -36,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(
+            negative_lengths_joined(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # usage errors and --help: report the code, don't exit
         return exc.code
     try:

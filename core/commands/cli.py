@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -108,6 +109,23 @@ def add_plot_options(parser: argparse.ArgumentParser) -> None:
                       f"{PAGE_MARGIN_MM:g} mm margin")
     plot.add_argument("--pen", metavar="WIDTH[mm|cm|in]",
                       help=f"the pen's width (default {DEFAULT_PEN_MM:g} mm)")
+
+
+LENGTH_FLAGS = ("--size", "--pen")
+_NEGATIVE = re.compile(r"-[0-9.]")
+
+
+def negative_lengths_joined(argv: list[str]) -> list[str]:
+    """``argv`` with a negative length glued to its flag (``--size -3cm`` -> ``--size=-3cm``):
+    argparse takes ``-3cm`` for an option and says only "expected one argument", where the
+    length check names the value."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in LENGTH_FLAGS and _NEGATIVE.match(arg):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
 
 
 def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
