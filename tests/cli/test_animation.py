@@ -47,6 +47,8 @@ def test_animate_and_timelapse_for_each_count_even_after_one_step(photo, models,
         delays = [float(re.search(r"animation-delay: ([\d.]+)s", p.get("style"))[1])
                   for p in paths]
         assert delays[0] == 0 and delays == sorted(delays) and delays[-1] < 6
+        last = float(re.search(r"animation-duration: ([\d.]+)s", paths[-1].get("style"))[1])
+        assert delays[-1] + last == pytest.approx(6, abs=1e-3)  # the last stroke ends at 6 s
         # The sketch's own strokes, each drawn forwards or backwards.
         own = {path_text(parse_path(p.get("d")))
                for p in etree.parse(str(folder / f"cat.{n}.svg")).getroot().iter(f"{SVG}path")}
