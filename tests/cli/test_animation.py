@@ -116,7 +116,8 @@ def test_a_timelapse_keeps_at_most_100_frames_of_at_most_512_px():
     data = timelapse_gif(Image.new("RGB", (2000, 1000), "grey"), placement, frames, final)
     with Image.open(io.BytesIO(data)) as image:
         assert image.size == (MAX_SIDE, MAX_SIDE // 2)
-        assert 2 <= image.n_frames <= MAX_FRAMES
+        # 301 shots, 100 kept; the GIF writer may merge a frame equal to the one before
+        assert MAX_FRAMES - 5 <= image.n_frames <= MAX_FRAMES
 
 
 @pytest.mark.parametrize(("extra", "said"), [
