@@ -13,7 +13,7 @@ from lxml import etree
 
 NS = "urn:sketchify-clipasso:inkscape"
 PREFIX = "sketchify"
-FORMAT = 1
+FORMAT = 2  # 2: sketchify:start (the start strokes sent, JSON; format 1 has none)
 etree.register_namespace(PREFIX, NS)  # so saved documents say sketchify:job, not ns0:job
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
@@ -50,6 +50,7 @@ class Record:
     frame: inkex.Transform  # that image's pixels -> root user units, at submission
     pixels: tuple[int, int]  # the image's size in pixels at submission
     status: str
+    start: str = ""  # the start strokes sent (sketchify_start's JSON), "" for none
 
     def write(self, element: inkex.BaseElement) -> None:
         element.set(_attr("format"), str(FORMAT))
@@ -62,6 +63,8 @@ class Record:
             " ".join(repr(float(v)) for v in self.frame.to_hexad())))
         element.set(_attr("pixels"), f"{self.pixels[0]} {self.pixels[1]}")
         element.set(_attr("status"), self.status)
+        if self.start:
+            element.set(_attr("start"), self.start)
 
 
 def mark(element: inkex.BaseElement, status: str) -> None:
@@ -99,6 +102,7 @@ def read(element: inkex.BaseElement) -> Record:
         url=element.get(_attr("url"), ""), job=element.get(_attr("job"), ""), count=count,
         image=element.get(_attr("image"), ""), frame=frame, pixels=(width, height),
         status=element.get(_attr("status"), ""),
+        start=element.get(_attr("start"), ""),
     )
     if not (record.url and record.job and count > 0 and width > 0 and height > 0
             and record.status in STATUSES and all(map(math.isfinite, frame.to_hexad()))):

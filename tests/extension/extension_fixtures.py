@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import hashlib
 import io
 import json
 import random
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ class Job:
     polls_until_done: int = 1
     error: str = ""
     mask: bytes | None = None
+    start: list[dict] = field(default_factory=list)  # the `start` field as sent
     polls: int = 0
     canceled: bool = False
     svgs: dict[int, str] = field(default_factory=dict)
@@ -62,12 +65,23 @@ def xvfb_run() -> list[str]:
             "-s", "-screen 0 1280x1024x24"]
 
 
-def sketch_svg(width: int, height: int, count: int, seed: int) -> str:
-    """What the real backend returns: absolute cubic paths in image pixels, with provenance."""
+def sketch_svg(width: int, height: int, count: int, seed: int,
+               start: list[dict] | None = None) -> str:
+    """What the real backend returns: absolute cubic paths in image pixels, with provenance.
+    The ``start`` strokes come first, in order: a locked one as given, a free one moved to a
+    single cubic between its ends."""
     rng = random.Random(seed)
     side = max(width, height)
     paths = []
-    for _ in range(count):
+    for item in start or []:
+        if item["locked"]:
+            paths.append(f'<path d="{item["d"]}" />')
+        else:
+            values = [float(v) for v in re.findall(r"-?\d+(?:\.\d*)?(?:e-?\d+)?", item["d"])]
+            (x0, y0), (x3, y3) = values[:2], values[-2:]
+            paths.append(f'<path d="M {x0:.3f} {y0:.3f} C {x0 + 1:.3f} {y0 + 2:.3f} '
+                         f'{x3 - 2:.3f} {y3 - 1:.3f} {x3:.3f} {y3:.3f}" />')
+    for _ in range(count - len(paths)):
         points = [(rng.uniform(0, width), rng.uniform(0, height)) for _ in range(4)]
         (x0, y0), *rest = points
         curve = " ".join(f"{x:.3f} {y:.3f}" for x, y in rest)
@@ -133,7 +147,8 @@ class StandInBackend:
         body = {
             "id": job.id, "status": status, "strokes": job.strokes,
             "params": {"preset": job.fields.get("preset", "auto"),
-                       "mask": "file" if job.mask else "none"},
+                       "mask": "file" if job.mask else "none",
+                       "start": start_echo(job.start)},
             "resolved_preset": None if status == "queued" else "draft",
             "device": None if status == "queued" else "cpu",
             "queue_position": 1 if status == "queued" else 0,
@@ -196,11 +211,15 @@ def _handler(backend: StandInBackend):
                 self._error(422, *problem)
                 return
             strokes = [int(s) for s in fields["strokes"].split(",")]
+            start = json.loads(fields.get("start", "[]"))
+            if any(set(item) != {"d", "locked"} for item in start) or len(start) > min(strokes):
+                self._error(422, "start does not fit the contract.", "start")
+                return
             job = Job(uuid.uuid4().hex, size, strokes, fields, image,
                       queued_polls=behaviour.queued_polls,
                       polls_until_done=behaviour.polls_until_done, error=behaviour.job_error,
-                      mask=mask)
-            job.svgs = {n: sketch_svg(*size, n, seed=n) for n in strokes}
+                      mask=mask, start=start)
+            job.svgs = {n: sketch_svg(*size, n, seed=n, start=start) for n in strokes}
             backend.jobs[job.id] = job
             self._send(202, backend.job_json(job),
                        headers=[("Location", f"/v1/sketches/{job.id}")])
@@ -244,6 +263,15 @@ def _handler(backend: StandInBackend):
                 self._error(404, "No such sketch job.")
 
     return Handler
+
+
+def start_echo(start: list[dict]) -> dict | None:
+    """The job JSON's `params.start`: counts and the digest of what was sent."""
+    if not start:
+        return None
+    canonical = json.dumps(start, sort_keys=True, separators=(",", ":"))
+    return {"given": len(start), "locked": sum(1 for item in start if item["locked"]),
+            "sha256": hashlib.sha256(canonical.encode()).hexdigest()}
 
 
 def _mask_problem(fields: dict[str, str], mask: bytes | None,

@@ -324,8 +324,8 @@ class TestRefusals(UpdateCase):
         return message
 
     def test_placeholders_from_a_newer_extension_are_refused(self):
-        message = self.refused_placeholder('sketchify:format="1"', 'sketchify:format="2"')
-        self.assertIn("newer Sketchify extension (placeholder format 2", message)
+        message = self.refused_placeholder('sketchify:format="2"', 'sketchify:format="3"')
+        self.assertIn("newer Sketchify extension (placeholder format 3", message)
 
     def test_a_damaged_placeholder_is_refused(self):
         message = self.refused_placeholder('sketchify:pixels="200 100"',
