@@ -41,7 +41,7 @@ class SketchAgain(SketchifyImage):
 
     def effect(self):
         selection = list(self.svg.selection)
-        layer = chosen_layer(selection, self.svg.get_current_layer())
+        layer = chosen_layer(selection, current_layer(self.svg))
         name = layer.get(LABEL) or layer.get("id") or "the sketch layer"
         settings = provenance(layer, name)
         photo = chosen_photo(self.svg, selection, layer, name)
@@ -78,7 +78,7 @@ class SketchAgain(SketchifyImage):
                 f"The layer {name!r} has {len(strokes)} strokes, more than the {count} asked "
                 f"for: ask for at least {len(strokes)} strokes in {MENU}.")
         choice = self.options.layer_strokes
-        chosen = [s for s in drawn_paths(selection) if s in strokes]
+        chosen = [s for s in strokes if any(n in selection for n in inside(s, layer))]
         if choice == "selected" and not chosen:
             raise inkex.AbortExtension(
                 f"“Kept if selected” is chosen but no stroke of the layer {name!r} is "
@@ -86,6 +86,17 @@ class SketchAgain(SketchifyImage):
         return [given_stroke(stroke, target,
                              choice == "keep" or (choice == "selected" and stroke in chosen))
                 for stroke in strokes]
+
+
+def inside(stroke: inkex.BaseElement, layer: inkex.BaseElement) -> list[inkex.BaseElement]:
+    """The stroke and its groups inside the layer: selecting any of them chooses it
+    (selecting the layer itself chooses the layer, not its strokes)."""
+    nodes = [stroke]
+    for node in stroke.iterancestors():
+        if node is layer:
+            break
+        nodes.append(node)
+    return nodes
 
 
 def is_sketch_layer(element: inkex.BaseElement) -> bool:
@@ -116,6 +127,14 @@ def chosen_layer(selection: list[inkex.BaseElement],
             f"({' and '.join(repr(g.get(LABEL) or g.get('id')) for g in layers[:2])}): "
             "select strokes of one of them.")
     return layers[0]
+
+
+def current_layer(svg: inkex.SvgDocumentElement) -> inkex.BaseElement | None:
+    """The layer Inkscape was drawing in. Read by hand: inkex's own lookup adds a
+    ``sodipodi:namedview`` to a document without one, a change to a refused run's document."""
+    view = svg.find(inkex.addNS("namedview", "sodipodi"))
+    ident = None if view is None else view.get(inkex.addNS("current-layer", "inkscape"))
+    return svg.getElementById(ident) if ident else None
 
 
 def provenance(layer: inkex.BaseElement, name: str) -> dict:

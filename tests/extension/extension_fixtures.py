@@ -66,7 +66,7 @@ def xvfb_run() -> list[str]:
 
 
 def sketch_svg(width: int, height: int, count: int, seed: int,
-               start: list[dict] | None = None) -> str:
+               start: list[dict] | None = None, settings: dict | None = None) -> str:
     """What the real backend returns: absolute cubic paths in image pixels, with provenance.
     The ``start`` strokes come first, in order: a locked one as given, a free one moved to a
     single cubic between its ends."""
@@ -87,7 +87,7 @@ def sketch_svg(width: int, height: int, count: int, seed: int,
         curve = " ".join(f"{x:.3f} {y:.3f}" for x, y in rest)
         paths.append(f'<path d="M {x0:.3f} {y0:.3f} C {curve}" />')
     provenance = json.dumps({"format": 1, "version": "stand-in", "preset": "draft",
-                             "strokes": count, "seed": seed})
+                             "strokes": count, "seed": seed, **(settings or {})})
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}">'
@@ -219,7 +219,9 @@ def _handler(backend: StandInBackend):
                       queued_polls=behaviour.queued_polls,
                       polls_until_done=behaviour.polls_until_done, error=behaviour.job_error,
                       mask=mask, start=start)
-            job.svgs = {n: sketch_svg(*size, n, seed=n, start=start) for n in strokes}
+            settings = recorded_settings(fields, mask)
+            job.svgs = {n: sketch_svg(*size, n, seed=n, start=start, settings=settings)
+                        for n in strokes}
             backend.jobs[job.id] = job
             self._send(202, backend.job_json(job),
                        headers=[("Location", f"/v1/sketches/{job.id}")])
@@ -263,6 +265,15 @@ def _handler(backend: StandInBackend):
                 self._error(404, "No such sketch job.")
 
     return Handler
+
+
+def recorded_settings(fields: dict[str, str], mask: bytes | None) -> dict:
+    """The settings a real sketch's provenance records, from the fields sent."""
+    return {"preset": fields.get("preset", "auto"), "first_seed": int(fields.get("seed", 0)),
+            "seeds": int(fields.get("seeds", 1)), "steps": int(fields.get("steps", 150)),
+            "mask": fields.get("mask") or ("file" if mask else "none"),
+            "prompt": fields.get("prompt"), "width": float(fields.get("width", 3.0)),
+            "precision": fields.get("precision", "fp32")}
 
 
 def start_echo(start: list[dict]) -> dict | None:
