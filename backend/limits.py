@@ -19,6 +19,10 @@ MAX_SEED = 2**63 - 1  # the largest signed 64-bit integer
 MIN_WIDTH, MAX_WIDTH, DEFAULT_WIDTH = 0.5, 20.0, 3.0  # SVG stroke width at the 224 px canvas
 MAX_PROMPT = 300  # characters
 MAX_IDEMPOTENCY_KEY = 255  # characters of an Idempotency-Key header
+# A start's given strokes; its path data stays well under Werkzeug's 500 000-byte cap on one
+# multipart form field.
+MAX_START_ITEMS = 256
+MAX_START_CHARS = 100_000
 
 # New sketches are refused (507) while the data folder has less free space than this.
 MIN_FREE_MB = 64.0

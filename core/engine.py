@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -17,6 +17,7 @@ from sketchify.core.config import (
     resolved_precision,
     stroke_counts,
 )
+from sketchify.core.given import GivenOnCanvas, place, with_widths
 from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
@@ -27,19 +28,23 @@ from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, load_image, open_imag
 from sketchify.core.photo.mask import ImageSource, ObjectMask, object_mask
 from sketchify.core.photo.mask_model import SalientObjectModel
 from sketchify.core.photo.target import Target, make_target
+from sketchify.core.start import Start
 from sketchify.core.starts import init_strokes, saliency_map
 
 
 @dataclass
 class SketchResult:
     """The best sketch per stroke count; ``canceled`` when it stopped early on request.
-    ``settings`` is the provenance every count shares (see ``provenance``)."""
+    ``settings`` is the provenance every count shares (see ``provenance``). With a ``start``
+    (every width said), a sketch's strokes are the ones optimized: its free given strokes,
+    then the new ones; the SVG puts the locked ones back in the given order."""
 
     sketches: dict[int, Sketch]
     placement: Placement
     canceled: bool
     steps: int
     settings: dict[str, Any]
+    start: Start | None = None
 
     def provenance(self, count: int) -> dict[str, Any]:
         """What the ``count``-stroke SVG records about how it was made."""
@@ -50,13 +55,14 @@ class SketchResult:
             seeds=s["seeds"], steps=s["steps"], steps_run=self.steps,
             loss=float(f"{sketch.loss:.6g}"), mask=s["mask"], prompt=s["prompt"], width=s["width"],
             loss_model=s["loss_model"], saliency_model=s["saliency_model"],
-            precision=s["precision"],
+            precision=s["precision"], start=s["start"],
         )
 
-    def svg(self, count: int) -> str:
+    def svg(self, count: int, **extra: Any) -> str:
         """The SVG of the ``count``-stroke sketch, in the photo's own pixel coordinates, with
-        its provenance."""
-        return to_svg(self.sketches[count].strokes, self.placement, self.provenance(count))
+        its provenance (and ``extra`` fields in it)."""
+        return to_svg(self.sketches[count].strokes, self.placement,
+                      {**self.provenance(count), **extra}, start=self.start)
 
 
 class Sketcher:
@@ -93,11 +99,14 @@ class Sketcher:
         mask: str | ObjectMask | None = None,
         mask_image: ImageSource | None = None,
         execution: Execution = Execution(),
+        start: Start | None = None,
     ) -> SketchResult:
         """Sketch ``image`` at every count. ``mask``: ``none``/``alpha``/``file``/``auto`` (see
         ``sketchify.core.photo.mask``; a ``mask_image`` alone means ``file``) or an ObjectMask made
         beforehand; the background then turns white and no stroke starts on it. ``execution``:
-        how CLIP runs on this Sketcher's device (precision, layout, batch bound)."""
+        how CLIP runs on this Sketcher's device (precision, layout, batch bound). ``start``: the
+        user's strokes (``sketchify.core.start``), part of every count: locked ones drawn into
+        every view as they are, free ones where every seed starts, new ones away from both."""
         counts = stroke_counts(strokes)
         config = config or SketchConfig()
         # One direction: the photo decoded once (EXIF, checks, transparency kept), its object
@@ -106,21 +115,32 @@ class Sketcher:
         picture = load_image(photo)
         if not isinstance(mask, ObjectMask):
             mask = self.object_mask(photo, mask, mask_image, picture=picture)
+        if start is not None:
+            start.check(picture.width, picture.height, counts)
         target = self.target(picture, mask, config.canvas)
-        starts = self.starts(target, counts, config)
+        placed = None if start is None else with_widths(start, target.placement,
+                                                        config.half_width)
+        given = None if placed is None else place(placed, target.placement)
+        starts = self.starts(target, counts, config, given)
+        image = target.image.to(self.device)
+        locked = 0 if given is None else given.locked
         outcome = optimize(
             self.loss_model,
-            target.image.to(self.device),
+            image,
             starts,
             config,
-            progress=progress,
+            progress=progress if not locked else _recounted(progress, locked),
             cancel=cancel,
             execution=execution,
+            background=None if given is None or given.background is None
+            else given.background.to(image),
         )
+        sketches = {n + locked: sketch for n, sketch in outcome.sketches.items()}
         settings = provenance.settings(config, mask.mode if mask else "none", self.models,
-                                       resolved_precision(execution.precision, self.device))
-        return SketchResult(outcome.sketches, target.placement, outcome.canceled, outcome.steps,
-                            settings)
+                                       resolved_precision(execution.precision, self.device),
+                                       None if start is None else start.summary())
+        return SketchResult(sketches, target.placement, outcome.canceled, outcome.steps,
+                            settings, placed)
 
     def object_mask(
         self,
@@ -140,11 +160,15 @@ class Sketcher:
         """What the optimizer sees: the picture (RGB) on white, masked if a mask is given."""
         return make_target(picture, canvas, mask=mask)
 
-    def starts(self, target: Target, counts: Iterable[int],
-               config: SketchConfig) -> dict[int, torch.Tensor]:
+    def starts(self, target: Target, counts: Iterable[int], config: SketchConfig,
+               given: GivenOnCanvas | None = None) -> dict[int, torch.Tensor]:
         """Start strokes [seeds, n, 4, 2] per count, from the target's saliency; with a mask,
-        every first point lies on the object."""
+        every first point lies on the object. With ``given`` strokes, n counts the free ones
+        but not the locked ones: every seed's first rows are the free ones, the rest start from
+        saliency on pixels no given stroke covers."""
         saliency = saliency_map(target, self.saliency_model)
+        if given is not None:
+            return _around(given, saliency, target, counts, config)
         return {
             n: torch.stack([
                 init_strokes(saliency, n, _generator(config.seed + s, n), config.canvas,
@@ -153,6 +177,34 @@ class Sketcher:
             ])
             for n in counts
         }
+
+
+def _around(given: GivenOnCanvas, saliency: torch.Tensor, target: Target, counts: Iterable[int],
+            config: SketchConfig) -> dict[int, torch.Tensor]:
+    """The starts of ``Sketcher.starts`` with given strokes, keyed by the number of strokes
+    that move (the count less the locked ones)."""
+    allowed = given.uncovered if target.mask is None else given.uncovered & (target.mask > 0)
+    if not allowed.any():  # the given strokes cover every pixel a stroke may start on
+        allowed = target.mask
+    starts = {}
+    for n in counts:
+        new = n - given.given
+        rows = [
+            torch.cat([given.free] + ([init_strokes(saliency, new, _generator(config.seed + s, n),
+                                                    config.canvas, walk=config.walk,
+                                                    allowed=allowed)] if new else []))
+            for s in range(config.seeds)
+        ]
+        starts[n - given.locked] = torch.stack(rows)
+    return starts
+
+
+def _recounted(progress: Callable[[Progress], None] | None, locked: int
+               ) -> Callable[[Progress], None] | None:
+    """``progress`` told each sketch's count, locked strokes included."""
+    if progress is None:
+        return None
+    return lambda p: progress(replace(p, best={n + locked: b for n, b in p.best.items()}))
 
 
 def _generator(seed: int, count: int) -> torch.Generator:

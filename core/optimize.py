@@ -135,6 +135,7 @@ def optimize(
     progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
     execution: Execution = Execution(),
+    background: torch.Tensor | None = None,
 ) -> Outcome:
     """Optimize strokes so that ``model`` (a CLIP ResNet) sees ``target`` ([3, canvas, canvas]
     in [0, 1], on the model's device) in them. The strokes take the target's dtype: float32,
@@ -143,6 +144,9 @@ def optimize(
     ``starts`` maps each stroke count to its initial control points, one row per seed
     ([config.seeds, count, 4, 2], canvas px); seed row i is reported as ``config.seed + i``.
     ``execution``: CLIP's precision, memory layout and batch bound on the target's device.
+    ``background`` ([canvas, canvas], 1 = paper): fixed ink every sketch is drawn over (the
+    locked strokes of a start). The rasterizer composites strokes as a product, so multiplying
+    by it is exactly drawing them with the others; a count may then have no strokes to move.
     """
     device = target.device
     autocast = autocast_dtype(execution.precision, device)
@@ -170,6 +174,7 @@ def optimize(
     history: list[tuple[int, dict[int, list[float]]]] = []
     losses: dict[str, float] = {}
     rows = _LiveRows(groups, index)
+    movable = any(g.points.numel() for g in groups)
     started = time.perf_counter()
     step = 0
 
@@ -179,11 +184,14 @@ def optimize(
         canceled = cancel is not None and cancel.is_set()
         if canceled and step > 0:
             break
-        final = canceled or step >= config.steps
+        # Nothing to move (every stroke locked): the start is evaluated, not optimized.
+        final = canceled or step >= config.steps or not movable
         live = [b for b in range(runs) if active[b]]
         adam.zero_grad(set_to_none=True)
         with torch.set_grad_enabled(not final):
             sketches = _rasterize(rows.batches(live), config.canvas)
+            if background is not None:
+                sketches = sketches * background
             warps = [] if final else sample_warps(
                 config.augmentations, config.canvas, warp_rng, config.distortion, config.crop_scale
             )

@@ -50,6 +50,7 @@ from sketchify.backend.storage.jobs import (
     IdempotencyConflict,
     Job,
 )
+from sketchify.core.start import summary as start_summary
 from sketchify.core.timing.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -91,9 +92,11 @@ def _job_json(job: Job) -> dict[str, Any]:
         "status": job.status,
         "filename": job.filename,
         "strokes": job.strokes,
-        # A job stored before `precision` was a field ran `auto`.
+        # A job stored before `precision` was a field ran `auto`; the given strokes show as
+        # their summary.
         "params": {"precision": "auto",
-                   **{k: v for k, v in job.params.items() if k != "strokes"}},
+                   **{k: v for k, v in job.params.items() if k != "strokes"},
+                   "start": start_summary(job.params.get("start"))},
         "queue_position": _queue().position(job),
         "progress": {
             "step": job.step, "total": job.total, "fraction": round(fraction, 4),

@@ -66,6 +66,18 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
                                      "job runs; `fp32` is the exact math. Jobs stored before "
                                      "this field existed ran `auto`.",
                       "type": "string", "enum": list(PRECISION_NAMES), "default": "auto"},
+        "start": {"description": "The user's own strokes, part of every count (each count at "
+                                 "least their number): SVG path data in the photo's pixels "
+                                 "(after EXIF orientation; x right, y down), one item per "
+                                 "stroke. `locked` ones are kept exactly as given and drawn "
+                                 "into every view the optimizer sees; free ones (the default) "
+                                 "are where every seed starts (several segments fitted to one "
+                                 "cubic). The result lists them first, in this order. Every "
+                                 "point within one photo size of the photo; at most "
+                                 f"{limits.MAX_START_ITEMS} items and {limits.MAX_START_CHARS} "
+                                 "characters of path data. Multipart: this list as one JSON "
+                                 "text.",
+                  "anyOf": [_start_list(), {"type": "string", "minLength": 1}]},
         "mask": {"description": "Which part of the photo is the object: `none` (the whole "
                                 "photo), `alpha` (its transparency), `file` (`mask_image`), "
                                 "`auto` (a salient-object network on the server). Sending "
@@ -81,6 +93,28 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
         for name, field in described.items():
             described[name] = nullable(_bare(field)) | {"description": field["description"]}
     return described
+
+
+def _start_list() -> dict[str, Any]:
+    return {"type": "array", "minItems": 1, "maxItems": limits.MAX_START_ITEMS,
+            "items": {"type": "object", "additionalProperties": False, "required": ["d"],
+                      "properties": {"d": {"type": "string", "minLength": 1,
+                                           "maxLength": limits.MAX_START_CHARS},
+                                     "locked": {"type": "boolean", "default": False}}}}
+
+
+def start_summary() -> dict[str, Any]:
+    """How a job shows its start: the counts and the SHA-256 of the list's canonical JSON."""
+    return nullable({
+        "type": "object", "additionalProperties": False,
+        "required": ["given", "locked", "sha256"],
+        "description": "The given strokes: how many, how many locked, and the SHA-256 of the "
+                       "list as stored (`[{\"d\", \"locked\"}]`, keys sorted, no spaces).",
+        "properties": {"given": {"type": "integer", "minimum": 1,
+                                 "maximum": limits.MAX_START_ITEMS},
+                       "locked": {"type": "integer", "minimum": 0,
+                                  "maximum": limits.MAX_START_ITEMS},
+                       "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}})
 
 
 def _bare(schema: dict[str, Any]) -> dict[str, Any]:
@@ -161,11 +195,13 @@ def _job_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["preset", "steps", "seeds", "seed", "prompt", "width", "mask",
-                             "precision"],
+                             "precision", "start"],
                 "properties": {
-                    name: field if name in ("preset", "width", "precision", "mask")
-                    else nullable(field)
-                    for name, field in submission_fields().items() if name != "strokes"
+                    **{name: field if name in ("preset", "width", "precision", "mask")
+                       else nullable(field)
+                       for name, field in submission_fields().items()
+                       if name not in ("strokes", "start")},
+                    "start": start_summary(),
                 },
             },
             "queue_position": nullable({"type": "integer", "minimum": 0,

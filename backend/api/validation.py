@@ -24,6 +24,7 @@ from sketchify.backend.api.mask_fields import check_mask, decode_file_field, mas
 from sketchify.core.config import API_FORMATS, PRECISION_NAMES, PRESET_NAMES
 from sketchify.core.errors import InputError
 from sketchify.core.photo.image import load_image
+from sketchify.core.start import from_items
 
 _INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits, as the API document says
 
@@ -114,6 +115,29 @@ def _prompt(value: Any) -> str | None:
     return value.strip() or None
 
 
+def _start(value: Any) -> list[dict[str, Any]]:
+    """The given strokes as stored: ``[{"d", "locked"}]``; checked against the photo and the
+    counts once both are known (``_check_start``)."""
+    if isinstance(value, str):  # multipart carries the list as one JSON text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ApiError(422, "start is not a valid JSON list.", "start") from None
+    try:
+        start = from_items(value, limits.MAX_START_ITEMS, limits.MAX_START_CHARS)
+    except InputError as error:
+        raise ApiError(422, f"{error}.", "start") from None
+    return [{"d": s.source, "locked": s.locked} for s in start.strokes]
+
+
+def _check_start(items: list[dict[str, Any]], picture: PIL.Image.Image, counts: list[int]
+                 ) -> None:
+    try:
+        from_items(items).check(picture.width, picture.height, counts)
+    except InputError as error:
+        raise ApiError(422, f"{error}.", "start") from None
+
+
 _FIELDS: dict[str, Callable[[Any], Any]] = {
     "strokes": _strokes,
     "preset": _preset,
@@ -124,10 +148,12 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "width": _width,
     "precision": _precision,
     "mask": lambda v: v,  # checked with the image and mask image: see mask_fields
+    "start": _start,
 }
 DEFAULTS: dict[str, Any] = {
     "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
     "prompt": None, "width": limits.DEFAULT_WIDTH, "precision": "auto", "mask": None,
+    "start": None,
 }
 
 
@@ -207,6 +233,8 @@ def parse_submission(
         {name: _FIELDS[name](value) for name, value in fields.items() if value is not None}
     )
     picture = check_image(image, max_pixels=max_pixels, formats=formats)
+    if params["start"] is not None:
+        _check_start(params["start"], picture, params["strokes"])
     params["mask"] = check_mask(params["mask"], image, picture, mask_image, max_pixels=max_pixels,
                                 formats=formats, auto_problem=mask_problem)
     digest = hashlib.sha256(image)

@@ -35,9 +35,10 @@ DEFAULT_VISIBILITY_TIMEOUT_S = 4 * 3600
 WORKERS = "sketchify:workers"  # hash: name of every worker that sends heartbeats -> its TTL
 
 # 2: task payloads carry `format`, `dispatch` and `mask`; events carry `format`; heartbeats.
-# 3: a task whose params ask a `precision` other than `auto` (a format-2 worker would ignore
-#    the field and run `auto`). Every other task, and every event and heartbeat, is still
-#    written as format 2, so that mixed releases keep running what both read alike.
+# 3: a task whose params ask a `precision` other than `auto` or carry a `start` (a format-2
+#    worker would ignore the field and run without it). Every other task, and every event and
+#    heartbeat, is still written as format 2, so that mixed releases keep running what both
+#    read alike.
 MESSAGE_FORMAT = 3
 EVENT_FORMAT = 2  # events and heartbeats: unchanged since format 2
 
@@ -63,7 +64,8 @@ def message_format(value: object, what: str, upgrade: str) -> int:
 def task_format(params: dict[str, object]) -> int:
     """The oldest format that holds a task with ``params``: a worker too old to read a field
     the job needs refuses the task rather than run it without the field."""
-    return 3 if params.get("precision", "auto") != "auto" else 2
+    needs_3 = params.get("precision", "auto") != "auto" or params.get("start") is not None
+    return 3 if needs_3 else 2
 
 
 def worker_key(name: str) -> str:

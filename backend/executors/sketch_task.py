@@ -20,9 +20,11 @@ from sketchify.core.config import (
     preset,
     resolved_precision,
 )
+from sketchify.core.given import with_widths
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image, open_image
+from sketchify.core.start import from_items
 from sketchify.core.timing.estimate import views_per_step
 
 
@@ -86,6 +88,9 @@ def run_sketch_task(
     config = sketch_config(params, sketcher.device)
     execution = sketch_execution(params)
     placement = Placement(picture.width, picture.height, config.canvas)
+    # Jobs stored before starts existed have no "start" param: they had none.
+    start = None if params.get("start") is None else from_items(params["start"])
+    drawn = None if start is None else with_widths(start, placement, config.half_width)
     last_report = float("-inf")
     first: tuple[int, float] | None = None  # step and time of the first progress call
 
@@ -97,12 +102,13 @@ def run_sketch_task(
         if now - last_report < report_every_s:
             return
         last_report = now
-        previews = {count: to_svg(strokes, placement) for count, strokes in p.best.items()}
+        previews = {count: to_svg(strokes, placement, start=drawn)
+                    for count, strokes in p.best.items()}
         on_progress(ProgressReport(p.step, p.total, p.eta_s, previews))
 
     result = sketcher.sketch(
         picture, strokes=tuple(params["strokes"]), config=config, progress=progress, cancel=cancel,
-        mask=mask, execution=execution,
+        mask=mask, execution=execution, start=start,
     )
     end = time.monotonic()
     cost = None

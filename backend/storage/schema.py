@@ -1,8 +1,8 @@
 """The jobs database's format and its migrations, kept in SQLite's `PRAGMA user_version`.
 
-Release 0.1.0 wrote no version (0) with what is schema 1 here. A database is migrated one
-version at a time, in place and in one transaction; one from a newer release is refused and
-left exactly as it was (it is only ever read, through a read-only connection).
+Release 0.1.0 wrote no version (0) with what is schema 1 here; 0.2.0 wrote schema 2. A database
+is migrated one version at a time, in place and in one transaction; one from a newer release is
+refused and left exactly as it was (it is only ever read, through a read-only connection).
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "jobs.sqlite3"
-# Params keys that releases before this one did not store, with the value they behaved as.
-PARAM_DEFAULTS = {"mask": "none"}
+# Params keys that releases before each schema did not store, with the value they behaved as.
+PARAM_DEFAULTS = {"mask": "none"}  # schema 2
+PARAM_DEFAULTS_3 = {"precision": "auto", "start": None}
 
 SCHEMA = """
 CREATE TABLE jobs (
@@ -63,8 +64,23 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
                    (json.dumps({**params, **missing}), resolved, seq))
 
 
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    _fill_params(db, PARAM_DEFAULTS_3)
+
+
+def _fill_params(db: sqlite3.Connection, defaults: dict[str, object]) -> None:
+    """Every row's params with the keys of ``defaults`` it lacks."""
+    for seq, raw in db.execute("SELECT seq, params FROM jobs").fetchall():
+        params = json.loads(raw)
+        missing = {k: v for k, v in defaults.items() if k not in params}
+        if missing:
+            db.execute("UPDATE jobs SET params = ? WHERE seq = ?",
+                       (json.dumps({**params, **missing}), seq))
+
+
 # MIGRATIONS[n] turns a version-n database into version n + 1.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2,
+                                                                2: _migrate_2_to_3}
 
 
 def stored_version(db: sqlite3.Connection) -> int:

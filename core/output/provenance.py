@@ -18,16 +18,17 @@ from lxml import etree
 
 from sketchify.core.errors import InputError
 
-FORMAT = 1
+FORMAT = 2  # 2: `start` (the given strokes) among the settings
 METADATA_ID = "sketchify"
 SVG_NS = "http://www.w3.org/2000/svg"
 # What was asked for: two sketches with equal settings are the same job done twice.
 SETTINGS = ("preset", "strokes", "first_seed", "seeds", "steps", "mask", "prompt", "width",
-            "loss_model", "saliency_model", "precision")
+            "loss_model", "saliency_model", "precision", "start")
 # Settings recorded since a later release than the format's first: an SVG without one was made
-# with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs), so it is
-# no job to redo when the default is what is asked for again.
-LATER_SETTINGS = ("precision",)
+# with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs; no `start`),
+# so it is no job to redo when the default is what is asked for again. A null default (`start`)
+# is known from the value wanted; `precision`'s caller says when it asked the default.
+LATER_SETTINGS = ("precision", "start")
 
 
 def package_version() -> str:
@@ -49,13 +50,15 @@ def models(loss_model: str, loss_weights: str, saliency_model: str, saliency_wei
             "saliency_model": model_label(saliency_model, saliency_weights)}
 
 
-def settings(config: Any, mask: str, models: dict[str, str], precision: str) -> dict[str, Any]:
+def settings(config: Any, mask: str, models: dict[str, str], precision: str,
+             start: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a sketch's provenance records of how it was made (a ``SketchConfig``'s schedule,
-    the mask mode, the models and the precision CLIP ran in, ``auto`` resolved), all but its
-    stroke count."""
+    the mask mode, the models, the precision CLIP ran in, ``auto`` resolved, and the summary
+    of the given strokes, ``Start.summary()``), all but its stroke count."""
     return {"preset": config.preset, "first_seed": config.seed, "seeds": config.seeds,
             "steps": config.steps, "mask": mask, "prompt": config.prompt,
-            "width": round(2 * config.half_width, 6), **models, "precision": precision}
+            "width": round(2 * config.half_width, 6), **models, "precision": precision,
+            "start": start}
 
 
 def name_only(path: str) -> str:
@@ -114,8 +117,9 @@ def settings_match(existing: dict[str, Any] | None, wanted: dict[str, Any],
                    defaults: Iterable[str] = LATER_SETTINGS) -> bool:
     """Whether a sketch with provenance ``existing`` was made with the settings ``wanted``.
     ``defaults``: the later settings asked at their default, which an SVG from before they
-    were recorded matches."""
-    lenient = set(defaults) & set(LATER_SETTINGS)
+    were recorded matches; one wanted null is such a default too."""
+    lenient = (set(defaults) | {k for k in SETTINGS if wanted.get(k) is None}) & set(
+        LATER_SETTINGS)
     return existing is not None and all(
         existing.get(k) == wanted.get(k) for k in SETTINGS if k in existing or k not in lenient
     )

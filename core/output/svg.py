@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import torch
@@ -10,11 +9,10 @@ from lxml import etree
 
 from sketchify.core.errors import InputError
 from sketchify.core.output.provenance import SVG_NS, metadata_element
+from sketchify.core.paths import cubics, exact, parse_path
 from sketchify.core.photo.geometry import Placement
+from sketchify.core.start import Start
 from sketchify.core.strokes import Strokes
-
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_PATH_D = re.compile(rf"^\s*M\s*({_NUMBER})[\s,]*({_NUMBER})\s*C((?:[\s,]*{_NUMBER}){{6}})\s*$")
 
 
 def _num(value: float) -> str:
@@ -24,15 +22,19 @@ def _num(value: float) -> str:
 
 
 def to_svg(
-    strokes: Strokes, placement: Placement, metadata: dict[str, Any] | None = None
+    strokes: Strokes, placement: Placement, metadata: dict[str, Any] | None = None,
+    start: Start | None = None,
 ) -> str:
     """One ``<path d="M x y C ...">`` per stroke, overlaying the image pixel for pixel;
-    ``metadata`` (the provenance JSON) goes into ``<metadata id="sketchify">``."""
+    ``metadata`` (the provenance JSON) goes into ``<metadata id="sketchify">``. With a ``start``
+    (every width said), its strokes come first in their order: a locked one as it was given
+    (absolute, exact float64 photo px, its width), a free one as the next of ``strokes``."""
     # float64: image coordinates of a few thousand px need more than float32's ~4e-4 px step.
     points = placement.to_image(strokes.points.detach().cpu().double())
     widths = (2 * strokes.half_width.detach().cpu().double() / placement.scale).tolist()
     opacities = strokes.opacity.detach().cpu().double().tolist()
     w, h = placement.width, placement.height
+    locked = [] if start is None else start.locked
 
     root = etree.Element(
         f"{{{SVG_NS}}}svg",
@@ -44,26 +46,42 @@ def to_svg(
     )
     etree.SubElement(
         root, f"{{{SVG_NS}}}desc"
-    ).text = f"Sketchify (CLIPasso) sketch, {len(strokes)} strokes"
+    ).text = f"Sketchify (CLIPasso) sketch, {len(strokes) + len(locked)} strokes"
     if metadata is not None:
         root.append(metadata_element(metadata))
-    for curve, width, opacity in zip(points.tolist(), widths, opacities, strict=True):
-        (x0, y0), *rest = curve
-        d = f"M {_num(x0)} {_num(y0)} C " + " ".join(f"{_num(x)} {_num(y)}" for x, y in rest)
-        path = etree.SubElement(root, f"{{{SVG_NS}}}path", d=d)
-        path.set("fill", "none")
-        path.set("stroke", "#000")
-        path.set("stroke-width", _num(width))
-        path.set("stroke-linecap", "round")
-        path.set("stroke-linejoin", "round")
-        if opacity < 1:
-            path.set("stroke-opacity", _num(opacity))
+    optimized = zip(points.tolist(), widths, opacities, strict=True)
+    for given in () if start is None else start.strokes:
+        if given.locked:
+            _path(root, given.d, exact(given.width), 1.0)
+        else:
+            _curve(root, *next(optimized))
+    for row in optimized:
+        _curve(root, *row)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True).decode()
+
+
+def _curve(root: etree._Element, curve: list[list[float]], width: float, opacity: float
+           ) -> None:
+    (x0, y0), *rest = curve
+    d = f"M {_num(x0)} {_num(y0)} C " + " ".join(f"{_num(x)} {_num(y)}" for x, y in rest)
+    _path(root, d, _num(width), opacity)
+
+
+def _path(root: etree._Element, d: str, width: str, opacity: float) -> None:
+    path = etree.SubElement(root, f"{{{SVG_NS}}}path", d=d)
+    path.set("fill", "none")
+    path.set("stroke", "#000")
+    path.set("stroke-width", width)
+    path.set("stroke-linecap", "round")
+    path.set("stroke-linejoin", "round")
+    if opacity < 1:
+        path.set("stroke-opacity", _num(opacity))
 
 
 def parse_svg(text: str | bytes) -> tuple[Strokes, int, int]:
     """Read back what :func:`to_svg` wrote: strokes in image pixels (float64), width, height.
-    The metadata is ignored (``provenance.read`` reads it)."""
+    A path of several segments (a locked stroke) gives one row per segment, each a cubic
+    (``sketchify.core.paths.cubics``). The metadata is ignored (``provenance.read`` reads it)."""
     try:
         root = etree.fromstring(text.encode() if isinstance(text, str) else text)
     except etree.XMLSyntaxError as exc:
@@ -75,14 +93,13 @@ def parse_svg(text: str | bytes) -> tuple[Strokes, int, int]:
 
     curves, widths, opacities = [], [], []
     for path in root.iter(f"{{{SVG_NS}}}path"):
-        match = _PATH_D.match(path.get("d", ""))
-        if match is None:
-            raise InputError(f"path is not one cubic Bézier stroke: {path.get('d')!r}", field="svg")
-        numbers = [float(match[1]), float(match[2])]
-        numbers += [float(v) for v in re.findall(_NUMBER, match[3])]
-        curves.append(numbers)
-        widths.append(float(path.get("stroke-width", "1")))
-        opacities.append(float(path.get("stroke-opacity", "1")))
+        try:
+            pieces = cubics(parse_path(path.get("d", "")))
+        except InputError as exc:
+            raise InputError(f"unreadable path {path.get('d')!r}: {exc}", field="svg") from None
+        curves += pieces
+        widths += [float(path.get("stroke-width", "1"))] * len(pieces)
+        opacities += [float(path.get("stroke-opacity", "1"))] * len(pieces)
 
     points = torch.tensor(curves, dtype=torch.float64).reshape(-1, 4, 2)
     strokes = Strokes(

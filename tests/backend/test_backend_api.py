@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import struct
 import threading
@@ -155,7 +156,8 @@ def test_defaults(client, controlled):
     job = submit_json(client, {"steps": None, "seeds": None, "preset": None}).get_json()
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "auto", "steps": None, "seeds": None, "seed": None,
-                             "prompt": None, "width": 3.0, "precision": "auto", "mask": "none"}
+                             "prompt": None, "width": 3.0, "precision": "auto", "mask": "none",
+                             "start": None}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -276,6 +278,82 @@ def test_body_kinds(client):
     assert_error(client.post("/v1/sketches", data=b"{nope", content_type="application/json"),
                  400, None)
     assert_error(client.post("/v1/sketches", json=[1, 2]), 400, None)
+
+
+# -- start: the user's strokes ------------------------------------------------------------------
+
+# A line, a cubic and an arc in the 64 x 48 test photo's pixels.
+START = [{"d": "M 4.5 6.25 L 50 40", "locked": True},
+         {"d": "M 10 30 C 20 5 40 5 50 30", "locked": False},
+         {"d": "M 20 20 a 10 6 30 1 1 15 5", "locked": True}]
+
+
+@pytest.mark.parametrize("encoding", ["json", "multipart"])
+def test_a_start_runs_end_to_end_and_comes_back_first(client, encoding):
+    from sketchify.core.paths import parse_path
+    from sketchify.core.start import from_items
+
+    if encoding == "json":
+        response = submit_json(client, {"strokes": [4, 6], "start": START})
+    else:
+        response = submit(client, strokes="4,6", start=json.dumps(START))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job = response.get_json()
+    summary = {"given": 3, "locked": 2, "sha256": from_items(START).summary()["sha256"]}
+    assert job["params"]["start"] == summary
+    done = finished(client, job["id"])
+    assert done["status"] == "done", done["error"]
+    for count in (4, 6):
+        svg = client.get(done["links"]["svg"][str(count)]).data
+        paths = etree.fromstring(svg).findall("{http://www.w3.org/2000/svg}path")
+        assert len(paths) == count
+        for element, item in ((paths[0], START[0]), (paths[2], START[2])):
+            assert parse_path(element.get("d")) == parse_path(item["d"])  # exact, absolute
+        assert paths[1].get("d").startswith("M ") and " C " in paths[1].get("d")
+        assert provenance.read(svg)["start"] == summary
+
+
+@pytest.mark.parametrize(
+    ("start", "why"),
+    [
+        ([{"d": ""}], "draws nothing"),
+        ([{"d": "M 1 1"}], "draws nothing"),
+        ([{"d": "M 1 1 L 2"}], "number is missing"),
+        ([{"d": "L 1 1 2 2"}], "moveto"),
+        ([{"d": 5}], "path data"),
+        ([{"d": "M 1 1 L 2 2", "locked": "yes"}], "locked"),
+        ([{"d": "M 1 1 L 2 2", "locked": 1}], "locked"),
+        ([{"d": "M 1 1 L 2 2", "colour": "red"}], "unknown key"),
+        ([{"locked": True}], "path data"),
+        (["M 1 1 L 2 2"], "object"),
+        ([], "non-empty"),
+        ({"d": "M 1 1 L 2 2"}, "list"),
+        ([{"d": "M 1 1 L 2 2"}] * 257, "at most 256"),
+        ([{"d": "M 1 1 " + "L 2 2 " * 20_000}], "at most 100000 characters"),
+        ([{"d": "M 1 1 L 1e400 2"}], "finite"),
+        ([{"d": "M 1 1 L 200 2"}], "outside"),  # the photo is 64 px wide
+        ([{"d": "M 1 1 L 5 -50"}], "outside"),  # and 48 px high
+        ([{"d": "M 1 1 L 2 2"}] * 5, "smallest count asked is 4"),
+    ],
+)
+def test_start_refusals_name_the_field(client, controlled, start, why):
+    controlled.start_gate.clear()
+    body = assert_error(submit_json(client, {"strokes": [4, 8], "start": start}), 422, "start")
+    assert why in body["error"]
+
+
+def test_a_multipart_start_must_be_a_json_list(client, controlled):
+    controlled.start_gate.clear()
+    body = assert_error(submit(client, strokes="4", start="M 1 1 L 2 2"), 422, "start")
+    assert "JSON" in body["error"]
+
+
+def test_a_start_of_only_locked_strokes_as_many_as_asked_is_done_at_once(client):
+    locked = [dict(item, locked=True) for item in START]
+    done = finished(client, submit_json(client, {"strokes": 3, "start": locked}).get_json()["id"])
+    assert done["status"] == "done"
+    svg = client.get(done["links"]["svg"]["3"]).data
+    assert len(etree.fromstring(svg).findall("{http://www.w3.org/2000/svg}path")) == 3
 
 
 # -- reading, svg, cancel ------------------------------------------------------------------------

@@ -93,6 +93,9 @@ def test_the_limits_are_the_validators_own(contract):
     assert fields["preset"]["enum"] == list(PRESET_NAMES)
     assert fields["mask"]["enum"] == list(MASK_MODES)
     assert fields["precision"]["enum"] == list(PRECISION_NAMES)
+    start = fields["start"]["anyOf"][0]
+    assert start["maxItems"] == limits.MAX_START_ITEMS
+    assert start["items"]["properties"]["d"]["maxLength"] == limits.MAX_START_CHARS
     assert f"at most {UPLOAD_MB * 2**20} bytes" in body["description"]  # the server's setting
     listed = {p["name"]: p for p in contract.document["paths"]["/v1/sketches"]["get"]
               ["parameters"]}

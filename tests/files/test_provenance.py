@@ -80,7 +80,7 @@ def test_svg_without_metadata_has_none():
 
 
 @pytest.mark.parametrize("text", [
-    '{"format": 2, "version": "9.0"}',  # written by a newer release
+    '{"format": 3, "version": "9.0"}',  # written by a newer release
     '{"format": "1"}', '{"version": "0.2.0"}', "[1]", "not json",
 ])
 def test_newer_or_malformed_provenance_is_refused(text):

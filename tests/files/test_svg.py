@@ -98,12 +98,25 @@ def test_empty_sketch_round_trips():
     [
         "not xml",
         f'<svg xmlns="{SVG_NS}"/>',
-        f'<svg xmlns="{SVG_NS}" width="9" height="9"><path d="M 0 0 L 1 1"/></svg>',
+        f'<svg xmlns="{SVG_NS}" width="9" height="9"><path d="M 0 0 L 1"/></svg>',
+        f'<svg xmlns="{SVG_NS}" width="9" height="9"><path d="0 0 L 1 1"/></svg>',
     ],
 )
-def test_parse_rejects_what_it_did_not_write(text):
+def test_parse_rejects_what_it_cannot_read(text):
     with pytest.raises(InputError):
         parse_svg(text)
+
+
+def test_parse_reads_a_locked_path_of_several_segments_as_cubics():
+    """A locked stroke is written back as it was given: lines and quadratics read as exact
+    cubics, one row per segment, each with the path's width."""
+    text = (f'<svg xmlns="{SVG_NS}" width="9" height="9"><path d="M 0 0 L 3 0 Q 6 0 6 3" '
+            'stroke-width="2"/><path d="M 1 1 C 2 2 3 3 4 4"/></svg>')
+    parsed, _, _ = parse_svg(text)
+    assert parsed.points.tolist() == [[[0, 0], [1, 0], [2, 0], [3, 0]],
+                                      [[3, 0], [5, 0], [6, 1], [6, 3]],
+                                      [[1, 1], [2, 2], [3, 3], [4, 4]]]
+    assert parsed.half_width.tolist() == [1, 1, 0.5]
 
 
 @pytest.mark.parametrize("placement", [Placement(224, 224), Placement(300, 200)], ids=str)

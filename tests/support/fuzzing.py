@@ -172,14 +172,15 @@ def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str) -> byte
 # -- strategies ----------------------------------------------------------------------------------
 
 FIELD_NAMES = ("image", "mask_image", "strokes", "preset", "steps", "seeds", "seed", "prompt",
-               "width", "precision", "mask", "filename")
+               "width", "precision", "mask", "filename", "start")
 # Text that trips parsers: other scripts' digits and superscripts (str.isdigit() is true for
 # "²", int() refuses it), signs, spaces, separators, controls, quotes, numbers too long for
 # int() (over 4300 digits) or for SQLite (over 64 bits).
 TRICKY = st.sampled_from(["²", "٣", "߀", "①", "+4", "-1", " 8 ", "4,", ",", "[4,8]", "1e3",
                           "0x10", "nan", "inf", "", " ", "\x00", "'", '"', "\\", "%", "9" * 40,
                           "9" * 5000, "1" + "0" * 19, "true", "null", "[]", "{}", "4\n8",
-                          "\u202e", "𝟡"])
+                          "\u202e", "𝟡", '[{"d": "M 1 1 L 5 5", "locked": true}]',
+                          '[{"d": "M 1 1 A 9 9 0 1 1 1e9 0"}]', '[{"d": "M1 1", "x": 1}]'])
 TEXT = st.one_of(TRICKY, TRICKY, st.text(max_size=40),
                  st.text(st.characters(categories=["Nd", "No", "Zs", "Cc"]), max_size=6))
 # Whole numbers around every edge: small, the 64-bit ones, and far beyond.
