@@ -19,7 +19,14 @@ from sketchify_layers import LABEL, METADATA_TAG, insert
 from sketchify_mask import SHAPES, SelectedImage, masks
 from sketchify_placeholders import NS
 from sketchify_source import ImageSource, link_folders
-from sketchify_start import IMAGE_ATTR, START_ATTR, drawn_paths, from_json, given_stroke
+from sketchify_start import (
+    IMAGE_ATTR,
+    START_ATTR,
+    Given,
+    drawn_paths,
+    from_json,
+    given_stroke,
+)
 
 AGAIN = ("seed", "more")
 LAYER_STROKES = ("keep", "free", "selected")
@@ -69,7 +76,9 @@ class SketchAgain(SketchifyImage):
         return {"strokes": ",".join(map(str, counts)),
                 **{key: str(value) for key, value in self.same.items()}}
 
-    def layer_start(self, layer, selection, target, name: str, count: int) -> list:
+    def layer_start(self, layer: inkex.BaseElement, selection: list[inkex.BaseElement],
+                    target: SelectedImage, name: str, count: int) -> list[Given]:
+        """The layer's strokes as they are now, each kept or free as the dialog says."""
         strokes = drawn_paths([layer])
         if not strokes:
             raise inkex.AbortExtension(f"The layer {name!r} has no strokes to start from.")

@@ -11,6 +11,7 @@ document is touched, so any failure leaves it exactly as it was."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import re
@@ -259,7 +260,7 @@ class SketchifyImage(inkex.EffectExtension):
         return layers
 
 
-def backend_arguments(pars) -> None:
+def backend_arguments(pars: argparse.ArgumentParser) -> None:
     """The options every dialog that sends jobs has: waiting, the backend and its token."""
     pars.add_argument("--wait", type=inkex.Boolean, default=True)
     pars.add_argument("--url", default="http://127.0.0.1:8765")
