@@ -3,6 +3,9 @@
     from sketchify.core import Sketcher, preset
     result = Sketcher().sketch("cat.jpg", strokes=(8, 16), config=preset("draft"))
     svg = result.svg(16)
+    # From the user's strokes (photo px), the first kept as drawn (sketchify.core.start):
+    start = from_items([{"d": "M 10 10 L 90 60", "locked": True}, {"d": "M 5 80 Q 40 20 90 80"}])
+    result = Sketcher().sketch("cat.jpg", strokes=16, start=start)
 
 The names below load lazily: ``sketchify --help`` and the backend's light paths do not pay
 for importing open_clip.
@@ -34,6 +37,9 @@ _LAZY = {
     "resolve_device": "models",
     "to_svg": "output.svg",
     "parse_svg": "output.svg",
+    "Start": "start",
+    "GivenStroke": "start",
+    "from_items": "start",
 }
 
 __all__ = ["InputError", "Placement", "SketchifyError", "WeightsError", *_LAZY]

@@ -268,25 +268,27 @@ def _arc_cubics(seg: Segment) -> list[Cubic]:
 
 def fit_cubic(pieces: Sequence[Cubic], samples: int = 16) -> Cubic:
     """One cubic through the first start and the last end of ``pieces``, its two inner control
-    points the least-squares fit to points sampled along them (parametrized by chord length).
-    One piece is returned as it is."""
+    points the least-squares fit to points sampled along them. Each piece spans a share of the
+    parameter proportional to its length, uniformly in its own parameter: a cubic split into
+    pieces is found again. One piece is returned as it is."""
     if len(pieces) == 1:
         return pieces[0]
-    points = [_bezier(c, i / samples) for c in pieces for i in range(samples)]
-    points.append(pieces[-1][3])
-    lengths = [0.0]
-    for a, b in itertools.pairwise(points):
-        lengths.append(lengths[-1] + math.dist(a, b))
-    total = lengths[-1]
-    p0, p3 = points[0], points[-1]
+    sampled = [[_bezier(c, i / samples) for i in range(samples + 1)] for c in pieces]
+    lengths = [sum(math.dist(a, b) for a, b in itertools.pairwise(points))
+               for points in sampled]
+    total = sum(lengths)
+    p0, p3 = pieces[0][0], pieces[-1][3]
     if total == 0:
         return (p0, p0, p3, p3)
+    pairs, before = [], 0.0
+    for points, length in zip(sampled, lengths, strict=True):
+        pairs += [((before + length * i / samples) / total, q) for i, q in enumerate(points)]
+        before += length
     # Normal equations of min sum |B(t) - point|^2 over the two inner control points.
     a11 = a12 = a22 = 0.0
     r1 = [0.0, 0.0]
     r2 = [0.0, 0.0]
-    for length, q in zip(lengths, points, strict=True):
-        t = length / total
+    for t, q in pairs:
         b0, b1, b2, b3 = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t ** 3
         a11, a12, a22 = a11 + b1 * b1, a12 + b1 * b2, a22 + b2 * b2
         for axis in (0, 1):

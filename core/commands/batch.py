@@ -36,9 +36,9 @@ from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.models import resolve_device
 from sketchify.core.output import provenance
 from sketchify.core.output.files import write_all
-from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
+from sketchify.core.start import Start
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 
@@ -48,7 +48,7 @@ class Request:
     """What a command asks of the runner: the device, the preset and the SketchConfig fields
     set over it, the models, and ``mask`` (none, alpha, auto or a mask image's path);
     ``force`` redoes a batch's sketches that are up to date; ``execution``: how CLIP runs on
-    the device."""
+    the device; ``start``: the user's strokes (a single photo)."""
 
     device: str = "auto"
     preset: str = "auto"
@@ -57,6 +57,7 @@ class Request:
     mask: str = "none"
     force: bool = False
     execution: Execution = field(default_factory=Execution)
+    start: Start | None = None
 
 
 @dataclass
@@ -112,8 +113,7 @@ def svg_text(result: SketchResult, count: int) -> str:
     if not result.canceled:
         return result.svg(count)
     # Marked so that the next batch sketches it again instead of skipping it as up to date.
-    record = {**result.provenance(count), "canceled": True}
-    return to_svg(result.sketches[count].strokes, result.placement, record)
+    return result.svg(count, canceled=True)
 
 
 def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
@@ -157,8 +157,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
                     if cancel.is_set():
                         break
                     bars.start(job.photo.name, config.steps, sum(estimates[i + 1:]))
-                    _one(job, first, mask, outcome, config, request.execution, bars, cancel,
-                         batch, sheet)
+                    _one(job, first, mask, outcome, config, request, bars, cancel, batch, sheet)
         finally:
             bars.close()
     outcome.seconds = time.monotonic() - started
@@ -166,7 +165,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
 
 
 def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | None,
-         outcome: BatchOutcome, config: SketchConfig, execution: Execution, bars: ProgressBars,
+         outcome: BatchOutcome, config: SketchConfig, request: Request, bars: ProgressBars,
          cancel: threading.Event, batch: bool, sheet: Path | None) -> None:
     """Sketch one photo: ``picture`` is it loaded already with ``mask`` made from it (a single
     photo), or None and ``mask`` a mode the engine applies to the file (a batch: `alpha` needs
@@ -174,7 +173,7 @@ def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | No
     try:
         result = outcome.sketcher.sketch(job.photo if picture is None else picture, job.todo,
                                          config, progress=bars.show, cancel=cancel, mask=mask,
-                                         execution=execution)
+                                         execution=request.execution, start=request.start)
         files = _files(job, result, sheet, picture)
         _write(files)
     except SketchifyError as exc:

@@ -19,6 +19,7 @@ from sketchify.core.commands.preflight import (
     find_photos,
     output_paths,
     positive_int,
+    read_start,
     stroke_counts,
 )
 from sketchify.core.config import (
@@ -33,6 +34,7 @@ from sketchify.core.errors import InputError
 
 if TYPE_CHECKING:
     from sketchify.core.commands.batch import BatchOutcome, Request
+    from sketchify.core.start import Start
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 FAILED_EXIT = 1  # a batch in which some photo failed
@@ -60,6 +62,14 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--sheet", type=Path, metavar="PNG",
                         help="also write one PNG showing the photo and each stroke count, "
                         "strokes alone and over the faded photo (one photo only)")
+    parser.add_argument(
+        "--start", type=Path, metavar="FILE.svg",
+        help="start from your own strokes: every <path> of this SVG, laid over the photo (its "
+        "viewBox, or width and height, covers the photo), is one stroke of every count, "
+        "written first; the rest start as usual, away from them (one photo only)")
+    parser.add_argument("--lock", action="store_true",
+                        help="keep the --start strokes exactly as drawn (default: they only "
+                        "start where the optimization moves them from)")
     parser.set_defaults(run=run_sketch)
     return parser
 
@@ -164,8 +174,9 @@ def models_from(args: argparse.Namespace) -> Models:
                   args.saliency_weights, args.mask_model)
 
 
-def request_from(args: argparse.Namespace) -> Request:
-    """What the sketch flags ask of the batch runner (it imports the engine: after the checks)."""
+def request_from(args: argparse.Namespace, start: Start | None = None) -> Request:
+    """What the sketch flags ask of the batch runner (it imports the engine: after the checks);
+    ``start``: the strokes of ``--start``, read by the checks."""
     from sketchify.core.commands.batch import Request
 
     overrides = {name: getattr(args, name) for name in OVERRIDES
@@ -173,7 +184,7 @@ def request_from(args: argparse.Namespace) -> Request:
     execution = Execution(**{name: getattr(args, name) for name in EXECUTION_OVERRIDES
                              if getattr(args, name) is not None})
     return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force,
-                   execution)
+                   execution, start)
 
 
 def run_sketch(args: argparse.Namespace) -> int:
@@ -191,6 +202,7 @@ def run_sketch(args: argparse.Namespace) -> int:
                              field="sheet")
         check_folder(args.sheet.parent, field="sheet")
     check_mask_option(args.mask, batch)
+    start = read_start(args.start, args.lock, photos[0], args.strokes, batch)
     jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
             for photo in photos]
     check_outputs(jobs, made_inside=args.out_dir)
@@ -198,7 +210,7 @@ def run_sketch(args: argparse.Namespace) -> int:
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    outcome = runner.run(jobs, request_from(args), batch=batch, sheet=args.sheet)
+    outcome = runner.run(jobs, request_from(args, start), batch=batch, sheet=args.sheet)
     if batch:
         print(outcome.summary(), file=sys.stderr)
     return exit_code(outcome)

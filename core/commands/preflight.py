@@ -13,10 +13,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sketchify.core import config
 from sketchify.core.config import NAMED_MASK_MODES, PHOTO_SUFFIXES
 from sketchify.core.errors import InputError
+
+if TYPE_CHECKING:
+    from sketchify.core.start import Start
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -142,6 +146,34 @@ def check_photo(photo: Path) -> None:
         check_header(photo)
     except InputError as exc:
         raise InputError(f"{photo}: {exc}", field=exc.field) from None
+
+
+def read_start(path: Path | None, lock: bool, photo: Path, counts: Sequence[int],
+               batch: bool) -> Start | None:
+    """``--start FILE.svg [--lock]``: every path of an SVG laid over the one photo, read and
+    checked against it (its size after EXIF orientation, the counts asked) before torch loads."""
+    from sketchify.core.photo.image import oriented_size  # Pillow, no torch
+    from sketchify.core.start import from_svg
+
+    if path is None:
+        if lock:
+            raise InputError("--lock locks the strokes of --start; give --start FILE.svg too.",
+                             field="start")
+        return None
+    if batch:
+        raise InputError("--start draws over one photo; give it a single photo.", field="start")
+    try:
+        data = path.read_bytes()
+        start = from_svg(data, *oriented_size(photo), lock=lock)
+        start.check(*oriented_size(photo), counts)
+    except OSError as exc:
+        raise InputError(f"--start {path}: cannot read it ({exc.strerror or exc}).",
+                         field="start") from None
+    except InputError as exc:
+        if exc.field != "start":
+            raise
+        raise InputError(f"--start {path}: {exc}.", field="start") from None
+    return start
 
 
 def check_mask_option(value: str, batch: bool) -> None:

@@ -64,6 +64,13 @@ def check_header(path: str | os.PathLike) -> None:
     _open(path, DEFAULT_MAX_PIXELS, PHOTO_FORMATS).close()
 
 
+def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
+    """The photo's width and height after its EXIF orientation, from its header alone."""
+    with _open(path, DEFAULT_MAX_PIXELS, PHOTO_FORMATS) as img:
+        turned = img.getexif().get(0x0112) in (5, 6, 7, 8)  # the quarter turns
+        return (img.height, img.width) if turned else img.size
+
+
 def _undecodable(exc: Exception) -> InputError:
     return InputError(
         f"The image could not be decoded; the file is truncated or damaged ({exc}).",

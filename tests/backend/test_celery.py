@@ -46,6 +46,7 @@ from sketchify.backend.executors.celery_jobs import JobRunner, RedisCancel
 from sketchify.backend.storage.disk import RESULT_NOT_STORED
 from sketchify.backend.storage.jobs import JobStore
 from sketchify.core.output import files, provenance
+from sketchify.core.paths import parse_path
 
 pytest_plugins = ["backend_fixtures"]
 # Far longer than the tests: a dead worker's job must come back through heartbeats, not the
@@ -202,6 +203,21 @@ def test_a_mask_image_travels_to_the_worker(cluster: Cluster) -> None:
     assert job["status"] == "done", job["error"]
     svg = requests.get(cluster.base + job["links"]["svg"]["4"], timeout=10)
     assert provenance.read(svg.content)["mask"] == "file"
+
+
+def test_a_start_job_runs_on_a_worker(cluster: Cluster) -> None:
+    start = [{"d": "M 4 6 L 50 40", "locked": True}, {"d": "M 10 30 A 10 6 0 0 1 40 30"}]
+    reply = requests.post(f"{cluster.base}/v1/sketches", timeout=10,
+                          data={**SHORT, "steps": "2", "start": json.dumps(start)},
+                          files={"image": ("photo.png", image_bytes(), "image/png")})
+    assert reply.status_code == 202, reply.text
+    job = cluster.wait_status(reply.json()["id"], ("done", "failed"))
+    assert job["status"] == "done", job["error"]
+    assert job["params"]["start"]["given"] == 2 and job["params"]["start"]["locked"] == 1
+    svg = requests.get(cluster.base + job["links"]["svg"]["4"], timeout=10)
+    paths = etree.fromstring(svg.content).findall("{http://www.w3.org/2000/svg}path")
+    assert len(paths) == 4 and parse_path(paths[0].get("d")) == parse_path(start[0]["d"])
+    assert provenance.read(svg.content)["start"] == job["params"]["start"]
 
 
 def test_cancel_reaches_the_worker_process(cluster: Cluster) -> None:
@@ -493,15 +509,20 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
     assert client.get(celery_app.attempts_key(stale["job"])) is None
 
 
-def test_a_format_2_worker_refuses_a_task_asking_a_precision_rather_than_ignore_it(
-        redis_server: RedisServer, tiny_sketcher: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("asked", [{"precision": "fp32"},
+                                   {"start": [{"d": "M 1 1 L 9 9", "locked": True}]}],
+                         ids=["precision", "start"])
+def test_a_format_2_worker_refuses_a_task_it_would_run_without_a_field(
+        redis_server: RedisServer, tiny_sketcher: Any, monkeypatch: pytest.MonkeyPatch,
+        asked: dict[str, Any]) -> None:
     params = {"strokes": [4], "preset": "draft", "steps": 2, "seeds": 1, "seed": 1,
               "prompt": None, "width": 3.0, "mask": "none"}
     assert celery_app.task_format({**params, "precision": "auto"}) == 2  # old workers run it
-    assert celery_app.task_format(params) == 2  # a job stored before the field existed
-    task = {"job": "e" * 32, "format": celery_app.task_format({**params, "precision": "fp32"}),
+    assert celery_app.task_format({**params, "start": None}) == 2
+    assert celery_app.task_format(params) == 2  # a job stored before the fields existed
+    task = {"job": "e" * 32, "format": celery_app.task_format({**params, **asked}),
             "dispatch": "first", "image": base64.b64encode(image_bytes()).decode(),
-            "params": {**params, "precision": "fp32"}, "max_attempts": 3,
+            "params": {**params, **asked}, "max_attempts": 3,
             "max_pixels": 16_000_000}
     client = redis_server.client()
     client.set(celery_app.dispatch_key(task["job"]), "first")

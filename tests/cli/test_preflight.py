@@ -39,6 +39,14 @@ USAGE_ERRORS = [
     (["sketch", "{cat}", "{cat2}", "-o", "x.svg"], "for several photos use --out-dir"),
     (["sketch", "{cat}", "{cat2}", "--out-dir", "{out}"], "would both be written to"),
     (["sketch", "{cat}", "--sheet", "{out}/x.gif"], "--sheet writes a PNG image"),
+    (["sketch", "{cat}", "--lock"], "--lock locks the strokes of --start"),
+    (["sketch", "{cat}", "--start", "nothere.svg"], "--start nothere.svg: cannot read it"),
+    (["sketch", "{cat}", "--start", "{broken}"], "not a readable SVG document"),
+    (["sketch", "{cat}", "--start", "{blank}"], "has no <path> that draws anything"),
+    (["sketch", "{cat}", "--start", "{bad_path}"], "--start"),
+    (["sketch", "{cat}", "--start", "{far}"], "more than one photo size outside"),
+    (["sketch", "{cat}", "--strokes", "1,8", "--start", "{start}"], "smallest count asked is 1"),
+    (["sketch", "{cat}", "{cat2}", "--start", "{start}"], "--start draws over one photo"),
     (["evaluate", "{empty}", "-o", "{out}"], "needs at least two class folders"),
     (["evaluate", "{cat}", "-o", "{out}"], "is not a folder of class folders"),
 ]
@@ -58,9 +66,17 @@ def test_usage_errors_come_before_torch_is_imported(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "notes.jpg").write_text("a text file renamed .jpg\n")
+    svgs = {"start": '<path d="M 1 1 L 9 9"/><path d="M 5 5 A 3 3 0 0 1 9 9"/>',
+            "broken": "<svg", "blank": "<rect width='5' height='5'/>",
+            "bad_path": '<path d="M 1 1 L 2"/>', "far": '<path d="M 1 1 L 2000 9"/>'}
+    for name, body in svgs.items():
+        text = body if name == "broken" else (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 451 300">{body}</svg>')
+        (tmp_path / f"{name}.svg").write_text(text)
     names = {"cat": str(CAT), "cat2": str(shutil.copy(CAT, tmp_path / "b")),
              "text": str(tmp_path / "notes.jpg"),
-             "empty": str(tmp_path / "empty"), "out": str(tmp_path / "out")}
+             "empty": str(tmp_path / "empty"), "out": str(tmp_path / "out"),
+             **{name: str(tmp_path / f"{name}.svg") for name in svgs}}
     argvs = [[arg.format(**names) for arg in argv] for argv, _ in USAGE_ERRORS]
     done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(argvs)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)

@@ -3,6 +3,8 @@ locked strokes come back exactly, free ones move, new ones start away from the g
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -135,3 +137,23 @@ def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher):
     far = from_items([{"d": f"M 0 0 L {3 * WIDTH} 10"}])
     with pytest.raises(InputError, match="outside"):
         sketcher.sketch(photo(), strokes=4, config=config(1), start=far)
+
+
+def test_with_a_mask_new_strokes_start_on_the_object_and_off_the_given_ink(sketcher):
+    mask = Image.new("L", (WIDTH, HEIGHT), 0)
+    ImageDraw.Draw(mask).rectangle((10, 5, 80, 60), fill=255)
+    data = io.BytesIO()
+    mask.save(data, format="PNG")
+    picture = photo()
+    object_mask = sketcher.object_mask(picture, "file", data.getvalue(), picture=picture)
+    target = sketcher.target(picture, object_mask, 64)
+    start = from_items([{"d": "M 20 10 L 20 55 L 70 55", "locked": True}])
+    given = place(with_widths(start, target.placement, SketchConfig().half_width),
+                  target.placement)
+    starts = sketcher.starts(target, [9], config(1, seeds=2), given)
+    firsts = starts[8][:, :, 0].reshape(-1, 2)
+    col, row = firsts[:, 0].floor().long(), firsts[:, 1].floor().long()
+    assert given.uncovered[row, col].all() and (target.mask[row, col] > 0).all()
+    result = sketcher.sketch(picture, strokes=(4, 9), config=config(2), mask=object_mask,
+                             start=start)
+    assert [len(paths(result.svg(n))) for n in (4, 9)] == [4, 9]
