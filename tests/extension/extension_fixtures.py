@@ -1,13 +1,13 @@
 """A stand-in for the Sketchify backend at the HTTP level, for the extension's unit tests:
 a real HTTP server on 127.0.0.1 that speaks the agreed contract (CONTRACTS.md: estimates,
-`eta_text`, `mask_image`, previews, provenance) and answers with realistic sketch SVGs (random
-cubic strokes inside the uploaded image, in its pixel coordinates)."""
+`eta_text`, `mask_image`, `start` with the given strokes first, previews, provenance) and
+answers with realistic sketch SVGs (random cubic strokes inside the uploaded image, in its
+pixel coordinates)."""
 
 from __future__ import annotations
 
 import email.parser
 import email.policy
-import hashlib
 import io
 import json
 import random
@@ -52,7 +52,6 @@ class Job:
     polls_until_done: int = 1
     error: str = ""
     mask: bytes | None = None
-    start: list[dict] = field(default_factory=list)  # the `start` field as sent
     polls: int = 0
     canceled: bool = False
     svgs: dict[int, str] = field(default_factory=dict)
@@ -147,8 +146,7 @@ class StandInBackend:
         body = {
             "id": job.id, "status": status, "strokes": job.strokes,
             "params": {"preset": job.fields.get("preset", "auto"),
-                       "mask": "file" if job.mask else "none",
-                       "start": start_echo(job.start)},
+                       "mask": "file" if job.mask else "none"},
             "resolved_preset": None if status == "queued" else "draft",
             "device": None if status == "queued" else "cpu",
             "queue_position": 1 if status == "queued" else 0,
@@ -218,7 +216,7 @@ def _handler(backend: StandInBackend):
             job = Job(uuid.uuid4().hex, size, strokes, fields, image,
                       queued_polls=behaviour.queued_polls,
                       polls_until_done=behaviour.polls_until_done, error=behaviour.job_error,
-                      mask=mask, start=start)
+                      mask=mask)
             settings = recorded_settings(fields, mask)
             job.svgs = {n: sketch_svg(*size, n, seed=n, start=start, settings=settings)
                         for n in strokes}
@@ -274,15 +272,6 @@ def recorded_settings(fields: dict[str, str], mask: bytes | None) -> dict:
             "mask": fields.get("mask") or ("file" if mask else "none"),
             "prompt": fields.get("prompt"), "width": float(fields.get("width", 3.0)),
             "precision": fields.get("precision", "fp32")}
-
-
-def start_echo(start: list[dict]) -> dict | None:
-    """The job JSON's `params.start`: counts and the digest of what was sent."""
-    if not start:
-        return None
-    canonical = json.dumps(start, sort_keys=True, separators=(",", ":"))
-    return {"given": len(start), "locked": sum(1 for item in start if item["locked"]),
-            "sha256": hashlib.sha256(canonical.encode()).hexdigest()}
 
 
 def _mask_problem(fields: dict[str, str], mask: bytes | None,
