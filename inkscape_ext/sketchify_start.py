@@ -11,9 +11,8 @@ import json
 from dataclasses import dataclass
 
 import inkex
-from sketchify_geometry import length, to_root
-from sketchify_geometry import stroke_scale as scale_of
-from sketchify_mask import SHAPES, SelectedImage
+from sketchify_geometry import length, stroke_scale, to_root
+from sketchify_mask import SHAPES, SelectedImage, element_name
 from sketchify_placeholders import NS
 
 IMAGE_ATTR = f"{{{NS}}}image"
@@ -114,7 +113,7 @@ def given_stroke(element: inkex.BaseElement, target: SelectedImage, locked: bool
     """``element`` as a start stroke over ``target``; a kept one with the style it shows."""
     path = pixel_path(element, target)
     name = element_name(element)
-    style = (drawn_style(element, scale_of(target.to_pixels @ to_root(element)), name)
+    style = (drawn_style(element, stroke_scale(target.to_pixels @ to_root(element)), name)
              if locked else "")
     return Given(path_data(path), locked, style)
 
@@ -178,7 +177,3 @@ def keep_styles(paths: list[inkex.PathElement], given: list[Given], scale: float
     for path, stroke in zip(paths, given, strict=False):
         if stroke.locked and stroke.style:
             path.set("style", scaled_style(stroke.style, scale, f"{problem}'s kept stroke width"))
-
-
-def element_name(element: inkex.BaseElement) -> str:
-    return element.get(inkex.addNS("label", "inkscape")) or element.get("id") or element.TAG
