@@ -4,7 +4,9 @@ arc in the photo's layer, a pencil-like stroke in another layer with its own tra
 in a 16-stroke sketch; the kept strokes coincide with the drawn ones within 0.01 document
 units in the saved file, with their style; the drawn paths are untouched. "Sketch again" on
 that layer makes a new layer above it whose kept strokes are the first layer's, with a new
-seed, and leaves the first layer as it was."""
+seed, and leaves the first layer as it was. With "wait" off, the placeholder (format 2)
+remembers the start, Update sketches places the kept strokes the same way, and Sketch again
+asks 20 strokes keeping the layer's 16 where they are."""
 
 from __future__ import annotations
 
@@ -113,3 +115,39 @@ def test_kept_strokes_and_sketch_again_in_real_inkscape(server, profile, tmp_pat
     for path, then in zip(new_paths[:len(DRAWN)], paths, strict=False):
         assert farthest(samples(path.get("d")), samples(then.get("d"))) < 0.01
         assert path.get("style") == then.get("style")
+
+
+def test_wait_off_update_and_more_strokes_in_real_inkscape(server, profile, tmp_path):
+    e2e.preferences(profile, server.url, wait="false", selected_paths="keep",
+                    strokes_4="false", strokes_8="false", strokes_16="true",
+                    again={"again": "more", "strokes": 20, "layer_strokes": "keep"})
+    started = tmp_path / "started.svg"
+    code, dialogs, log = e2e.run_inkscape(profile, write_drawing(tmp_path / "doc"), started,
+                                          select="cat,line,arc,pencil")
+    assert (code, dialogs) == (0, 0), log
+    placeholder = inkex.load_svg(str(started)).getroot().getElementById("sketch16-cat")
+    assert placeholder.get(f"{e2e.SKETCHIFY}format") == "2"
+    assert len(json.loads(placeholder.get(f"{e2e.SKETCHIFY}start"))) == len(DRAWN)
+    server.wait_until(placeholder.get(f"{e2e.SKETCHIFY}job"), ("done",), timeout=180)
+
+    updated = tmp_path / "updated.svg"
+    code, dialogs, log = e2e.run_inkscape(profile, started, updated, select="",
+                                          action="org.sketchify.update")
+    assert (code, dialogs) == (0, 0), log
+    layer = inkex.load_svg(str(updated)).getroot().getElementById("sketch16-cat")
+    paths = list(layer.iter(f"{SVG}path"))
+    assert len(paths) == COUNT
+    for path, (name, (d, to_root, colour)) in zip(paths, DRAWN.items(), strict=False):
+        assert farthest(samples(path.get("d")), samples(d, to_root)) < 0.01, name
+        assert inkex.Style(path.get("style"))["stroke"] == colour, name
+
+    more = tmp_path / "more.svg"
+    code, dialogs, log = e2e.run_inkscape(profile, updated, more, select="sketch16-cat",
+                                          action="org.sketchify.again")
+    assert (code, dialogs) == (0, 0), log
+    new = inkex.load_svg(str(more)).getroot().getElementById("sketch16-cat").getnext()
+    assert new.get(LABEL) == "20 strokes · cat"
+    new_paths = list(new.iter(f"{SVG}path"))
+    assert len(new_paths) == 20
+    for path, then in zip(new_paths, paths, strict=False):  # all 16 kept, where they were
+        assert farthest(samples(path.get("d")), samples(then.get("d"))) < 0.01
