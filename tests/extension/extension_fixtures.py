@@ -1,5 +1,5 @@
 """A stand-in for the Sketchify backend at the HTTP level, for the extension's unit tests:
-a real HTTP server on 127.0.0.1 that speaks the agreed contract (CONTRACTS.md: estimates,
+a real HTTP server on 127.0.0.1 that speaks the backend's API (docs/server.md: estimates,
 `eta_text`, `mask_image`, `start` with the given strokes first, previews, provenance) and
 answers with realistic sketch SVGs (random cubic strokes inside the uploaded image, in its
 pixel coordinates)."""
