@@ -152,9 +152,9 @@ def starts_for(counts, seeds, generator) -> dict[int, torch.Tensor]:
 
 
 def step_times(model, target, starts, config: SketchConfig,
-               execution: Execution = Execution()) -> list[float]:
+               execution: Execution = Execution(), background=None) -> list[float]:
     """Seconds of each optimization step after the first (which pays for first-call
-    allocations), from the engine's own loop."""
+    allocations), from the engine's own loop (``background``: locked strokes drawn)."""
     device = target.device
     marks: list[float] = []
 
@@ -162,7 +162,8 @@ def step_times(model, target, starts, config: SketchConfig,
         sync(device)
         marks.append(clock())
 
-    optimize(model, target, starts, config, progress=mark, execution=execution)
+    optimize(model, target, starts, config, progress=mark, execution=execution,
+             background=background)
     return [b - a for a, b in itertools.pairwise(marks)]
 
 

@@ -55,7 +55,7 @@ class SketchResult:
             seeds=s["seeds"], steps=s["steps"], steps_run=self.steps,
             loss=float(f"{sketch.loss:.6g}"), mask=s["mask"], prompt=s["prompt"], width=s["width"],
             loss_model=s["loss_model"], saliency_model=s["saliency_model"],
-            precision=s["precision"], start=s["start"],
+            precision=s["precision"], start=s["start"], plot=None,
         )
 
     def svg(self, count: int, **extra: Any) -> str:
@@ -113,10 +113,11 @@ class Sketcher:
         # mask made from it, then the target on the canvas, the stroke starts, the strokes.
         photo = open_image(image)
         picture = load_image(photo)
-        if not isinstance(mask, ObjectMask):
-            mask = self.object_mask(photo, mask, mask_image, picture=picture)
+        # Before the mask: a start that does not fit is refused before U2-Net runs.
         if start is not None:
             start.check(picture.width, picture.height, counts)
+        if not isinstance(mask, ObjectMask):
+            mask = self.object_mask(photo, mask, mask_image, picture=picture)
         target = self.target(picture, mask, config.canvas)
         placed = None if start is None else with_widths(start, target.placement,
                                                         config.half_width)

@@ -4,6 +4,7 @@ strokes start)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -11,7 +12,8 @@ import torch
 from sketchify.core.paths import cubics
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.render import rasterize
-from sketchify.core.start import Start
+from sketchify.core.start import GivenStroke, Start
+from sketchify.core.strokes import Strokes
 
 
 @dataclass(frozen=True)
@@ -35,19 +37,28 @@ def with_widths(start: Start, placement: Placement, half_width: float) -> Start:
                        for s in start.strokes))
 
 
+def photo_strokes(strokes: Sequence[GivenStroke]) -> Strokes | None:
+    """Given strokes (every width said) as rows of cubics in photo px, float64, opaque: one
+    row per segment; None for none."""
+    rows = [(c, s.width) for s in strokes for c in cubics(s.segments)]
+    if not rows:
+        return None
+    return Strokes(torch.tensor([c for c, _ in rows], dtype=torch.float64),
+                   torch.tensor([w for _, w in rows], dtype=torch.float64) / 2, 1.0)
+
+
 def place(start: Start, placement: Placement) -> GivenOnCanvas:
     """``start`` (every width said, see ``with_widths``) on ``placement``'s canvas. Drawn in
     float64 and once, without autograd: nothing about them moves."""
     canvas = placement.canvas
 
-    def draw(strokes) -> torch.Tensor | None:
-        rows = [(c, s.width) for s in strokes for c in cubics(s.segments)]
-        if not rows:
+    def draw(strokes: Sequence[GivenStroke]) -> torch.Tensor | None:
+        in_photo = photo_strokes(strokes)
+        if in_photo is None:
             return None
-        points = placement.to_canvas(torch.tensor([c for c, _ in rows], dtype=torch.float64))
-        half = torch.tensor([w for _, w in rows], dtype=torch.float64) * (placement.scale / 2)
+        points = placement.to_canvas(in_photo.points)
         with torch.no_grad():
-            return rasterize(points, half, 1.0, canvas)
+            return rasterize(points, in_photo.half_width * placement.scale, 1.0, canvas)
 
     free = [torch.tensor(s.cubic(), dtype=torch.float64) for s in start.free]
     free_points = (placement.to_canvas(torch.stack(free)).float() if free

@@ -13,7 +13,7 @@ import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sketchify.core.errors import InputError
 
@@ -23,6 +23,9 @@ Cubic = tuple[Point, Point, Point, Point]
 Matrix = tuple[float, float, float, float, float, float]
 IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 ARC_TOLERANCE = 0.1  # px: the largest gap between an arc and its cubics
+# An arc needing more cubics than this is refused: its radius (above ~1e16 px for a full turn)
+# is no drawing's, and converting it would never end.
+MAX_ARC_PIECES = 1000
 
 _ARGS = {"M": 2, "L": 2, "H": 1, "V": 1, "C": 6, "S": 4, "Q": 4, "T": 2, "A": 7, "Z": 0}
 _TOKEN = re.compile(r"\s*,?\s*(?:([MmLlHhVvCcSsQqTtAaZz])|"
@@ -34,11 +37,13 @@ _FLAG = re.compile(r"\s*,?\s*([01])")
 class Segment:
     """One absolute piece of a path: ``kind`` L, Q, C, A or Z (the closing line), ``points``
     its start, control points and end; an arc's ``arc`` is (rx, ry, x-axis rotation in
-    degrees, large-arc flag, sweep flag)."""
+    degrees, large-arc flag, sweep flag); ``opens``: a moveto came right before it (it starts
+    a subpath, which a later Z closes)."""
 
     kind: str
     points: tuple[Point, ...]
     arc: tuple[float, float, float, bool, bool] | None = None
+    opens: bool = False
 
     @property
     def start(self) -> Point:
@@ -88,12 +93,14 @@ class _Scanner:
 def parse_path(d: str) -> list[Segment]:
     """Every drawn segment of SVG path data (all commands, relative or absolute, implicit
     repeats, several subpaths), absolute. InputError for data that is not a path; a path that
-    draws nothing gives an empty list."""
+    draws nothing gives an empty list. An arc that ends where it starts is left out, as SVG
+    says."""
     scan = _Scanner(d)
     segments: list[Segment] = []
     current = first = (0.0, 0.0)
     last_control: Point | None = None  # the reflected control point of S and T
     last_kind = ""
+    opens = False  # the next segment starts a subpath
     command = scan.command()
     if command is None and not scan.done():
         raise InputError("path data must start with a command (M)")
@@ -123,29 +130,34 @@ def parse_path(d: str) -> list[Segment]:
                 args = [v + (ox if i % 2 == 0 else oy) for i, v in enumerate(args)]
             pts = [(args[i], args[i + 1]) for i in range(0, len(args), 2)]
             end = pts[-1]
-            control, kind = None, upper
+            control, kind, seg = None, upper, None
             if upper == "M":
                 current = first = end
+                opens = True
                 upper = "L"  # further pairs after a moveto are lines
             elif upper in "LHV":
-                segments.append(Segment("L", (current, end)))
+                seg = Segment("L", (current, end))
             elif upper == "C":
-                segments.append(Segment("C", (current, *pts)))
+                seg = Segment("C", (current, *pts))
                 control = pts[1]
             elif upper == "S":
                 c1 = _reflect(current, last_control if last_kind in ("C", "S") else None)
-                segments.append(Segment("C", (current, c1, *pts)))
+                seg = Segment("C", (current, c1, *pts))
                 control = pts[0]
             elif upper == "Q":
-                segments.append(Segment("Q", (current, *pts)))
+                seg = Segment("Q", (current, *pts))
                 control = pts[0]
             elif upper == "T":
                 c = _reflect(current, last_control if last_kind in ("Q", "T") else None)
-                segments.append(Segment("Q", (current, c, end)))
+                seg = Segment("Q", (current, c, end))
                 control = c
-            elif upper == "A":
-                segments.append(Segment("A", (current, end), (abs(rx), abs(ry), angle, large,
-                                                             sweep)))
+            elif end != current:  # an arc
+                seg = Segment("A", (current, end), (abs(rx), abs(ry), angle, large, sweep))
+                if _is_curved(seg):
+                    _pieces(_ellipse(seg))
+            if seg is not None:
+                segments.append(replace(seg, opens=opens))
+                opens = False
             last_kind, last_control = kind, control
             current = end
             repeat = scan.more_numbers()
@@ -162,15 +174,16 @@ def _reflect(current: Point, control: Point | None) -> Point:
 
 
 def path_data(segments: Sequence[Segment], number=repr) -> str:
-    """Absolute path data of ``segments`` (a moveto wherever a segment does not start where
-    the previous one ended); ``number`` writes each coordinate (default: exact)."""
+    """Absolute path data of ``segments`` (a moveto wherever a segment opens a subpath or does
+    not start where the previous one ended); ``number`` writes each coordinate (default:
+    exact)."""
     def pt(p: Point) -> str:
         return f"{number(p[0])} {number(p[1])}"
 
     parts: list[str] = []
     at: Point | None = None
     for seg in segments:
-        if seg.start != at:
+        if seg.opens or seg.start != at:
             parts.append(f"M {pt(seg.start)}")
         if seg.kind == "Z":
             parts.append("Z")
@@ -213,18 +226,28 @@ def _lerp(a: Point, b: Point, t: float) -> Point:
     return (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
 
 
-def _arc_cubics(seg: Segment) -> list[Cubic]:
-    """An elliptical arc (SVG's endpoint form) as cubics, each spanning a small enough angle
-    that the usual 4/3 tan(angle / 4) handles stay within ARC_TOLERANCE."""
+@dataclass(frozen=True)
+class _Ellipse:
+    """An arc in SVG's centre form: centre, radii (scaled up if too small), the cosine and sine
+    of its x-axis rotation, its start angle ``theta`` and signed sweep ``delta`` (radians)."""
+
+    cx: float
+    cy: float
+    rx: float
+    ry: float
+    cos: float
+    sin: float
+    theta: float
+    delta: float
+
+
+def _ellipse(seg: Segment) -> _Ellipse:
+    """The centre parametrization of an arc whose ends differ and radii are not 0 (SVG 1.1,
+    appendix F.6.5)."""
     (x1, y1), (x2, y2) = seg.points
     rx, ry, angle, large, sweep = seg.arc
-    if (x1, y1) == (x2, y2):
-        return []
-    if rx == 0 or ry == 0:  # SVG: a straight line
-        return cubics([Segment("L", seg.points)])
     phi = math.radians(angle)
     cos, sin = math.cos(phi), math.sin(phi)
-    # The centre parametrization (SVG 1.1, appendix F.6.5), radii scaled up if too small.
     dx, dy = (x1 - x2) / 2, (y1 - y2) / 2
     x1p, y1p = cos * dx + sin * dy, -sin * dx + cos * dy
     grow = (x1p / rx) ** 2 + (y1p / ry) ** 2
@@ -242,12 +265,57 @@ def _arc_cubics(seg: Segment) -> list[Cubic]:
         delta += math.tau
     elif not sweep and delta > 0:
         delta -= math.tau
+    return _Ellipse(cx, cy, rx, ry, cos, sin, theta, delta)
+
+
+def _is_curved(seg: Segment) -> bool:
+    """An arc drawn as an ellipse (SVG draws one with equal ends as nothing, one with a zero
+    radius as a line)."""
+    return seg.kind == "A" and seg.start != seg.end and seg.arc[0] != 0 and seg.arc[1] != 0
+
+
+def _pieces(e: _Ellipse) -> int:
+    """How many cubics keep an arc within ARC_TOLERANCE; InputError above MAX_ARC_PIECES."""
     # The 4/3 tan handles of a unit circle stray at most ~2.7e-4 over a quarter turn, and
     # the gap grows as the sixth power of the angle; half the tolerance leaves a margin.
-    quarters = abs(delta) / (math.pi / 2)
-    pieces = max(1, math.ceil(quarters * (max(rx, ry) * 2.8e-4 / (ARC_TOLERANCE / 2)) ** (1 / 6)),
-                 math.ceil(quarters))
-    step = delta / pieces
+    quarters = abs(e.delta) / (math.pi / 2)
+    needed = quarters * (max(e.rx, e.ry) * 2.8e-4 / (ARC_TOLERANCE / 2)) ** (1 / 6)
+    if not needed <= MAX_ARC_PIECES:
+        raise InputError(f"path data: an arc of radius {max(e.rx, e.ry):g} is too large to "
+                         "draw")
+    return max(1, math.ceil(needed), math.ceil(quarters))
+
+
+def bounds(seg: Segment) -> tuple[Point, ...]:
+    """Points whose box holds all a segment draws: its own points (a Bézier stays inside
+    them), and for an arc also the ellipse's leftmost, rightmost, top and bottom points that
+    the arc sweeps over."""
+    if not _is_curved(seg):
+        return seg.points
+    e = _ellipse(seg)
+    extremes = []
+    # Where x (then y) of cx + R(phi) (rx cos t, ry sin t) turns, and half a turn later.
+    for t0 in (math.atan2(-e.ry * e.sin, e.rx * e.cos), math.atan2(e.ry * e.cos, e.rx * e.sin)):
+        for t in (t0, t0 + math.pi):
+            swept = ((t - e.theta) if e.delta > 0 else (e.theta - t)) % math.tau
+            if swept <= abs(e.delta):
+                ex, ey = e.rx * math.cos(t), e.ry * math.sin(t)
+                extremes.append((e.cos * ex - e.sin * ey + e.cx, e.sin * ex + e.cos * ey + e.cy))
+    return (*seg.points, *extremes)
+
+
+def _arc_cubics(seg: Segment) -> list[Cubic]:
+    """An elliptical arc (SVG's endpoint form) as cubics, each spanning a small enough angle
+    that the usual 4/3 tan(angle / 4) handles stay within ARC_TOLERANCE."""
+    (x1, y1), (x2, y2) = seg.points
+    if (x1, y1) == (x2, y2):  # parse_path drops these; a map that collapses points makes them
+        return []
+    if not _is_curved(seg):  # SVG: a straight line
+        return cubics([Segment("L", seg.points)])
+    e = _ellipse(seg)
+    pieces = _pieces(e)
+    cx, cy, rx, ry, cos, sin, theta = e.cx, e.cy, e.rx, e.ry, e.cos, e.sin, e.theta
+    step = e.delta / pieces
     k = 4 / 3 * math.tan(step / 4)
 
     def at(t: float, scale: float = 1.0, tangent: bool = False) -> Point:
@@ -314,7 +382,7 @@ def transformed(segments: Iterable[Segment], m: Matrix) -> list[Segment]:
     for seg in segments:
         points = tuple(apply(m, p) for p in seg.points)
         arc = None if seg.arc is None else _arc_under(seg.arc, m)
-        out.append(Segment(seg.kind, points, arc))
+        out.append(replace(seg, points=points, arc=arc))
     return out
 
 

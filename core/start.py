@@ -22,6 +22,7 @@ from sketchify.core.paths import (
     Cubic,
     Matrix,
     Segment,
+    bounds,
     cubics,
     exact,
     fit_cubic,
@@ -38,8 +39,8 @@ START_KEYS = ("d", "locked")
 @dataclass(frozen=True)
 class GivenStroke:
     """One given stroke: its absolute segments in photo px (float64), whether it is locked,
-    its SVG stroke width in photo px (None: the sketch's own width) and its path data as it
-    came (the API's text; an SVG's path, placed over the photo)."""
+    its SVG stroke width in photo px (None: the sketch's own width) and ``source``, the path
+    data as the API sent it ("" for an SVG's path, which only its placed segments stand for)."""
 
     segments: tuple[Segment, ...]
     locked: bool = False
@@ -72,21 +73,22 @@ class Start:
         return [s for s in self.strokes if not s.locked]
 
     def items(self) -> list[dict[str, Any]]:
-        """The wire form: ``[{"d", "locked"}]`` (and ``width`` where an SVG gave one)."""
+        """The stored and fingerprinted form: ``[{"d", "locked"}]`` (and ``width`` where an
+        SVG gave one), what a job keeps and ``summary`` hashes."""
         return [{"d": s.source or s.d, "locked": s.locked}
                 | ({} if s.width is None else {"width": s.width}) for s in self.strokes]
 
     def summary(self) -> dict[str, Any]:
-        """What a job and an SVG's provenance record (see ``summary``)."""
+        """What a job and an SVG's provenance record: the module's ``summary`` of ``items()``."""
         return summary(self.items())
 
     def check(self, width: int, height: int, counts: Sequence[int]) -> None:
         """Refuse a start that does not fit a ``width`` x ``height`` photo sketched at
-        ``counts``: every point within one photo size of the photo, no count below the
-        number given."""
+        ``counts``: all a stroke draws (an arc's whole sweep, not only its ends) within one
+        photo size of the photo, no count below the number given."""
         for i, stroke in enumerate(self.strokes):
             for seg in stroke.segments:
-                for x, y in seg.points:
+                for x, y in bounds(seg):
                     if not (-width <= x <= 2 * width and -height <= y <= 2 * height):
                         raise InputError(
                             f"start stroke {i + 1} reaches ({x:g}, {y:g}), more than one photo "
@@ -97,7 +99,7 @@ class Start:
 
 
 def summary(items: list[dict[str, Any]] | None) -> dict[str, Any] | None:
-    """The counts of a start's wire form (``Start.items()``, as a job stores it) and the
+    """The counts of a start's stored form (``Start.items()``, as a job keeps it) and the
     SHA-256 of its canonical JSON (keys sorted, no spaces); None: no start."""
     if items is None:
         return None
@@ -148,14 +150,23 @@ def _segments(d: Any, where: str) -> tuple[Segment, ...]:
 
 
 _SVG = "{http://www.w3.org/2000/svg}"
-_LENGTH = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(px)?\s*")
+_LENGTH = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z]*)\s*")
+# CSS's absolute units in px, which are SVG's user units when no viewBox says otherwise.
+_UNITS = {"": 1.0, "px": 1.0, "in": 96.0, "cm": 96 / 2.54, "mm": 96 / 25.4, "pt": 96 / 72,
+          "pc": 16.0}
+# Containers whose content is drawn only where something refers to it, if at all.
+_NOT_DRAWN = {f"{_SVG}{name}" for name in ("defs", "clipPath", "mask", "marker", "symbol",
+                                           "pattern")}
 _STROKE_WIDTH = re.compile(r"(?:^|;)\s*stroke-width\s*:\s*([^;]+)")
 
 
 def from_svg(data: bytes, width: int, height: int, lock: bool = False) -> Start:
-    """Every ``<path>`` of an SVG laid over a ``width`` x ``height`` photo: its viewBox (or its
-    width and height) maps onto the photo's pixels, ancestor transforms applied; other
-    elements are ignored. No entities, no network. ``lock`` locks them all."""
+    """Every drawn ``<path>`` of an SVG laid over a ``width`` x ``height`` photo: its viewBox
+    (or its width and height) maps onto the photo's pixels, the transforms of the path and its
+    ancestors (the root ``<svg>`` too) applied; other elements, and paths that are only
+    referenced (in ``<defs>``, a clip path, mask, marker, symbol or pattern), are ignored; a
+    path in a nested ``<svg>`` is refused. No entities, no network. ``lock`` locks them
+    all."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         root = etree.fromstring(data, parser)
@@ -166,17 +177,22 @@ def from_svg(data: bytes, width: int, height: int, lock: bool = False) -> Start:
     view = _view_matrix(root, width, height)
     strokes = []
     for i, path in enumerate(root.iter(f"{_SVG}path"), start=1):
-        m = view
         chain = [*reversed(list(path.iterancestors())), path]
-        for element in chain[1:]:
-            m = multiply(m, parse_transform(element.get("transform")))
+        if any(element.tag in _NOT_DRAWN for element in chain):
+            continue
+        if any(element.tag == f"{_SVG}svg" for element in chain[1:]):
+            raise InputError(f"<path> {i} is inside a nested <svg>, which is not read; "
+                             "ungroup it", field="start")
+        m = view
         try:
+            for element in chain:
+                m = multiply(m, parse_transform(element.get("transform")))
             segments = parse_path(path.get("d", ""))
         except InputError as exc:
             raise InputError(f"<path> {i}: {exc}", field="start") from None
         if not segments:
             continue
-        stroke_width = _stroke_width(chain)
+        stroke_width = _stroke_width(chain, f"<path> {i}")
         scale = math.sqrt(abs(m[0] * m[3] - m[1] * m[2]))
         strokes.append(GivenStroke(tuple(transformed(segments, m)), lock,
                                    None if stroke_width is None else stroke_width * scale))
@@ -196,30 +212,33 @@ def _view_matrix(root: etree._Element, width: int, height: int) -> Matrix:
             raise InputError(f"unreadable viewBox {box!r}", field="start") from None
     else:
         x, y = 0.0, 0.0
-        w, h = (_length(root.get(name), name) for name in ("width", "height"))
-        w, h = w or float(width), h or float(height)
+        w, h = (float(size) if root.get(name) is None or root.get(name).strip().endswith("%")
+                else _length(root.get(name), f"the SVG's {name}")
+                for name, size in (("width", width), ("height", height)))
     if not all(map(math.isfinite, (x, y, w, h))) or w <= 0 or h <= 0:
-        raise InputError(f"the SVG's viewBox or size is empty: {box!r}", field="start")
+        what = f"viewBox {box!r}" if box is not None else f"size {w:g} x {h:g}"
+        raise InputError(f"the SVG's {what} is empty", field="start")
     scale = (width / w, height / h)
     return multiply((scale[0], 0.0, 0.0, scale[1], 0.0, 0.0), (1.0, 0.0, 0.0, 1.0, -x, -y))
 
 
-def _length(value: str | None, name: str) -> float | None:
-    if value is None or value.strip().endswith("%"):
-        return None
+def _length(value: str, what: str) -> float:
+    """A length in px: a number, bare or in an absolute CSS unit; InputError naming ``what``."""
     match = _LENGTH.fullmatch(value)
-    if match is None:
-        raise InputError(f"the SVG's {name} {value!r} is not a length in px", field="start")
-    return float(match[1])
+    if match is None or match[2].lower() not in _UNITS or not math.isfinite(float(match[1])):
+        raise InputError(f"{what} {value!r} is not a length in px, mm, cm, in, pt or pc",
+                         field="start")
+    return float(match[1]) * _UNITS[match[2].lower()]
 
 
-def _stroke_width(chain: list[etree._Element]) -> float | None:
-    """The stroke width a path inherits (its own first), in its user units."""
+def _stroke_width(chain: list[etree._Element], where: str) -> float | None:
+    """The stroke width a path inherits (its own first), in its user units; one that is not
+    more than 0 is passed over, as SVG passes over a negative one."""
     for element in reversed(chain):
         style = _STROKE_WIDTH.search(element.get("style", ""))
         value = style[1] if style else element.get("stroke-width")
-        if value is not None:
-            match = _LENGTH.fullmatch(value)
-            if match is not None and float(match[1]) > 0:
-                return float(match[1])
+        if value is not None and value.strip() != "inherit":
+            px = _length(value, f"{where}: stroke-width")
+            if px > 0:
+                return px
     return None

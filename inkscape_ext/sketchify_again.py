@@ -21,6 +21,7 @@ from sketchify_placeholders import NS
 from sketchify_source import ImageSource, link_folders
 from sketchify_start import (
     IMAGE_ATTR,
+    PLOTTED_ATTR,
     START_ATTR,
     Given,
     drawn_paths,
@@ -69,6 +70,7 @@ class SketchAgain(SketchifyImage):
             self.same["mask"] = settings["mask"]
         if seed is not None:
             self.same["seed"] = seed
+        item.plot = plot_asked(settings, layer)
         (layers,) = self.run_jobs([item], [count])
         insert([(layer, layers)])  # just above the layer it came from
 
@@ -204,6 +206,14 @@ def drawn_mask(settings: dict, selection: list[inkex.BaseElement], layer: inkex.
             "photo has no clip-path: select its outline too (a closed path over the photo), "
             "then run Sketch again.")
     return found
+
+
+def plot_asked(settings: dict, layer: inkex.BaseElement) -> str:
+    """The plot settings (JSON) the layer's job asked: a plot layer's provenance records them,
+    an editable layer remembers its plot layers'; "" for none."""
+    if isinstance(settings.get("plot"), dict):
+        return json.dumps(settings["plot"])
+    return layer.get(PLOTTED_ATTR) or ""
 
 
 def untried_seed(svg: inkex.SvgDocumentElement) -> int:

@@ -75,14 +75,15 @@ class Backend:
                 f"The server at {self.url} does not answer like a Sketchify backend."
             )
 
-    def svg(self, job_id: str, count: int) -> bytes:
-        """The SVG as bytes: XML declares its own encoding, so no charset guessing."""
-        response = self._call("GET", f"/v1/sketches/{job_id}/svg", params={"strokes": count})
+    def svg(self, job_id: str, count: int, kind: str = "svg") -> bytes:
+        """The SVG as bytes: XML declares its own encoding, so no charset guessing. ``kind``
+        "plot": the plot-ready one."""
+        response = self._call("GET", f"/v1/sketches/{job_id}/{kind}", params={"strokes": count})
         return response.content
 
-    def svg_or_none(self, job_id: str, count: int) -> bytes | None:
+    def svg_or_none(self, job_id: str, count: int, kind: str = "svg") -> bytes | None:
         """The SVG of a finished job, or None when the backend no longer has it."""
-        response = self._call("GET", f"/v1/sketches/{job_id}/svg", params={"strokes": count},
+        response = self._call("GET", f"/v1/sketches/{job_id}/{kind}", params={"strokes": count},
                               missing_ok=True)
         return None if response is None else response.content
 

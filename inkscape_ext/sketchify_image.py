@@ -28,6 +28,7 @@ from sketchify_layers import SketchSvg, fill, insert, label, new_layer, unique_i
 from sketchify_mask import SelectedImage, masks, wanted
 from sketchify_pixels import pixel_size
 from sketchify_placeholders import QUEUED, RUNNING, Record, fraction, status_text
+from sketchify_plot import add_plot_arguments, pen_strokes, plot_field, plot_name, plot_settings
 from sketchify_progress import Waiting, progress_window
 from sketchify_source import ImageSource, link_folders
 from sketchify_start import Given, keep_styles, remember, start_field, start_strokes, to_json
@@ -56,6 +57,8 @@ class Item:
     job: str = ""
     state: dict = field(default_factory=dict)
     svgs: dict[int, bytes] = field(default_factory=dict)
+    plot: str = ""  # "Plotter-ready": the plot settings sent (JSON)
+    plots: dict[int, bytes] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -85,6 +88,7 @@ class SketchifyImage(inkex.EffectExtension):
         pars.add_argument("--seed", type=int, default=0)
         pars.add_argument("--selected_paths", default="outline", choices=SELECTED_PATHS)
         backend_arguments(pars)
+        add_plot_arguments(pars)
 
     def effect(self):
         counts = stroke_counts(self.options)
@@ -100,6 +104,9 @@ class SketchifyImage(inkex.EffectExtension):
                 items[index].start = given
             check_counts(items, counts)
             selection = []  # no path outlines the object: only clip-paths make masks
+        if self.options.plot:
+            for item in items:
+                item.plot = plot_settings(self.options, self.svg, item.frame, item.pixels)
         if wanted(selection, [item.image for item in items]):
             for index, mask in masks(selection, targets(items)).items():
                 items[index].mask = mask
@@ -150,7 +157,8 @@ class SketchifyImage(inkex.EffectExtension):
             progress.show(f"Sending {item.source.label} ({number} of {len(items)})…", 0.0)
             with _TERMINATION.deferred():
                 item.state = backend.submit(item.source.data, item.source.filename,
-                                            {**fields, **start_field(item.start)}, item.mask)
+                                            {**fields, **start_field(item.start),
+                                             **plot_field(item.plot)}, item.mask)
                 item.job = item.state["id"]
             if deadline is not None:
                 self.refuse_if_too_long(item, deadline)
@@ -177,6 +185,8 @@ class SketchifyImage(inkex.EffectExtension):
                 progress.show("Fetching the sketches…", 1.0)
                 for item in items:
                     item.svgs = {count: backend.svg(item.job, count) for count in counts}
+                    if item.plot:
+                        item.plots = {n: backend.svg(item.job, n, "plot") for n in counts}
         except BaseException:
             cancel_unfinished(backend, items)
             raise
@@ -238,10 +248,24 @@ class SketchifyImage(inkex.EffectExtension):
             layer = new_layer(label(count, item.source.label),
                               unique_id(taken, layer_id(item.image, count)),
                               visible=count == counts[-1])
-            remember(layer, item.image.get_id(), item.start)
+            remember(layer, item.image.get_id(), item.start, item.plot)
             fill(layer, paths, sketch.provenance, taken)
             layers.append(layer)
+            if item.plot:
+                layers.append(self.plot_layer(item, count, taken))
         return layers
+
+    def plot_layer(self, item: Item, count: int, taken: set[str]) -> inkex.Layer:
+        """The plot-ready strokes beside the editable layer, hidden: shown for the plotter."""
+        problem = f"The backend's {count}-stroke plot-ready sketch of {item.frame.name}"
+        sketch = SketchSvg.parse(item.plots[count], problem)
+        paths = sketch.paths(item.frame.pixels_to_root(sketch.pixels), problem)
+        layer = new_layer(label(count, plot_name(item.source.label, item.plot)),
+                          unique_id(taken, f"plot-{layer_id(item.image, count)}"),
+                          visible=False)
+        remember(layer, item.image.get_id(), item.start)
+        fill(layer, pen_strokes(paths, item.plot, self.svg), sketch.provenance, taken)
+        return layer
 
     def placeholder_layers(self, item: Item, counts: list[int], url: str,
                            pixels: tuple[int, int]) -> list[inkex.Layer]:
@@ -256,7 +280,17 @@ class SketchifyImage(inkex.EffectExtension):
                               visible=count == counts[-1])
             Record(url=url, job=item.job, count=count, image=item.image.get_id(), frame=frame,
                    pixels=pixels, status=status, start=to_json(item.start)).write(layer)
+            remember(layer, item.image.get_id(), item.start, item.plot)
             layers.append(layer)
+            if item.plot:
+                plot = new_layer(label(count, plot_name(item.source.label, item.plot),
+                                       status_text(item.state)),
+                                 unique_id(taken, f"plot-{layer_id(item.image, count)}"),
+                                 visible=False)
+                Record(url=url, job=item.job, count=count, image=item.image.get_id(),
+                       frame=frame, pixels=pixels, status=status, start=to_json(item.start),
+                       plot=item.plot).write(plot)
+                layers.append(plot)
         return layers
 
 

@@ -5,6 +5,7 @@ newer one wrote is refused rather than misread."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -13,7 +14,9 @@ from lxml import etree
 
 NS = "urn:sketchify-clipasso:inkscape"
 PREFIX = "sketchify"
-FORMAT = 2  # 2: sketchify:start (the start strokes sent, JSON; format 1 has none)
+# 2: sketchify:start (the start strokes sent, JSON) and sketchify:plot (a plot-ready layer's
+# plot settings, JSON); format 1 has neither.
+FORMAT = 2
 etree.register_namespace(PREFIX, NS)  # so saved documents say sketchify:job, not ns0:job
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
@@ -51,6 +54,7 @@ class Record:
     pixels: tuple[int, int]  # the image's size in pixels at submission
     status: str
     start: str = ""  # the start strokes sent (sketchify_start's JSON), "" for none
+    plot: str = ""  # a plot-ready layer's plot settings (JSON); "" for the editable sketch
 
     def write(self, element: inkex.BaseElement) -> None:
         element.set(_attr("format"), str(FORMAT))
@@ -65,6 +69,8 @@ class Record:
         element.set(_attr("status"), self.status)
         if self.start:
             element.set(_attr("start"), self.start)
+        if self.plot:
+            element.set(_attr("plot"), self.plot)
 
 
 def mark(element: inkex.BaseElement, status: str) -> None:
@@ -102,12 +108,25 @@ def read(element: inkex.BaseElement) -> Record:
         url=element.get(_attr("url"), ""), job=element.get(_attr("job"), ""), count=count,
         image=element.get(_attr("image"), ""), frame=frame, pixels=(width, height),
         status=element.get(_attr("status"), ""),
-        start=element.get(_attr("start"), ""),
+        # Format 1 knew neither attribute: whatever else set them is not this job's.
+        start=element.get(_attr("start"), "") if int(raw) >= 2 else "",
+        plot=element.get(_attr("plot"), "") if int(raw) >= 2 else "",
     )
     if not (record.url and record.job and count > 0 and width > 0 and height > 0
             and record.status in STATUSES and all(map(math.isfinite, frame.to_hexad()))):
         raise _malformed(name, "url, job, strokes, pixels or status")
+    if record.plot and not _plot_ok(record.plot):
+        raise _malformed(name, "plot")
     return record
+
+
+def _plot_ok(text: str) -> bool:
+    try:
+        settings = json.loads(text)
+    except ValueError:
+        return False
+    pen = settings.get("pen_mm") if isinstance(settings, dict) else None
+    return isinstance(pen, (int, float)) and math.isfinite(pen) and pen > 0
 
 
 def _malformed(name: str, what: str) -> inkex.AbortExtension:

@@ -17,6 +17,9 @@ from sketchify_placeholders import NS
 
 IMAGE_ATTR = f"{{{NS}}}image"
 START_ATTR = f"{{{NS}}}start"
+# On an editable sketch layer whose job also made plot-ready layers: their plot settings (JSON),
+# so Sketch again asks for them too.
+PLOTTED_ATTR = f"{{{NS}}}plotted"
 DECIMALS = 6  # of a photo pixel: far below anything visible, and short on the wire
 # Where a drawn path is no stroke: definitions, clips and masks.
 _HIDDEN = {inkex.addNS(tag, "svg") for tag in ("defs", "clipPath", "mask", "symbol")}
@@ -62,11 +65,14 @@ def from_json(text: str | None, name: str) -> list[Given]:
     return given
 
 
-def remember(layer: inkex.BaseElement, image_id: str, given: list[Given]) -> None:
-    """Mark a new sketch layer with its photo and its start."""
+def remember(layer: inkex.BaseElement, image_id: str, given: list[Given], plot: str = ""
+             ) -> None:
+    """Mark a new sketch layer with its photo, its start and the plot settings its job asked."""
     layer.set(IMAGE_ATTR, image_id)
     if given:
         layer.set(START_ATTR, to_json(given))
+    if plot:
+        layer.set(PLOTTED_ATTR, plot)
 
 
 def drawn_paths(selection: list[inkex.BaseElement]) -> list[inkex.BaseElement]:

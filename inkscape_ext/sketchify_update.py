@@ -31,6 +31,7 @@ from sketchify_placeholders import (
     placeholders,
     status_text,
 )
+from sketchify_plot import pen_strokes
 from sketchify_start import from_json, keep_styles
 
 IMAGE_TAG = inkex.addNS("image", "svg")
@@ -94,7 +95,8 @@ class UpdateSketches(inkex.EffectExtension):
                 if record.job not in states:
                     states[record.job] = backend.known_job(record.job)
             svgs = {
-                (record.job, record.count): backend.svg_or_none(record.job, record.count)
+                (record.job, record.count, record.plot): backend.svg_or_none(
+                    record.job, record.count, "plot" if record.plot else "svg")
                 for _, record in mine
                 if (states[record.job] or {}).get("status") == DONE
             }
@@ -104,7 +106,7 @@ class UpdateSketches(inkex.EffectExtension):
         for layer, record in mine:
             state = states[record.job]
             status = (state or {}).get("status")
-            svg = svgs.get((record.job, record.count))
+            svg = svgs.get((record.job, record.count, record.plot))
             if state is None or (status == DONE and svg is None):
                 changes.append(Change(layer, record, EXPIRED, EXPIRED))
             elif status == DONE:
@@ -112,8 +114,11 @@ class UpdateSketches(inkex.EffectExtension):
                 sketch = SketchSvg.parse(svg, problem)
                 placement = self.placement(layer, record, sketch)
                 paths = sketch.paths(placement, problem)
-                keep_styles(paths, from_json(record.start, layer.get(LABEL) or layer.get("id")),
-                            stroke_scale(placement), problem)
+                if record.plot:  # kept strokes too: in the plotter's order, the pen's width
+                    paths = pen_strokes(paths, record.plot, self.svg, layer)
+                else:
+                    keep_styles(paths, from_json(record.start, layer.get(LABEL) or
+                                                 layer.get("id")), stroke_scale(placement), problem)
                 changes.append(Change(layer, record, DONE, "", paths, sketch.provenance))
             elif status == FAILED:
                 changes.append(Change(layer, record, FAILED, f"failed: {_reason(state)}"))

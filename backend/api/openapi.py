@@ -25,7 +25,8 @@ _ERROR_CODES = {
     401: "No valid `Authorization: Bearer <token>` header (only on a server with a token).",
     403: "A foreign `Origin` header, or a Host name that is not loopback on a loopback "
          "server (DNS rebinding).",
-    404: "No such job (or route); `field` names `strokes` for a stroke count the job lacks.",
+    404: "No such job (or route), or no plot-ready SVG for a job that asked none; `field` "
+         "names `strokes` for a stroke count the job lacks.",
     409: "The job is not in a state that has this (not done yet, failed, canceled, or "
          "already finished for a cancel).",
     413: "The request body is larger than the server's limit.",
@@ -59,7 +60,8 @@ def _errors(*codes: int) -> dict[str, Any]:
 _JOB_LINKS = {
     name: {"operationId": operation, "parameters": {"id": "$response.body#/id"}}
     for name, operation in (("status", "getSketch"), ("cancel", "cancelSketch"),
-                            ("svg", "getSketchSvg"), ("zip", "getSketchZip"),
+                            ("svg", "getSketchSvg"), ("plot", "getSketchPlot"),
+                            ("zip", "getSketchZip"),
                             ("image", "getSketchImage"))
 }
 
@@ -164,6 +166,26 @@ def _paths(max_upload_bytes: int, max_pixels: int, formats: tuple[str, ...]) -> 
                 ],
                 "responses": {
                     "200": {"description": "The SVG, one `<path>` per stroke.",
+                            "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
+                    **_errors(404, 409, 422),
+                },
+            },
+        },
+        "/v1/sketches/{id}/plot": {
+            "parameters": [_job_id()],
+            "get": {
+                "operationId": "getSketchPlot",
+                "summary": "One stroke count's plot-ready SVG, made from its SVG with the "
+                           "job's `plot`.",
+                "parameters": [
+                    {"name": "strokes", "in": "query", "required": False,
+                     "description": "One of the job's counts (may be left out when it has one).",
+                     "schema": stroke_count()},
+                ],
+                "responses": {
+                    "200": {"description": "The SVG in millimetres (`width=\"150mm\"`, "
+                                           "viewBox in mm), one `<path>` per stroke in the "
+                                           "order drawn, every stroke the pen's width.",
                             "content": {"image/svg+xml": {"schema": {"type": "string"}}}},
                     **_errors(404, 409, 422),
                 },

@@ -13,6 +13,9 @@ Status codes (every error body is ``{"error": "<one sentence>", "field": name|nu
   does not have; 422 for a missing or non-numeric count (it may be left out when the job has
   one); 409 while there is nothing to show (queued, failed, or running/canceled without
   preview=1 or before the first progress report).
+- GET /v1/sketches/<id>/plot?strokes=N: 200 image/svg+xml, the plot-ready SVG made from the
+  stored one with the job's `plot`; 404 for a job that asked none or a count it lacks; 422 as
+  for /svg; 409 until the job is done (or when its strokes cannot be plotted).
 - GET /v1/sketches?status=&limit=&cursor=: 200 {items (newest first, each as GET
   /v1/sketches/<id>), next_cursor (null on the last page)}; 422 for a bad status, limit or
   cursor, or an unknown parameter.
@@ -50,6 +53,9 @@ from sketchify.backend.storage.jobs import (
     IdempotencyConflict,
     Job,
 )
+from sketchify.core.errors import InputError
+from sketchify.core.output.plot import plot_svg
+from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.start import summary as start_summary
 from sketchify.core.timing.durations import about
 
@@ -83,6 +89,9 @@ def _job_json(job: Job) -> dict[str, Any]:
     links: dict[str, Any] = {"self": url_for("v1.job", job_id=job.id)}
     if job.status == DONE:
         links["svg"] = {str(n): url_for("v1.svg", job_id=job.id, strokes=n) for n in job.strokes}
+        if job.params.get("plot"):
+            links["plot"] = {str(n): url_for("v1.plot", job_id=job.id, strokes=n)
+                             for n in job.strokes}
     elif job.has_preview:
         links["preview"] = {
             str(n): url_for("v1.svg", job_id=job.id, strokes=n, preview=1) for n in job.strokes
@@ -92,9 +101,9 @@ def _job_json(job: Job) -> dict[str, Any]:
         "status": job.status,
         "filename": job.filename,
         "strokes": job.strokes,
-        # A job stored before `precision` was a field ran `auto`; the given strokes show as
-        # their summary.
-        "params": {"precision": "auto",
+        # A job stored before `precision` was a field ran `auto`; one without `plot` asked
+        # none; the given strokes show as their summary.
+        "params": {"precision": "auto", "plot": None,
                    **{k: v for k, v in job.params.items() if k != "strokes"},
                    "start": start_summary(job.params.get("start"))},
         "queue_position": _queue().position(job),
@@ -215,21 +224,26 @@ _NOT_READY = {
 }
 
 
-@v1.get("/sketches/<job_id>/svg")
-def svg(job_id: str) -> Response:
-    job = _find(job_id)
+def _count(job: Job) -> int:
+    """The stroke count the query asks for (``strokes``, which a one-count job may leave out)."""
     raw = request.args.get("strokes")
     if raw is None and len(job.strokes) == 1:
-        count = job.strokes[0]
+        return job.strokes[0]
     # ASCII only: str.isdigit() is also true for "²", which int() refuses; and never more
     # digits than a count has (int() refuses over 4300).
-    elif raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+    if raw is None or not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise ApiError(422, f"strokes must be one of {job.strokes}.", "strokes")
-    else:
-        count = int(raw)
+    count = int(raw)
     if count not in job.strokes:
         raise ApiError(404, f"This job has no {count}-stroke sketch (it has {job.strokes}).",
                        "strokes")
+    return count
+
+
+@v1.get("/sketches/<job_id>/svg")
+def svg(job_id: str) -> Response:
+    job = _find(job_id)
+    count = _count(job)
     flag = request.args.get("preview", "0")
     if flag not in PREVIEW_VALUES:  # `preview=maybe` must not quietly mean "no"
         raise ApiError(422, "preview must be 1 or 0 (or true/false, yes/no).", "preview")
@@ -248,6 +262,28 @@ def svg(job_id: str) -> Response:
     if job.status != DONE:
         response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@v1.get("/sketches/<job_id>/plot")
+def plot(job_id: str) -> Response:
+    """The plot-ready SVG, made here from the stored one: the job ran as any other."""
+    job = _find(job_id)
+    count = _count(job)
+    settings = job.params.get("plot")
+    if not settings:
+        raise ApiError(404, "This job asked for no plot-ready SVG (submit it with plot).", None)
+    if job.status != DONE:
+        raise ApiError(409, f"The job is {job.status}; its plot-ready SVG comes once it is "
+                            "done.", None)
+    try:
+        body = _service().store.svg_path(job.id, count).read_bytes()
+    except FileNotFoundError:
+        raise ApiError(404, "The SVG is gone (the job was removed).", None) from None
+    try:
+        plotted = plot_svg(body, plot_from_json(settings))
+    except InputError as error:  # a stored stroke the plot cannot read
+        raise ApiError(409, f"This sketch cannot be made plot-ready: {error}.", None) from None
+    return Response(plotted.svg, mimetype="image/svg+xml")
 
 
 @v1.get("/sketches/<job_id>/zip")

@@ -10,6 +10,7 @@ from sketchify.backend import limits
 from sketchify.backend.api import filenames, listing
 from sketchify.backend.api.downloads import format_mimetype
 from sketchify.core.config import MASK_MODES, PRECISION_NAMES, PRESET_NAMES, PRESETS
+from sketchify.core.output.plot_settings import MAX_LENGTH_MM, PAGES_MM
 
 
 def ref(name: str) -> dict[str, str]:
@@ -28,6 +29,25 @@ def stroke_count() -> dict[str, Any]:
 _INT_TEXT = {"type": "string", "pattern": r"^\s*[+-]?[0-9]+\s*$"}
 _NUMBER_TEXT = {"type": "string",
                 "pattern": r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"}
+
+
+def plot_schema() -> dict[str, Any]:
+    """The plot settings object: a drawing width or a page, the pen and the margin (mm)."""
+    length = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_LENGTH_MM}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "size_mm": length | {"description": "The drawing's width (height from the photo's "
+                                                "aspect); default 150 without a page."},
+            "page": {"type": "string", "enum": list(PAGES_MM),
+                     "description": "The paper instead: turned to fit, drawing centred."},
+            "pen_mm": length | {"description": "Every stroke's width (default 0.5)."},
+            "margin_mm": {"type": "number", "minimum": 0, "maximum": MAX_LENGTH_MM,
+                          "description": "Around the drawing (default 10 on a page, else 0)."},
+        },
+        "not": {"required": ["size_mm", "page"]},
+    }
 
 
 def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
@@ -83,8 +103,19 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
                                 "`auto` (a salient-object network on the server). Sending "
                                 "`mask_image` implies `file`; another mode with it is a 422.",
                  "type": "string", "enum": list(MASK_MODES), "default": "none"},
+        "plot": {"description": "Also offer a plot-ready SVG per count (`links.plot`, made "
+                                "from the sketch when asked for): millimetres, every stroke "
+                                "the pen's width, strokes ordered to shorten the pen-up "
+                                "travel. An object: `size_mm` (the drawing's width, default "
+                                "150) or `page` (A3, A4, A5, A6, Letter), `pen_mm` (default "
+                                "0.5), `margin_mm`; in multipart (and as text in JSON) its JSON "
+                                "text. A bad one is a 422 naming `plot`. Page names are matched "
+                                "ignoring case.",
+                 "type": "string", "minLength": 2},
     }
     if as_json:
+        described["plot"] = {"anyOf": [plot_schema(), _bare(described["plot"])],
+                             "description": described["plot"]["description"]}
         for name in ("steps", "seeds", "seed"):
             described[name] = {"anyOf": [_bare(described[name]), _INT_TEXT],
                                "description": described[name]["description"]}
@@ -195,13 +226,16 @@ def _job_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["preset", "steps", "seeds", "seed", "prompt", "width", "mask",
-                             "precision", "start"],
+                             "precision", "start", "plot"],
                 "properties": {
                     **{name: field if name in ("preset", "width", "precision", "mask")
                        else nullable(field)
                        for name, field in submission_fields().items()
-                       if name not in ("strokes", "start")},
+                       if name not in ("strokes", "start", "plot")},
                     "start": start_summary(),
+                    "plot": nullable(plot_schema()) | {
+                        "description": "The plot settings, normalized (defaults filled); "
+                                       "null: none asked."},
                 },
             },
             "queue_position": nullable({"type": "integer", "minimum": 0,
@@ -248,6 +282,8 @@ def _job_schema() -> dict[str, Any]:
                     "svg": {**links, "description": "Per stroke count, once done."},
                     "preview": {**links, "description": "Per stroke count: the best strokes "
                                                         "so far (running or canceled)."},
+                    "plot": {**links, "description": "Per stroke count, once done, when "
+                                                     "`plot` was asked: the plot-ready SVG."},
                 },
             },
         },

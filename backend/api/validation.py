@@ -23,6 +23,7 @@ from sketchify.backend.api.errors import ApiError
 from sketchify.backend.api.mask_fields import check_mask, decode_file_field, mask_part
 from sketchify.core.config import API_FORMATS, PRECISION_NAMES, PRESET_NAMES
 from sketchify.core.errors import InputError
+from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.photo.image import load_image
 from sketchify.core.start import from_items
 
@@ -57,10 +58,7 @@ def _strokes(value: Any) -> list[int]:
     items: list[Any] = []
     for part in value if isinstance(value, list) else [value]:
         if isinstance(part, str) and part.strip().startswith("["):
-            try:
-                part = json.loads(part)
-            except ValueError:
-                raise ApiError(422, "strokes is not a valid JSON list.", "strokes") from None
+            part = _json_text(part, "strokes", "a valid JSON list")
         if isinstance(part, str):
             items.extend(p for p in part.split(",") if p.strip())
         elif isinstance(part, list):
@@ -115,19 +113,37 @@ def _prompt(value: Any) -> str | None:
     return value.strip() or None
 
 
+def _json_text(value: Any, field: str, what: str) -> Any:
+    """A field multipart carries as one JSON text, read (a JSON body's value is as it is);
+    ``what`` says what the text must be."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise ApiError(422, f"{field} is not {what}.", field) from None
+
+
+def _plot(value: Any) -> dict[str, Any]:
+    """The plot settings, as an object (JSON) or its JSON text (multipart); normalized so
+    that the same plot asked two ways is the same job."""
+    value = _json_text(value, "plot", "valid JSON (send an object such as "
+                                      "{\"page\": \"A4\", \"pen_mm\": 0.5})")
+    try:
+        return plot_from_json(value).as_json()
+    except InputError as error:
+        raise ApiError(422, str(error), "plot") from None
+
+
 def _start(value: Any) -> list[dict[str, Any]]:
     """The given strokes as stored: ``[{"d", "locked"}]``; checked against the photo and the
     counts once both are known (``_check_start``)."""
-    if isinstance(value, str):  # multipart carries the list as one JSON text
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ApiError(422, "start is not a valid JSON list.", "start") from None
+    value = _json_text(value, "start", "a valid JSON list")
     try:
         start = from_items(value, limits.MAX_START_ITEMS, limits.MAX_START_CHARS)
     except InputError as error:
         raise ApiError(422, f"{error}.", "start") from None
-    return [{"d": s.source, "locked": s.locked} for s in start.strokes]
+    return start.items()
 
 
 def _check_start(items: list[dict[str, Any]], picture: PIL.Image.Image, counts: list[int]
@@ -149,12 +165,13 @@ _FIELDS: dict[str, Callable[[Any], Any]] = {
     "precision": _precision,
     "mask": lambda v: v,  # checked with the image and mask image: see mask_fields
     "start": _start,
+    "plot": _plot,
 }
 DEFAULTS: dict[str, Any] = {
     "strokes": [16], "preset": "auto", "steps": None, "seeds": None, "seed": None,
     "prompt": None, "width": limits.DEFAULT_WIDTH, "precision": "auto", "mask": None,
     "start": None,
-}
+}  # no `plot`: a job without one stores what it stored before (the same fingerprint)
 
 
 def check_image(data: bytes, *, max_pixels: int, formats: tuple[str, ...]) -> PIL.Image.Image:

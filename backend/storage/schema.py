@@ -16,9 +16,10 @@ from pathlib import Path
 
 SCHEMA_VERSION = 3
 DB_NAME = "jobs.sqlite3"
-# Params keys that releases before each schema did not store, with the value they behaved as.
-PARAM_DEFAULTS = {"mask": "none"}  # schema 2
-PARAM_DEFAULTS_3 = {"precision": "auto", "start": None}
+# PARAM_DEFAULTS[n]: the params keys that schema n added, with the value jobs stored before it
+# behaved as.
+PARAM_DEFAULTS: dict[int, dict[str, object]] = {2: {"mask": "none"},
+                                                3: {"precision": "auto", "start": None}}
 
 SCHEMA = """
 CREATE TABLE jobs (
@@ -55,17 +56,16 @@ class DatabaseVersionError(Exception):
 def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     for column in ("filename", "resolved_preset", "device"):
         db.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
-    for seq, raw, status in db.execute("SELECT seq, params, status FROM jobs").fetchall():
-        params = json.loads(raw)
-        missing = {k: v for k, v in PARAM_DEFAULTS.items() if k not in params}
-        # 0.1.0 had no `auto`: a job that started there ran exactly the preset it asked for.
-        resolved = None if status in ("queued", "running") else params.get("preset")
-        db.execute("UPDATE jobs SET params = ?, resolved_preset = ? WHERE seq = ?",
-                   (json.dumps({**params, **missing}), resolved, seq))
+    _fill_params(db, PARAM_DEFAULTS[2])
+    # 0.1.0 had no `auto`: a job that started there ran exactly the preset it asked for.
+    for seq, raw in db.execute("SELECT seq, params FROM jobs "
+                               "WHERE status NOT IN ('queued', 'running')").fetchall():
+        db.execute("UPDATE jobs SET resolved_preset = ? WHERE seq = ?",
+                   (json.loads(raw).get("preset"), seq))
 
 
 def _migrate_2_to_3(db: sqlite3.Connection) -> None:
-    _fill_params(db, PARAM_DEFAULTS_3)
+    _fill_params(db, PARAM_DEFAULTS[3])
 
 
 def _fill_params(db: sqlite3.Connection, defaults: dict[str, object]) -> None:

@@ -33,9 +33,15 @@ from sketchify.core.config import (
 )
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
+from sketchify.core.given import photo_strokes
 from sketchify.core.models import resolve_device
+from sketchify.core.optimize import Progress
 from sketchify.core.output import provenance
+from sketchify.core.output.animation import animated_svg
 from sketchify.core.output.files import write_all
+from sketchify.core.output.plot import plot_svg
+from sketchify.core.output.plot_settings import PlotSettings
+from sketchify.core.output.timelapse import Recorder, timelapse_gif
 from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
 from sketchify.core.start import Start
@@ -48,7 +54,8 @@ class Request:
     """What a command asks of the runner: the device, the preset and the SketchConfig fields
     set over it, the models, and ``mask`` (none, alpha, auto or a mask image's path);
     ``force`` redoes a batch's sketches that are up to date; ``execution``: how CLIP runs on
-    the device; ``start``: the user's strokes (a single photo)."""
+    the device; ``start``: the user's strokes (a single photo); ``plot``: when set, the SVGs
+    are written plot-ready with these settings."""
 
     device: str = "auto"
     preset: str = "auto"
@@ -58,6 +65,17 @@ class Request:
     force: bool = False
     execution: Execution = field(default_factory=Execution)
     start: Start | None = None
+    plot: PlotSettings | None = None
+
+
+@dataclass(frozen=True)
+class Extras:
+    """Files one photo's run makes besides its SVGs: the ``sheet``, and per stroke count the
+    ``animate`` SVG and the ``timelapse`` GIF."""
+
+    sheet: Path | None = None
+    animate: dict[int, Path] = field(default_factory=dict)
+    timelapse: dict[int, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,12 +107,13 @@ def model_labels(models: Models) -> dict[str, str]:
 
 
 def expected_provenance(config: SketchConfig, count: int, models: dict[str, str], device: Any,
-                        mask: str = "none", execution: Execution = Execution()
-                        ) -> dict[str, Any]:
+                        mask: str = "none", execution: Execution = Execution(),
+                        plot: PlotSettings | None = None) -> dict[str, Any]:
     """The settings part of the provenance a ``count``-stroke sketch made with ``config`` on
-    ``device``, run as ``execution`` says, gets."""
+    ``device``, run as ``execution`` says and written plot-ready as ``plot`` says, gets."""
     precision = resolved_precision(execution.precision, device)
-    return {**provenance.settings(config, mask, models, precision), "strokes": count}
+    return {**provenance.settings(config, mask, models, precision), "strokes": count,
+            "plot": None if plot is None else plot.as_json()}
 
 
 def is_up_to_date(path: Path, wanted: dict[str, Any], execution: Execution) -> bool:
@@ -117,7 +136,7 @@ def svg_text(result: SketchResult, count: int) -> str:
 
 
 def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
-        sheet: Path | None = None) -> BatchOutcome:
+        extras: Extras = Extras()) -> BatchOutcome:
     """Sketch every job's ``todo`` counts (all of them, unless a batch finds some up to date).
 
     Engine errors of a single photo propagate; in a batch they become ``failed`` entries.
@@ -134,7 +153,8 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
             n for n in counts
             if not is_up_to_date(job.outputs[n],
                                  expected_provenance(config, n, models, device, mask=mode,
-                                                     execution=request.execution),
+                                                     execution=request.execution,
+                                                     plot=request.plot),
                                  request.execution))
     outcome.skipped = [job for job in jobs if not job.todo]
     pending = [job for job in jobs if job.todo]
@@ -157,7 +177,7 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
                     if cancel.is_set():
                         break
                     bars.start(job.photo.name, config.steps, sum(estimates[i + 1:]))
-                    _one(job, first, mask, outcome, config, request, bars, cancel, batch, sheet)
+                    _one(job, first, mask, outcome, config, request, bars, cancel, batch, extras)
         finally:
             bars.close()
     outcome.seconds = time.monotonic() - started
@@ -166,15 +186,21 @@ def run(jobs: Sequence[PhotoJob], request: Request, *, batch: bool,
 
 def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | None,
          outcome: BatchOutcome, config: SketchConfig, request: Request, bars: ProgressBars,
-         cancel: threading.Event, batch: bool, sheet: Path | None) -> None:
+         cancel: threading.Event, batch: bool, extras: Extras) -> None:
     """Sketch one photo: ``picture`` is it loaded already with ``mask`` made from it (a single
     photo), or None and ``mask`` a mode the engine applies to the file (a batch: `alpha` needs
     the file's own transparency, `auto` runs on the Sketcher's model)."""
+    recorder = Recorder(extras.timelapse, config.eval_every)
+    progress = bars.show
+    if extras.timelapse:
+        def progress(report: Progress) -> None:
+            bars.show(report)
+            recorder(report)
     try:
         result = outcome.sketcher.sketch(job.photo if picture is None else picture, job.todo,
-                                         config, progress=bars.show, cancel=cancel, mask=mask,
+                                         config, progress=progress, cancel=cancel, mask=mask,
                                          execution=request.execution, start=request.start)
-        files = _files(job, result, sheet, picture)
+        files, notes = _files(job, result, extras, picture, request.plot, recorder)
         _write(files)
     except SketchifyError as exc:
         if not batch:
@@ -185,7 +211,7 @@ def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | No
         return
     bars.finish()
     for path in files:
-        bars.write(str(path), file=sys.stdout)
+        bars.write(f"{path}: {notes[path]}" if path in notes else str(path), file=sys.stdout)
     outcome.done.append(job)
     if result.canceled:
         outcome.canceled = True
@@ -193,16 +219,34 @@ def _one(job: PhotoJob, picture: Image.Image | None, mask: str | ObjectMask | No
                    "wrote the best strokes found so far.")
 
 
-def _files(job: PhotoJob, result: SketchResult, sheet: Path | None, picture: Image.Image | None
-           ) -> dict[Path, str | bytes]:
-    """The SVG of every count sketched, and the sheet if one was asked for."""
+def _files(job: PhotoJob, result: SketchResult, extras: Extras, picture: Image.Image | None,
+           plot: PlotSettings | None, recorder: Recorder
+           ) -> tuple[dict[Path, str | bytes], dict[Path, str]]:
+    """The SVG of every count sketched (plot-ready if asked) and the extras asked for; with
+    what to say of each file beyond its name."""
     svgs = {n: svg_text(result, n) for n in job.todo}
     files: dict[Path, str | bytes] = {job.outputs[n]: svgs[n] for n in job.todo}
-    if sheet is not None:
+    notes: dict[Path, str] = {}
+    if plot is not None:
+        for n in job.todo:
+            plotted = plot_svg(svgs[n], plot)
+            files[job.outputs[n]] = plotted.svg
+            notes[job.outputs[n]] = plotted.summary()
+    # The extras show the sketch's own strokes, whatever was plotted.
+    photo = (picture if picture is not None else load_image(job.photo)) if (
+        extras.sheet or extras.timelapse) else None
+    if extras.sheet is not None:
         from sketchify.core.output.sheet import sheet_png
 
-        files[sheet] = sheet_png(load_image(job.photo) if picture is None else picture, svgs)
-    return files
+        files[extras.sheet] = sheet_png(photo, svgs)
+    for n, path in extras.animate.items():
+        files[path] = animated_svg(svgs[n])
+    # The optimizer's strokes are the free and new ones; the locked ones are in every frame.
+    locked = photo_strokes(result.start.locked) if result.start is not None else None
+    for n, path in extras.timelapse.items():
+        files[path] = timelapse_gif(photo, result.placement, recorder.frames[n],
+                                    (result.steps, result.sketches[n].strokes), locked)
+    return files, notes
 
 
 def _write(files: dict[Path, str | bytes]) -> None:

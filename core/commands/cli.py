@@ -18,6 +18,7 @@ from sketchify.core.commands.preflight import (
     device_name,
     find_photos,
     output_paths,
+    plot_option,
     positive_int,
     read_start,
     stroke_counts,
@@ -31,9 +32,17 @@ from sketchify.core.config import (
     Models,
 )
 from sketchify.core.errors import InputError
+from sketchify.core.output.animation import DEFAULT_SECONDS
+from sketchify.core.output.plot_settings import (
+    DEFAULT_PEN_MM,
+    DEFAULT_SIZE_MM,
+    PAGE_MARGIN_MM,
+    PAGES_MM,
+)
 
 if TYPE_CHECKING:
     from sketchify.core.commands.batch import BatchOutcome, Request
+    from sketchify.core.output.plot_settings import PlotSettings
     from sketchify.core.start import Start
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
@@ -70,8 +79,35 @@ def add_sketch_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser.add_argument("--lock", action="store_true",
                         help="keep the --start strokes exactly as drawn (default: they only "
                         "start where the optimization moves them from)")
+    parser.add_argument(
+        "--animate", type=Path, metavar="FILE.svg",
+        help="also write the sketch drawing itself, stroke after stroke in the plotted order, "
+        f"as an animated SVG (CSS, {DEFAULT_SECONDS:g} s; one photo only; several counts: "
+        "the count goes before the suffix)")
+    parser.add_argument(
+        "--timelapse", type=Path, metavar="FILE.gif",
+        help="also write the optimization as a GIF over the faded photo: the start strokes, "
+        "each evaluation, the final strokes (one photo only; several counts as --animate)")
+    add_plot_options(parser)
     parser.set_defaults(run=run_sketch)
     return parser
+
+
+def add_plot_options(parser: argparse.ArgumentParser) -> None:
+    """The flags of the plot-ready SVG."""
+    plot = parser.add_argument_group("plot-ready SVG (pen plotters)")
+    plot.add_argument(
+        "--plot", action="store_true",
+        help="write the SVG plot-ready instead: in millimetres, every stroke the pen's width, "
+        "strokes ordered (and turned) to shorten the pen-up travel; alone: "
+        f"{DEFAULT_SIZE_MM:g} mm wide, {DEFAULT_PEN_MM:g} mm pen")
+    plot.add_argument("--size", metavar="W[mm|cm|in]",
+                      help="the drawing's width (height from the photo's aspect, no margin)")
+    plot.add_argument("--page", metavar="|".join(PAGES_MM),
+                      help="the paper instead of --size: turned to fit, drawing centred, "
+                      f"{PAGE_MARGIN_MM:g} mm margin")
+    plot.add_argument("--pen", metavar="WIDTH[mm|cm|in]",
+                      help=f"the pen's width (default {DEFAULT_PEN_MM:g} mm)")
 
 
 def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -174,9 +210,10 @@ def models_from(args: argparse.Namespace) -> Models:
                   args.saliency_weights, args.mask_model)
 
 
-def request_from(args: argparse.Namespace, start: Start | None = None) -> Request:
+def request_from(args: argparse.Namespace, start: Start | None = None,
+                 plot: PlotSettings | None = None) -> Request:
     """What the sketch flags ask of the batch runner (it imports the engine: after the checks);
-    ``start``: the strokes of ``--start``, read by the checks."""
+    ``start``: the strokes of ``--start`` and ``plot``: the plot settings, read by the checks."""
     from sketchify.core.commands.batch import Request
 
     overrides = {name: getattr(args, name) for name in OVERRIDES
@@ -184,7 +221,7 @@ def request_from(args: argparse.Namespace, start: Start | None = None) -> Reques
     execution = Execution(**{name: getattr(args, name) for name in EXECUTION_OVERRIDES
                              if getattr(args, name) is not None})
     return Request(args.device, args.preset, overrides, models_from(args), args.mask, args.force,
-                   execution, start)
+                   execution, start, plot)
 
 
 def run_sketch(args: argparse.Namespace) -> int:
@@ -194,26 +231,48 @@ def run_sketch(args: argparse.Namespace) -> int:
     if batch and args.output is not None:
         raise InputError("-o names the SVG of one photo; for several photos use --out-dir.",
                          field="output")
-    if args.sheet is not None:
-        if batch:
-            raise InputError("--sheet draws one photo; give it a single photo.", field="sheet")
-        if args.sheet.suffix.lower() != ".png":
-            raise InputError(f"--sheet writes a PNG image: name it *.png, not {args.sheet}.",
-                             field="sheet")
-        check_folder(args.sheet.parent, field="sheet")
+    for flag, path, suffix, what in (("--sheet", args.sheet, ".png", "a PNG image"),
+                                     ("--animate", args.animate, ".svg", "an SVG"),
+                                     ("--timelapse", args.timelapse, ".gif", "a GIF")):
+        check_extra(flag, path, suffix, what, batch)
     check_mask_option(args.mask, batch)
     start = read_start(args.start, args.lock, photos[0], args.strokes, batch)
+    plot = plot_option(args.plot, args.size, args.page, args.pen)
     jobs = [PhotoJob(photo, output_paths(photo, args.strokes, args.output, args.out_dir))
             for photo in photos]
     check_outputs(jobs, made_inside=args.out_dir)
+    animate, timelapse = ({} if path is None else output_paths(photos[0], args.strokes, path)
+                          for path in (args.animate, args.timelapse))
+    taken = {os.path.abspath(path) for job in jobs for path in job.outputs.values()}
+    for flag, paths in (("--sheet", [args.sheet] if args.sheet else []),
+                        ("--animate", animate.values()), ("--timelapse", timelapse.values())):
+        for path in paths:
+            if os.path.abspath(path) in taken:
+                raise InputError(f"{flag} would overwrite {path}, which another output of this "
+                                 "run is written to: name another file.", field=flag[2:])
+            taken.add(os.path.abspath(path))
 
     # The engine, torch and the models from here on.
     from sketchify.core.commands import batch as runner
 
-    outcome = runner.run(jobs, request_from(args, start), batch=batch, sheet=args.sheet)
+    outcome = runner.run(jobs, request_from(args, start, plot), batch=batch,
+                         extras=runner.Extras(args.sheet, animate, timelapse))
     if batch:
         print(outcome.summary(), file=sys.stderr)
     return exit_code(outcome)
+
+
+def check_extra(flag: str, path: Path | None, suffix: str, what: str, batch: bool) -> None:
+    """A file made besides the SVGs (``--sheet``, ``--animate``, ``--timelapse``): of one
+    photo, named with its suffix, in a folder that can be written."""
+    if path is None:
+        return
+    field = flag[2:]
+    if batch:
+        raise InputError(f"{flag} draws one photo; give it a single photo.", field=field)
+    if path.suffix.lower() != suffix:
+        raise InputError(f"{flag} writes {what}: name it *{suffix}, not {path}.", field=field)
+    check_folder(path.parent, field=field)
 
 
 def exit_code(outcome: BatchOutcome) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sketchify.core import config
 from sketchify.core.config import NAMED_MASK_MODES, PHOTO_SUFFIXES
 from sketchify.core.errors import InputError
+from sketchify.core.output.plot_settings import PlotSettings, length_mm, plot_settings
 
 if TYPE_CHECKING:
     from sketchify.core.start import Start
@@ -163,9 +164,9 @@ def read_start(path: Path | None, lock: bool, photo: Path, counts: Sequence[int]
     if batch:
         raise InputError("--start draws over one photo; give it a single photo.", field="start")
     try:
-        data = path.read_bytes()
-        start = from_svg(data, *oriented_size(photo), lock=lock)
-        start.check(*oriented_size(photo), counts)
+        size = oriented_size(photo)
+        start = from_svg(path.read_bytes(), *size, lock=lock)
+        start.check(*size, counts)
     except OSError as exc:
         raise InputError(f"--start {path}: cannot read it ({exc.strerror or exc}).",
                          field="start") from None
@@ -186,3 +187,20 @@ def check_mask_option(value: str, batch: bool) -> None:
     if not Path(value).is_file():
         raise InputError(f"Mask image not found: {value} (--mask takes none, alpha, auto or "
                          "the path of a mask image).", field="mask_image")
+
+
+def plot_option(plot: bool, size: str | None, page: str | None, pen: str | None
+                ) -> PlotSettings | None:
+    """``--plot`` with its ``--size``/``--page`` and ``--pen``, checked; None without --plot."""
+    given = [flag for flag, value in (("--size", size), ("--page", page), ("--pen", pen))
+             if value is not None]
+    if not plot:
+        if given:
+            raise InputError(f"{given[0]} sizes the plot-ready SVG: add --plot.", field="plot")
+        return None
+    if size is not None and page is not None:
+        raise InputError("--size and --page both size the drawing: give one of them.",
+                         field="plot")
+    return plot_settings(size_mm=None if size is None else length_mm(size, "--size"),
+                         page=page,
+                         pen_mm=None if pen is None else length_mm(pen, "--pen"))

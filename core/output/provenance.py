@@ -18,17 +18,19 @@ from lxml import etree
 
 from sketchify.core.errors import InputError
 
-FORMAT = 2  # 2: `start` (the given strokes) among the settings
+FORMAT = 2  # 2: `start` (the given strokes) and `plot` (the plot settings) among the settings
 METADATA_ID = "sketchify"
 SVG_NS = "http://www.w3.org/2000/svg"
 # What was asked for: two sketches with equal settings are the same job done twice.
 SETTINGS = ("preset", "strokes", "first_seed", "seeds", "steps", "mask", "prompt", "width",
-            "loss_model", "saliency_model", "precision", "start")
+            "loss_model", "saliency_model", "precision", "start", "plot")
 # Settings recorded since a later release than the format's first: an SVG without one was made
-# with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs; no `start`),
-# so it is no job to redo when the default is what is asked for again. A null default (`start`)
-# is known from the value wanted; `precision`'s caller says when it asked the default.
-LATER_SETTINGS = ("precision", "start")
+# with that setting's default (`precision` auto: float32 on CPUs, float16 on GPUs; no `start`;
+# `plot` null, photo pixels: format 1 wrote no plot-ready SVG), so it is no job to redo when the
+# default is what is asked for again. A null default is known from the value wanted
+# (NULL_DEFAULTS); `precision`'s caller says when it asked the default.
+LATER_SETTINGS = ("precision", "start", "plot")
+NULL_DEFAULTS = ("start", "plot")
 
 
 def package_version() -> str:
@@ -78,21 +80,23 @@ def metadata_element(data: dict[str, Any]) -> etree._Element:
     return element
 
 
+def svg_root(svg: str | bytes) -> etree._Element:
+    """An SVG document's root, read without entities or network (``InputError``, field
+    ``svg``, when it is not XML)."""
+    try:
+        data = svg.encode() if isinstance(svg, str) else svg
+        return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        raise InputError(f"not a readable SVG document: {exc}", field="svg") from exc
+
+
 def read(svg: str | bytes | etree._Element) -> dict[str, Any] | None:
     """The provenance of an SVG written by Sketchify, None if it has none.
 
     ``InputError`` (field ``svg``) when the SVG is unreadable, the JSON malformed, or its format
     newer than this release understands.
     """
-    if isinstance(svg, etree._Element):
-        root = svg
-    else:
-        try:
-            data = svg.encode() if isinstance(svg, str) else svg
-            root = etree.fromstring(data, etree.XMLParser(resolve_entities=False,
-                                                          no_network=True))
-        except etree.XMLSyntaxError as exc:
-            raise InputError(f"not a readable SVG document: {exc}", field="svg") from exc
+    root = svg if isinstance(svg, etree._Element) else svg_root(svg)
     found = root.find(f".//{{{SVG_NS}}}metadata[@id='{METADATA_ID}']")
     if found is None:
         return None
@@ -117,9 +121,9 @@ def settings_match(existing: dict[str, Any] | None, wanted: dict[str, Any],
                    defaults: Iterable[str] = LATER_SETTINGS) -> bool:
     """Whether a sketch with provenance ``existing`` was made with the settings ``wanted``.
     ``defaults``: the later settings asked at their default, which an SVG from before they
-    were recorded matches; one wanted null is such a default too."""
-    lenient = (set(defaults) | {k for k in SETTINGS if wanted.get(k) is None}) & set(
-        LATER_SETTINGS)
+    were recorded matches; those of NULL_DEFAULTS are at their default when wanted null."""
+    lenient = {k for k in LATER_SETTINGS
+               if (wanted.get(k) is None if k in NULL_DEFAULTS else k in defaults)}
     return existing is not None and all(
         existing.get(k) == wanted.get(k) for k in SETTINGS if k in existing or k not in lenient
     )

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from sketchify.core.output.svg import parse_svg
 from sketchify.core.render import rasterize
+from sketchify.core.strokes import Strokes
 
 CELL = 256  # px: the longer side of every picture on the sheet
 GAP = 8  # px between pictures and around them
@@ -41,11 +42,22 @@ def sheet_size(width: int, height: int, counts: int) -> tuple[int, int]:
 def ink(svg: str | bytes, size: tuple[int, int]) -> np.ndarray:
     """An SVG's strokes rasterized to ``size`` (w, h): float [h, w], 1 = paper, 0 = ink."""
     strokes, width, height = parse_svg(svg)
+    return photo_ink(strokes, (width, height), size)
+
+
+def photo_ink(strokes: Strokes, photo: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Strokes in the pixels of a ``photo`` (w, h) rasterized to ``size`` (w, h), as ``ink``."""
     w, h = size
-    scale = torch.tensor([w / width, h / height], dtype=torch.float64)
-    image = rasterize((strokes.points * scale).float(),
-                      (strokes.half_width * (w / width)).float(), strokes.opacity.float(), (h, w))
+    scale = torch.tensor([w / photo[0], h / photo[1]], dtype=torch.float64)
+    image = rasterize((strokes.points.double() * scale).float(),
+                      (strokes.half_width.double() * (w / photo[0])).float(),
+                      strokes.opacity.float(), (h, w))
     return image.numpy()
+
+
+def fade(pixels: np.ndarray) -> np.ndarray:
+    """A photo's pixels (float, 0..255) faded towards white paper, for strokes to show on."""
+    return pixels * FADE + 255 * (1 - FADE)
 
 
 def make_sheet(photo: Image.Image, svgs: Mapping[int, str | bytes]) -> Image.Image:
@@ -56,7 +68,7 @@ def make_sheet(photo: Image.Image, svgs: Mapping[int, str | bytes]) -> Image.Ima
     font = ImageFont.load_default()
     small = np.asarray(photo.convert("RGB").resize((w, h), Image.Resampling.LANCZOS),
                        dtype=np.float32)
-    faded = small * FADE + 255 * (1 - FADE)
+    faded = fade(small)
 
     def put(pixels: np.ndarray, column: int, row: int, caption: str) -> None:
         x, y = GAP + column * (w + GAP), GAP + row * (h + LABEL + GAP)

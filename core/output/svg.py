@@ -8,17 +8,12 @@ import torch
 from lxml import etree
 
 from sketchify.core.errors import InputError
+from sketchify.core.output.pen_paths import number, segments
 from sketchify.core.output.provenance import SVG_NS, metadata_element
-from sketchify.core.paths import cubics, exact, parse_path
+from sketchify.core.paths import cubics, exact
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.start import Start
 from sketchify.core.strokes import Strokes
-
-
-def _num(value: float) -> str:
-    # Five decimals keep a round trip well inside 1e-4 px even on 4096 px images.
-    text = f"{value:.5f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def to_svg(
@@ -63,8 +58,9 @@ def to_svg(
 def _curve(root: etree._Element, curve: list[list[float]], width: float, opacity: float
            ) -> None:
     (x0, y0), *rest = curve
-    d = f"M {_num(x0)} {_num(y0)} C " + " ".join(f"{_num(x)} {_num(y)}" for x, y in rest)
-    _path(root, d, _num(width), opacity)
+    d = f"M {number(x0)} {number(y0)} C " + " ".join(f"{number(x)} {number(y)}"
+                                                     for x, y in rest)
+    _path(root, d, number(width), opacity)
 
 
 def _path(root: etree._Element, d: str, width: str, opacity: float) -> None:
@@ -75,7 +71,7 @@ def _path(root: etree._Element, d: str, width: str, opacity: float) -> None:
     path.set("stroke-linecap", "round")
     path.set("stroke-linejoin", "round")
     if opacity < 1:
-        path.set("stroke-opacity", _num(opacity))
+        path.set("stroke-opacity", number(opacity))
 
 
 def parse_svg(text: str | bytes) -> tuple[Strokes, int, int]:
@@ -93,10 +89,7 @@ def parse_svg(text: str | bytes) -> tuple[Strokes, int, int]:
 
     curves, widths, opacities = [], [], []
     for path in root.iter(f"{{{SVG_NS}}}path"):
-        try:
-            pieces = cubics(parse_path(path.get("d", "")))
-        except InputError as exc:
-            raise InputError(f"unreadable path {path.get('d')!r}: {exc}", field="svg") from None
+        pieces = cubics(segments(path))
         curves += pieces
         widths += [float(path.get("stroke-width", "1"))] * len(pieces)
         opacities += [float(path.get("stroke-opacity", "1"))] * len(pieces)

@@ -157,7 +157,7 @@ def test_defaults(client, controlled):
     assert job["strokes"] == [16]
     assert job["params"] == {"preset": "auto", "steps": None, "seeds": None, "seed": None,
                              "prompt": None, "width": 3.0, "precision": "auto", "mask": "none",
-                             "start": None}
+                             "start": None, "plot": None}
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -333,6 +333,9 @@ def test_a_start_runs_end_to_end_and_comes_back_first(client, encoding):
         ([{"d": "M 1 1 L 1e400 2"}], "finite"),
         ([{"d": "M 1 1 L 200 2"}], "outside"),  # the photo is 64 px wide
         ([{"d": "M 1 1 L 5 -50"}], "outside"),  # and 48 px high
+        ([{"d": "M 0 0 A 1e12 1e12 0 1 1 10 0"}], "outside"),  # the ends are in, the arc is not
+        ([{"d": "M 0 0 A 1e200 1e200 0 1 1 10 0"}], "too large"),
+        ([{"d": "M 5 5 A 1 1 0 0 1 5 5"}], "draws nothing"),
         ([{"d": "M 1 1 L 2 2"}] * 5, "smallest count asked is 4"),
     ],
 )
@@ -340,6 +343,19 @@ def test_start_refusals_name_the_field(client, controlled, start, why):
     controlled.start_gate.clear()
     body = assert_error(submit_json(client, {"strokes": [4, 8], "start": start}), 422, "start")
     assert why in body["error"]
+
+
+def test_the_largest_start_fits_under_the_form_cap(client, controlled):
+    """100 000 characters of path data in 256 items, as one multipart field: accepted."""
+    from sketchify.backend import limits
+
+    controlled.start_gate.clear()
+    item = "M 1 1" + " L 2 2" * ((limits.MAX_START_CHARS // limits.MAX_START_ITEMS - 5) // 6)
+    start = [{"d": item, "locked": True}] * limits.MAX_START_ITEMS
+    assert sum(len(i["d"]) for i in start) <= limits.MAX_START_CHARS
+    response = submit(client, strokes="256", start=json.dumps(start))
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.get_json()["params"]["start"]["given"] == limits.MAX_START_ITEMS
 
 
 def test_a_multipart_start_must_be_a_json_list(client, controlled):
@@ -606,3 +622,81 @@ def test_finished_jobs_are_removed_after_retention(make_app):
     wait_for(lambda: client.get(f"/v1/sketches/{job_id}").status_code == 404, timeout=10)
     wait_for(lambda: not folder.exists(), timeout=5)
 
+
+
+# -- plot-ready SVGs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("{", "not valid JSON"), ("[150]", "must be an object"), ('{"size_mm": 0}', "more than 0"),
+    ('{"page": "B5"}', "unknown page 'B5'"), ('{"page": "A4", "size_mm": 100}', "not both"),
+    ('{"pen": 0.5}', "unknown keys pen"), ('{"size_mm": "wide"}', "must be a number"),
+    ('{"size_mm": 1e999}', "at most 10000 mm"),
+])
+def test_a_bad_plot_is_422_naming_plot(client, value, said):
+    body = assert_error(submit(client, plot=value), 422, "plot")
+    assert said in body["error"]
+    assert_error(submit_json(client, {"plot": value}), 422, "plot")
+
+
+def test_plot_is_echoed_normalized_and_served_once_done(client, controlled):
+    controlled.start_gate.clear()
+    job = submit_json(client, {"strokes": [4, 8], "plot": {"page": "a6", "pen_mm": 0.3}})
+    job = job.get_json()
+    assert job["params"]["plot"] == {"page": "A6", "pen_mm": 0.3, "margin_mm": 10.0}
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot?strokes=4"), 409, None)
+    controlled.open()
+    done = finished(client, job["id"])
+    assert set(done["links"]["plot"]) == {"4", "8"}
+    for count, link in done["links"]["plot"].items():
+        response = client.get(link)
+        assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+        root = etree.fromstring(response.data)
+        assert (root.get("width"), root.get("height")) == ("148mm", "105mm")  # turned to fit
+        paths = root.findall("{http://www.w3.org/2000/svg}path")
+        assert len(paths) == int(count) and {p.get("stroke-width") for p in paths} == {"0.3"}
+        assert provenance.read(response.data)["plot"] == done["params"]["plot"]
+        # The stored SVG is the job's own: in pixels, the optimizer's order.
+        stored = etree.fromstring(client.get(done["links"]["svg"][count]).data)
+        assert stored.get("width") == "64" and provenance.read(
+            client.get(done["links"]["svg"][count]).data)["plot"] is None
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot?strokes=5"), 404, "strokes")
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 422, "strokes")
+
+
+def test_a_start_and_a_plot_together_plot_the_given_paths_whole(client):
+    from path_geometry import geometry, same_geometry
+
+    job = submit_json(client, {"strokes": [4], "start": START, "plot": {"size_mm": 64}})
+    params = job.get_json()["params"]
+    assert params["start"]["given"] == 3
+    assert params["plot"] == {"size_mm": 64.0, "pen_mm": 0.5, "margin_mm": 0.0}
+    done = finished(client, job.get_json()["id"])
+    assert done["status"] == "done", done["error"]
+    stored = client.get(done["links"]["svg"]["4"]).data
+    plotted = client.get(done["links"]["plot"]["4"]).data
+    found = etree.fromstring(plotted).findall("{http://www.w3.org/2000/svg}path")
+    assert len(found) == 4 and {p.get("stroke-width") for p in found} == {"0.5"}
+    own = etree.fromstring(stored).findall("{http://www.w3.org/2000/svg}path")
+    assert same_geometry([geometry(p.get("d")) for p in found],  # 1 mm per photo pixel
+                         [geometry(p.get("d")) for p in own])
+    record = provenance.read(plotted)
+    assert (record["start"], record["plot"]) == (params["start"], params["plot"])
+
+
+def test_a_job_without_plot_has_no_plot_link_and_its_plot_is_404(client):
+    job = submit(client, strokes="4").get_json()
+    assert job["params"]["plot"] is None
+    done = finished(client, job["id"])
+    assert "plot" not in done["links"]
+    assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 404, None)
+
+
+def test_a_stored_sketch_the_plot_cannot_draw_is_409(client):
+    job = submit_json(client, {"strokes": [4], "plot": {"size_mm": 100}}).get_json()
+    assert finished(client, job["id"])["status"] == "done"
+    stored = client.application.extensions["sketchify"].store.svg_path(job["id"], 4)
+    stored.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="48">'
+                      '<path d="M 0 0 Q 5 5"/></svg>')  # a broken stroke
+    body = assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 409, None)
+    assert "cannot be made plot-ready" in body["error"] and "number is missing" in body["error"]

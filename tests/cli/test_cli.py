@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -237,3 +238,48 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_plot_writes_millimetres_and_says_the_travel_saved(photo, models, capsys):
+    sheet = photo.with_name("sheet.png")
+    assert run(photo, "--strokes", "8", "--plot", "--page", "A5", "--pen", "0.03in",
+               "--sheet", str(sheet), models=models) == 0
+    assert sheet.exists()  # drawn from the sketch's own strokes, in photo pixels
+    svg = photo.with_name("cat.8.svg")
+    root = etree.parse(str(svg)).getroot()
+    assert (root.get("width"), root.get("height"), root.get("viewBox")) == (
+        "210mm", "148mm", "0 0 210 148")  # a wide photo: A5 landscape
+    paths = root.findall(f"{SVG}path")
+    assert len(paths) == 8 and {p.get("stroke-width") for p in paths} == {"0.762"}
+    data = provenance.read(svg.read_bytes())
+    assert data["plot"] == {"page": "A5", "pen_mm": 0.762, "margin_mm": 10.0}
+    line, sheet_line = capsys.readouterr().out.splitlines()
+    assert sheet_line == str(sheet)
+    said = re.fullmatch(rf"{re.escape(str(svg))}: pen-down (\d+) mm, pen-up travel (\d+) mm -> "
+                        r"(\d+) mm, about (\d+) s at 25 mm/s down, 75 mm/s up", line)
+    assert said and int(said[3]) <= int(said[2]), line
+
+
+def test_plot_is_part_of_the_up_to_date_check(photo, models, tmp_path):
+    svg = tmp_path / "cat.4.svg"
+    batch_run = ["sketch", str(photo.parent), *QUICK, *models, "--strokes", "4",
+                 "--out-dir", str(tmp_path)]
+    assert main(batch_run) == 0
+    assert provenance.read(svg.read_bytes())["plot"] is None
+    made = svg.stat().st_mtime_ns
+    assert main(batch_run) == 0 and svg.stat().st_mtime_ns == made
+    assert main([*batch_run, "--plot"]) == 0  # plot-ready asked: made anew
+    assert provenance.read(svg.read_bytes())["plot"]["size_mm"] == 150.0
+    made = svg.stat().st_mtime_ns
+    assert main([*batch_run, "--plot"]) == 0 and svg.stat().st_mtime_ns == made
+    assert main([*batch_run, "--plot", "--size", "10cm"]) == 0
+    assert provenance.read(svg.read_bytes())["plot"]["size_mm"] == 100.0
+
+
+def test_a_release_0_2_0_svg_is_redone_when_a_plot_is_asked(photo, models, tmp_path):
+    svg = tmp_path / "cat.4.svg"
+    shutil.copy(RELEASE_0_2_0 / "cat.4.svg", svg)
+    batch_run = ["sketch", str(photo.parent), *QUICK, *models, "--strokes", "4",
+                 "--out-dir", str(tmp_path), "--plot"]
+    assert main(batch_run) == 0
+    assert provenance.read(svg.read_bytes())["plot"] is not None

@@ -39,12 +39,27 @@ USAGE_ERRORS = [
     (["sketch", "{cat}", "{cat2}", "-o", "x.svg"], "for several photos use --out-dir"),
     (["sketch", "{cat}", "{cat2}", "--out-dir", "{out}"], "would both be written to"),
     (["sketch", "{cat}", "--sheet", "{out}/x.gif"], "--sheet writes a PNG image"),
+    (["sketch", "{cat}", "--size", "10cm"], "--size sizes the plot-ready SVG: add --plot"),
+    (["sketch", "{cat}", "--pen", "0.3mm"], "--pen sizes the plot-ready SVG: add --plot"),
+    (["sketch", "{cat}", "--page", "A4"], "--page sizes the plot-ready SVG: add --plot"),
+    (["sketch", "{cat}", "--plot", "--size", "0mm"], "--size must be more than 0"),
+    (["sketch", "{cat}", "--plot", "--pen", "0"], "--pen must be more than 0"),
+    (["sketch", "{cat}", "--plot", "--size", "-3cm"], "argument --size: expected one argument"),
+    (["sketch", "{cat}", "--plot", "--size", "15ft"], "mm, cm or in (such as 150mm), got '15ft'"),
+    (["sketch", "{cat}", "--plot", "--page", "B5"], "unknown page 'B5'; use A3, A4, A5, A6"),
+    (["sketch", "{cat}", "--plot", "--page", "A4", "--size", "9cm"], "give one of them"),
     (["sketch", "{cat}", "--lock"], "--lock locks the strokes of --start"),
     (["sketch", "{cat}", "--start", "nothere.svg"], "--start nothere.svg: cannot read it"),
     (["sketch", "{cat}", "--start", "{broken}"], "not a readable SVG document"),
     (["sketch", "{cat}", "--start", "{blank}"], "has no <path> that draws anything"),
     (["sketch", "{cat}", "--start", "{bad_path}"], "--start"),
     (["sketch", "{cat}", "--start", "{far}"], "more than one photo size outside"),
+    (["sketch", "{cat}", "--start", "{far_arc}"], "more than one photo size outside"),
+    (["sketch", "{cat}", "--start", "{huge_arc}"],
+     "--start {huge_arc}: <path> 1: path data: an arc"),
+    (["sketch", "{cat}", "--start", "{no_arc}"], "has no <path> that draws anything"),
+    (["sketch", "{cat}", "--start", "{bad_transform}"], "<path> 1: unreadable transform"),
+    (["sketch", "{cat}", "--start", "{huge_turn}"], "--start {huge_turn}: <path> 1: unreadable"),
     (["sketch", "{cat}", "--strokes", "1,8", "--start", "{start}"], "smallest count asked is 1"),
     (["sketch", "{cat}", "{cat2}", "--start", "{start}"], "--start draws over one photo"),
     (["evaluate", "{empty}", "-o", "{out}"], "needs at least two class folders"),
@@ -68,7 +83,12 @@ def test_usage_errors_come_before_torch_is_imported(tmp_path):
     (tmp_path / "notes.jpg").write_text("a text file renamed .jpg\n")
     svgs = {"start": '<path d="M 1 1 L 9 9"/><path d="M 5 5 A 3 3 0 0 1 9 9"/>',
             "broken": "<svg", "blank": "<rect width='5' height='5'/>",
-            "bad_path": '<path d="M 1 1 L 2"/>', "far": '<path d="M 1 1 L 2000 9"/>'}
+            "bad_path": '<path d="M 1 1 L 2"/>', "far": '<path d="M 1 1 L 2000 9"/>',
+            "far_arc": '<path d="M 0 0 A 1e12 1e12 0 1 1 10 0"/>',
+            "huge_arc": '<path d="M 0 0 A 1e200 1e200 0 1 1 10 0"/>',
+            "no_arc": '<path d="M 5 5 A 1 1 0 0 1 5 5"/>',
+            "bad_transform": '<path d="M 1 1 L 9 9" transform="translate(10-5)"/>',
+            "huge_turn": '<g transform="rotate(1e999)"><path d="M 1 1 L 9 9"/></g>'}
     for name, body in svgs.items():
         text = body if name == "broken" else (
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 451 300">{body}</svg>')
@@ -87,7 +107,7 @@ def test_usage_errors_come_before_torch_is_imported(tmp_path):
                                                        strict=True):
         assert code == 2, argv
         assert not torch_loaded, argv
-        assert line.startswith("sketchify") and said in line, (argv, line)
+        assert line.startswith("sketchify") and said.format(**names) in line, (argv, line)
     assert not (tmp_path / "out").exists()
 
 

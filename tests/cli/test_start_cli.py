@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import QUICK
 from lxml import etree
+from PIL import Image, ImageSequence
 
 from sketchify.backend.cli import main
 from sketchify.core.output import provenance
@@ -68,3 +69,23 @@ def test_nothing_is_written_when_the_start_is_refused(photo, models, tmp_path, n
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--start" in err[0] and "ask at least 3" in err[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_locked_strokes_are_plotted_whole_animated_and_in_every_timelapse_frame(photo, models,
+                                                                              tmp_path):
+    start = tmp_path / "mine.svg"
+    start.write_text(START)
+    out = tmp_path / "out.svg"
+    assert main(["sketch", str(photo), *QUICK, *models, "--strokes", "3,5", "--start",
+                 str(start), "--lock", "-o", str(out), "--plot", "--animate",
+                 str(tmp_path / "drawn.svg"), "--timelapse", str(tmp_path / "run.gif")]) == 0
+    for n in (3, 5):
+        plotted = paths_of(tmp_path / f"out.{n}.svg")
+        assert len(plotted) == n and {p.get("stroke-width") for p in plotted} == {"0.5"}
+        assert sum(" A " in p.get("d") for p in plotted) == 1  # the arc, still an arc
+        assert len(paths_of(tmp_path / f"drawn.{n}.svg")) == n
+        with Image.open(tmp_path / f"run.{n}.gif") as gif:
+            frames = [frame.convert("L") for frame in ImageSequence.Iterator(gif)]
+        # The middle of the locked line (photo px 130, 80) is ink in every frame, even where
+        # every stroke is locked and nothing moves (3).
+        assert frames and all(frame.getpixel((130, 80)) < 100 for frame in frames)

@@ -18,6 +18,7 @@ from sketchify.backend import limits
 from sketchify.backend.api import listing, openapi
 from sketchify.backend.storage.jobs import JobStore
 from sketchify.core.config import MASK_MODES, PRECISION_NAMES, PRESET_NAMES
+from sketchify.core.output.plot_settings import MAX_LENGTH_MM, PAGES_MM
 
 pytest_plugins = ["backend_fixtures"]
 UPLOAD_MB = 1  # a small body limit, so that a 413 costs little to provoke
@@ -71,8 +72,8 @@ def test_the_document_is_valid_openapi_3_1(contract):
     assert contract.document["openapi"] == "3.1.0"
     paths = contract.document["paths"]
     assert set(paths) == {"/v1/sketches", "/v1/sketches/{id}", "/v1/sketches/{id}/svg",
-                          "/v1/sketches/{id}/zip", "/v1/sketches/{id}/image", "/v1/health",
-                          "/v1/openapi.json"}
+                          "/v1/sketches/{id}/plot", "/v1/sketches/{id}/zip",
+                          "/v1/sketches/{id}/image", "/v1/health", "/v1/openapi.json"}
     assert set(paths["/v1/sketches"]) == {"get", "post"}
     assert set(paths["/v1/sketches/{id}"]) == {"parameters", "get", "delete"}
     assert "/static/" in contract.document["info"]["description"]
@@ -93,6 +94,10 @@ def test_the_limits_are_the_validators_own(contract):
     assert fields["preset"]["enum"] == list(PRESET_NAMES)
     assert fields["mask"]["enum"] == list(MASK_MODES)
     assert fields["precision"]["enum"] == list(PRECISION_NAMES)
+    as_json = body["content"]["application/json"]["schema"]["properties"]
+    plot = as_json["plot"]["anyOf"][0]["anyOf"][0]["properties"]
+    assert plot["page"]["enum"] == list(PAGES_MM)
+    assert plot["size_mm"]["maximum"] == plot["pen_mm"]["maximum"] == MAX_LENGTH_MM
     start = fields["start"]["anyOf"][0]
     assert start["maxItems"] == limits.MAX_START_ITEMS
     assert start["items"]["properties"]["d"]["maxLength"] == limits.MAX_START_CHARS
@@ -253,3 +258,35 @@ def test_the_contract_helper_notices_a_broken_response(contract):
     assert contract.problems("GET", "http://h/v1/health", 418, {}, b"")
     assert contract.problems("GET", "http://h/v1/sketches/" + "0" * 32, 404,
                              {"Content-Type": "text/html"}, b"<p>no</p>")
+
+
+def test_plot_ready_svgs_over_real_http(server, contract):
+    from lxml import etree
+
+    from sketchify.core.output import provenance
+
+    get = lambda url: server.http.get(url, timeout=30)  # noqa: E731
+    refused = checked(contract, server.submit(strokes="4", steps=1, plot='{"page": "B5"}'), 422)
+    assert refused.json()["field"] == "plot"
+    as_json = {"image": base64.b64encode(png_bytes()).decode(), "strokes": [4], "steps": 1,
+               "plot": {"size_mm": 100, "pen_mm": 0.8}}
+    sent = checked(contract, server.http.post(f"{server.url}/v1/sketches", json=as_json,
+                                              timeout=30), 202).json()
+    assert sent["params"]["plot"] == {"size_mm": 100.0, "pen_mm": 0.8, "margin_mm": 0.0}
+    multipart = checked(contract, server.submit(strokes="4", steps=1,
+                                                plot=json.dumps({"page": "A4"})), 202).json()
+    plain = checked(contract, server.submit(strokes="4", steps=1), 202).json()
+    for job in (sent, multipart, plain):
+        assert server.finished(job["id"])["status"] == "done"
+    done = checked(contract, get(f"{server.url}/v1/sketches/{sent['id']}"), 200).json()
+    plotted = checked(contract, get(server.url + done["links"]["plot"]["4"]), 200)
+    root = etree.fromstring(plotted.content)
+    assert root.get("width") == "100mm" and root.get("height") == "75mm"  # a 64 x 48 photo
+    assert root.get("viewBox") == "0 0 100 75"
+    assert provenance.read(plotted.content)["plot"] == done["params"]["plot"]
+    a4 = etree.fromstring(get(f"{server.url}/v1/sketches/{multipart['id']}/plot").content)
+    assert (a4.get("width"), a4.get("height")) == ("297mm", "210mm")
+    checked(contract, get(f"{server.url}/v1/sketches/{plain['id']}/plot"), 404)
+    checked(contract, get(f"{server.url}/v1/sketches/{sent['id']}/plot?strokes=8"), 404)
+    checked(contract, get(f"{server.url}/v1/sketches/{sent['id']}/plot?strokes=x"), 422)
+    checked(contract, get(f"{server.url}/v1/sketches/{'0' * 32}/plot"), 404)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from lxml import etree
+from path_geometry import geometry, same_geometry
 from PIL import Image, ImageDraw
 
 from sketchify.core.config import SketchConfig
@@ -16,6 +17,8 @@ from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError
 from sketchify.core.given import place, with_widths
 from sketchify.core.output import provenance
+from sketchify.core.output.plot import plot_svg
+from sketchify.core.output.plot_settings import plot_settings
 from sketchify.core.output.svg import SVG_NS, parse_svg
 from sketchify.core.paths import parse_path
 from sketchify.core.photo.geometry import Placement
@@ -129,7 +132,11 @@ def test_counts_of_only_given_strokes_and_all_locked(sketcher):
     assert len(paths(sketcher.sketch(photo(), strokes=2, config=config(2), start=free).svg(2))) == 2
 
 
-def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher):
+def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher, monkeypatch):
+    def no_mask(*args, **kwargs):
+        raise AssertionError("the object mask ran before the start was checked")
+
+    monkeypatch.setattr(sketcher, "object_mask", no_mask)
     start = from_items([{"d": LINE}, {"d": CUBIC}, {"d": ARC}])
     with pytest.raises(InputError, match="smallest count") as error:
         sketcher.sketch(photo(), strokes=(2, 8), config=config(1), start=start)
@@ -137,6 +144,10 @@ def test_a_count_below_the_given_strokes_and_far_points_are_refused(sketcher):
     far = from_items([{"d": f"M 0 0 L {3 * WIDTH} 10"}])
     with pytest.raises(InputError, match="outside"):
         sketcher.sketch(photo(), strokes=4, config=config(1), start=far)
+    # Both ends of this arc are on the photo; its sweep is far off it.
+    far_arc = from_items([{"d": "M 0 0 A 1e12 1e12 0 1 1 10 0"}])
+    with pytest.raises(InputError, match="outside"):
+        sketcher.sketch(photo(), strokes=4, config=config(1), start=far_arc, mask="auto")
 
 
 def test_with_a_mask_new_strokes_start_on_the_object_and_off_the_given_ink(sketcher):
@@ -157,3 +168,25 @@ def test_with_a_mask_new_strokes_start_on_the_object_and_off_the_given_ink(sketc
     result = sketcher.sketch(picture, strokes=(4, 9), config=config(2), mask=object_mask,
                              start=start)
     assert [len(paths(result.svg(n))) for n in (4, 9)] == [4, 9]
+
+
+def test_a_start_sketch_plots_whole_paths_at_the_pen(sketcher):
+    """The plot of a result whose first path is a locked arc and line: every path ordered and
+    turned whole, its geometry unchanged, each at the pen's width, both settings recorded."""
+    locked = ARC + " L 85 55"
+    start = from_items([{"d": locked, "locked": True}])
+    svg = sketcher.sketch(photo(), strokes=8, config=config(3, seeds=1), start=start).svg(8)
+    plotted = plot_svg(svg, plot_settings(size_mm=WIDTH, pen_mm=0.3))  # 1 mm per photo pixel
+    found = paths(plotted.svg)
+    assert len(found) == 8 and {p.get("stroke-width") for p in found} == {"0.3"}
+    assert same_geometry([geometry(p.get("d")) for p in found],
+                         [geometry(p.get("d")) for p in paths(svg)])
+    assert plotted.travel_mm <= plotted.travel_before_mm
+    kinds = sorted("".join(s.kind for s in parse_path(p.get("d"))) for p in found)
+    assert kinds[0] in ("AL", "LA") and kinds[1:] == ["C"] * 7  # the locked path, new cubics
+    (arc,) = [s for p in found for s in parse_path(p.get("d")) if s.kind == "A"]
+    forwards = arc.start == pytest.approx((30, 20), abs=1e-4)
+    assert forwards or arc.end == pytest.approx((30, 20), abs=1e-4)
+    assert arc.arc[:2] == pytest.approx((12, 8)) and arc.arc[3:] == (True, forwards)
+    record = provenance.read(plotted.svg)
+    assert record["start"] == start.summary() and record["plot"]["pen_mm"] == 0.3

@@ -49,3 +49,16 @@ def test_the_precision_benchmark_runs_with_tiny_models(mode):
         fp64 = re.search(r"fp64 +([\d.]+) % +([\d.]+)", out.split("all cases")[1])
         assert fp64 and float(fp64[1]) < 0.01 and float(fp64[2]) > 0.999, out
         assert "meets the bar" in out
+
+
+@pytest.mark.slow
+def test_the_start_benchmark_runs_with_tiny_models():
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "start.py"), "--tiny", "--steps", "3",
+         "--repeats", "1", "--cpu-clock"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    for variant in ("16 strokes, no start", "16 strokes, 4 of them locked (12 move)",
+                    "16 moving strokes over 4 locked"):
+        assert re.search(rf"{re.escape(variant)}: [\d.]+ s", run.stdout), run.stdout

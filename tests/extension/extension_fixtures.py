@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlparse
 
 from PIL import Image, ImageOps
 
+from sketchify.core.output.plot import plot_svg
+from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.timing.durations import about  # the server's own wording
 
 STEPS = 100  # the stand-in's jobs advance 40 steps per status poll
@@ -249,6 +251,9 @@ def _handler(backend: StandInBackend):
                 self._error(404, f"This job has no {count}-stroke sketch.", "strokes")
             elif status != "done" and not preview:
                 self._error(409, f"The job is {status}.")
+            elif parts[3] == "plot":  # made from the sketch by the backend's own code
+                settings = plot_from_json(json.loads(job.fields["plot"]))
+                self._send(200, plot_svg(job.svgs[count], settings).svg.encode(), "image/svg+xml")
             else:
                 self._send(200, job.svgs[count].encode(), "image/svg+xml")
 

@@ -7,6 +7,7 @@ changed; every refusal with one message, nothing sent and the document untouched
 from __future__ import annotations
 
 import json
+import math
 
 import inkex
 from extension_cases import PATH_TAG, SKETCHIFY, ExtensionCase, top_layers
@@ -245,3 +246,60 @@ class TestRefusals(AgainCase):
         tree.getroot().getElementById(LAYER).set(f"{SKETCHIFY}start", "[{")
         tree.write(doc)
         self.assertIn("sketchify:start cannot be read", self.refused(doc))
+
+
+def same_curve(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
+    """How far apart two sampled paths are, either drawn from either end (a plotter may
+    reverse a stroke; its geometry stays)."""
+    if len(a) != len(b):
+        return float("inf")
+    return max(max(min(math.dist(p, q) for q in b) for p in a),
+               max(min(math.dist(p, q) for q in a) for p in b))
+
+
+class TestPlotterReadyWithKeptStrokes(AgainCase):
+    def plot_layer(self, root) -> etree._Element:
+        (plot,) = [g for name, g in top_layers(root).items() if " · plot 0.4 mm" in name]
+        return plot
+
+    def test_the_plot_layer_holds_the_kept_strokes_whole_at_the_pen_width(self):
+        root = inkex.load_svg(self.first("--plot=true", "--pen=0.4")).getroot()
+        plot = list(self.plot_layer(root).iter(PATH_TAG))
+        self.assertEqual(len(plot), 16)
+        pen = 0.4 * 96 / 25.4
+        for path in plot:
+            self.assertAlmostEqual(float(inkex.Style(path.get("style"))["stroke-width"]), pen, 4)
+        for name in DRAWN_IDS:
+            d, to_root = DRAWN[name]
+            drawn = samples(d, to_root)
+            self.assertLess(min(same_curve(samples(p.get("d")), drawn) for p in plot), 0.01,
+                            name)
+
+    def test_sketch_again_asks_for_the_plot_the_first_job_asked(self):
+        doc = self.first("--plot=true", "--pen=0.4")
+        first_job = self.last_job()
+        root = self.again(doc)
+        self.assertEqual(json.loads(self.last_job().fields["plot"]),
+                         json.loads(first_job.fields["plot"]))
+        new = root.getElementById(LAYER).getnext()
+        self.assertEqual(new.get("{http://www.inkscape.org/namespaces/inkscape}label"),
+                         "16 strokes · img")
+        self.assertEqual(len(list(new.getnext().iter(PATH_TAG))), 16)
+        self.assertIn(" · plot 0.4 mm", new.getnext().get(
+            "{http://www.inkscape.org/namespaces/inkscape}label"))
+
+    def test_sketch_again_from_a_placeholder_made_layer_asks_for_the_plot_too(self):
+        doc = self.write(drawing())
+        self.succeeds(SketchifyImage, doc, [
+            "--id=img", *(f"--id={i}" for i in DRAWN_IDS), "--selected_paths=keep",
+            "--plot=true", "--pen=0.4", "--wait=false", *self.backend_args()])
+        for job in self.backend.jobs.values():
+            job.polls_until_done = 0
+        self.succeeds(UpdateSketches, doc, [f"--url={self.backend.url}"])
+        first_job = self.last_job()
+        self.again(doc)
+        self.assertEqual(self.last_job().fields["plot"], first_job.fields["plot"])
+
+    def test_without_plot_sketch_again_asks_none(self):
+        self.again(self.first())
+        self.assertNotIn("plot", self.last_job().fields)

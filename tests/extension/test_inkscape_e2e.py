@@ -432,3 +432,73 @@ def drawn(root) -> list[tuple[str, str | None, str | None]]:
 def drawing(root) -> list[bytes]:
     """Every layer, to the byte."""
     return [etree.tostring(g) for g in root.iterchildren(f"{SVG}g")]
+
+
+def plotted_curves(layer) -> list[list[tuple[float, float]]]:
+    return [curve_points(p.get("d")) for p in layer.iter(f"{SVG}path")]
+
+
+def pen_travel(curves: list[list[tuple[float, float]]], origin: tuple[float, float]) -> float:
+    total, here = 0.0, origin
+    for points in curves:
+        total += math.dist(here, points[0])
+        here = points[-1]
+    return total
+
+
+def check_plot_layer(editable, plot, pen: float, corner: tuple[float, float]) -> None:
+    """The plot layer holds the editable layer's strokes (each maybe drawn backwards), every
+    one the pen's width, in an order with no more pen-up travel from the image's corner."""
+    assert not visible(plot) and plot.get(f"{INKSCAPE_NS}groupmode") == "layer"
+    sketch, ordered = plotted_curves(editable), plotted_curves(plot)
+    assert len(ordered) == len(sketch) > 0
+    for curve in ordered:
+        assert any(len(curve) == len(other) and (
+            all(math.dist(a, b) < 0.01 for a, b in zip(curve, other, strict=True))
+            or all(math.dist(a, b) < 0.01 for a, b in zip(curve[::-1], other, strict=True)))
+            for other in sketch), curve
+    widths = [float(p.style["stroke-width"]) for p in plot.iter(f"{SVG}path")]
+    assert widths == [pytest.approx(pen, abs=1e-6)] * len(widths)
+    assert pen_travel(ordered, corner) <= pen_travel(sketch, corner) + 1e-6
+
+
+def test_plot_ready_layers_waiting_and_after_update_in_real_inkscape(server, profile,
+                                                                    tmp_path):
+    # The cat: 451 x 300 px fit into 120 x 60 mm (xMidYMid), in a layer moved by (20, 15).
+    scale = min(120 / CAT_PIXELS[0], 60 / CAT_PIXELS[1])
+    corner = (20 + 130 + (120 - CAT_PIXELS[0] * scale) / 2, 15 + 20)
+    preferences(profile, server.url, steps=2, strokes_8="false", plot="true", pen="0.7")
+    output = tmp_path / "out.svg"
+    code, dialogs, log = run_inkscape(profile, write_document(tmp_path / "doc"), output,
+                                      select="cat")
+    assert (code, dialogs) == (0, 0), log
+    layers = sketch_layers(inkex.load_svg(str(output)).getroot())
+    assert set(layers) == {"4 strokes · cat", "4 strokes · cat · plot 0.7 mm"}, sorted(layers)
+    assert visible(layers["4 strokes · cat"])  # the editable sketch, as without the option
+    check_plot_layer(layers["4 strokes · cat"], layers["4 strokes · cat · plot 0.7 mm"], 0.7,
+                     corner)
+    (metadata,) = layers["4 strokes · cat · plot 0.7 mm"].iterchildren(f"{SVG}metadata")
+    assert json.loads(metadata.text)["plot"] == {"size_mm": pytest.approx(CAT_PIXELS[0] * scale,
+                                                                          abs=1e-3),
+                                                 "pen_mm": 0.7, "margin_mm": 0.0}
+
+    # Wait off: a placeholder for each layer, the plot one recording its settings.
+    preferences(profile, server.url, steps=2, strokes_8="false", plot="true", pen="0.3",
+                wait="false")
+    started = tmp_path / "started.svg"
+    code, dialogs, log = run_inkscape(profile, write_document(tmp_path / "doc2"), started,
+                                      select="cat")
+    assert (code, dialogs) == (0, 0), log
+    placeholders = sketch_layers(inkex.load_svg(str(started)).getroot())
+    plot = next(layer for label, layer in placeholders.items() if "plot 0.3 mm" in label)
+    assert json.loads(plot.get(f"{SKETCHIFY}plot"))["pen_mm"] == 0.3
+    assert plot.get(f"{SKETCHIFY}format") == "2"
+    server.wait_until(plot.get(f"{SKETCHIFY}job"), ("done",), timeout=180)
+    updated = tmp_path / "updated.svg"
+    code, dialogs, log = run_inkscape(profile, started, updated, select="",
+                                      action="org.sketchify.update")
+    assert (code, dialogs) == (0, 0), log
+    layers = sketch_layers(inkex.load_svg(str(updated)).getroot())
+    assert set(layers) == {"4 strokes · cat", "4 strokes · cat · plot 0.3 mm"}, sorted(layers)
+    check_plot_layer(layers["4 strokes · cat"], layers["4 strokes · cat · plot 0.3 mm"], 0.3,
+                     corner)

@@ -4,6 +4,7 @@ subpaths; exact lines and quadratics, arcs within 0.1 px, one fitted cubic; tran
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from sketchify.core.errors import InputError
 from sketchify.core.paths import (
     ARC_TOLERANCE,
+    bounds,
     cubics,
     exact,
     fit_cubic,
@@ -53,6 +55,12 @@ def test_z_closes_the_subpath_and_writes_back_as_z():
     assert [s.kind for s in segments] == ["L", "L", "Z", "L"]
     assert segments[3].points == ((1.0, 1.0), (2.0, 1.0))  # after z, relative to the start
     assert parse_path(path_data(segments)) == segments
+    # A subpath that starts where the last one ended keeps its moveto: Z closes to it.
+    joined = parse_path("M0 0 L 10 0 M 10 0 L 10 10 Z")
+    assert path_data(joined, exact) == "M 0 0 L 10 0 M 10 0 L 10 10 Z"
+    assert joined[-1].points == ((10.0, 10.0), (10.0, 0.0))
+    assert parse_path(path_data(joined)) == joined
+    assert transformed(joined, (2.0, 0.0, 0.0, 2.0, 0.0, 0.0))[1].opens
 
 
 def test_arcs_with_compact_flags_and_their_exact_write_back():
@@ -114,10 +122,39 @@ def test_a_free_stroke_of_several_segments_is_fitted_to_one_cubic():
 
 
 @pytest.mark.parametrize("d", ["L 1 1", "M 0", "M 0 0 L 1", "M 0 0 X 1 1", "M 0 0 L 1 1 junk",
-                               "M 0 0 A 1 1 0 2 0 5 5", "M 0 0 L 1e999 0", "M 0 0 L nan 0"])
+                               "M 0 0 A 1 1 0 2 0 5 5", "M 0 0 L 1e999 0", "M 0 0 L nan 0",
+                               "M 0 0 A 1e200 1e200 0 1 1 10 0"])
 def test_broken_path_data_is_refused(d):
     with pytest.raises(InputError):
         parse_path(d)
+
+
+def test_an_arc_made_huge_by_a_transform_is_refused_not_converted_forever():
+    (arc,) = transformed(parse_path("M 0 0 A 1 1 0 1 1 1e-100 0"), (1e100, 0, 0, 1e100, 0, 0))
+    with pytest.raises(InputError, match="too large to draw"):
+        cubics([arc])
+
+
+def test_an_arc_that_ends_where_it_starts_draws_nothing_as_svg_says():
+    assert parse_path("M 5 5 A 1 1 0 0 1 5 5") == []
+    (line,) = parse_path("M 5 5 A 1 1 0 0 1 5 5 L 6 6")
+    assert line.kind == "L" and line.opens
+
+
+@pytest.mark.parametrize("d", [
+    "M 0 0 A 300 100 30 1 1 400 50", "M 10 10 A 5 8 -20 0 0 20 5", "M 0 0 A 5 5 0 0 1 10 0",
+    "M 0 0 A 1e6 1e6 0 0 1 10 0", "M 0 0 A 1e6 1e6 0 1 1 10 0", "M 0 0 A 0 5 0 0 1 10 0",
+])
+def test_the_bounds_of_an_arc_are_the_box_of_what_it_draws(d):
+    (arc,) = parse_path(d)
+    points = np.concatenate([bezier(c, np.linspace(0, 1, 201)) for c in cubics([arc])])
+    box = np.asarray(bounds(arc))
+    low, high = box.min(axis=0), box.max(axis=0)
+    slack = ARC_TOLERANCE + 1e-6 * max(1.0, float(np.abs(box).max()))
+    assert np.all(points >= low - slack) and np.all(points <= high + slack)
+    # Tight: each side of the box is reached by the drawn curve.
+    assert np.all(np.abs(points.min(axis=0) - low) <= slack)
+    assert np.all(np.abs(points.max(axis=0) - high) <= slack)
 
 
 def test_transforms_compose_as_svg_says():
@@ -156,3 +193,50 @@ def test_a_start_svg_maps_its_viewbox_onto_the_photo_and_ignores_the_rest():
     sized = from_svg(b'<svg xmlns="http://www.w3.org/2000/svg" width="50" height="25">'
                      b'<path d="M 0 0 L 50 25"/></svg>', 100, 50)
     assert sized.strokes[0].segments[0].end == (100.0, 50.0) and not sized.strokes[0].locked
+
+
+@pytest.mark.parametrize(("own", "group", "width"), [
+    ('stroke-width="1cm"', "stroke-width:4", 96 / 2.54),
+    ('style="stroke-width:2mm"', "", 96 / 12.7), ('stroke-width="3pt"', "", 4.0),
+    ('stroke-width="0.5in"', "", 48.0), ('stroke-width="1pc"', "", 16.0),
+    ('stroke-width="inherit"', "stroke-width:4", 4.0), ('stroke-width="2PX"', "", 2.0),
+])
+def test_a_start_svg_reads_stroke_widths_in_absolute_units(own, group, width):
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 50 25"><g style="{group}">'
+           f'<path d="M 0 0 L 10 0" {own}/></g></svg>')
+    (stroke,) = from_svg(svg.encode(), 100, 50).strokes  # the photo is twice the viewBox
+    assert stroke.width == pytest.approx(2 * width, rel=1e-12)
+
+
+@pytest.mark.parametrize(("svg", "why"), [
+    ('viewBox="0 0 50 25"><path d="M 0 0 L 1 0" stroke-width="1em"/>',
+     "<path> 1: stroke-width '1em' is not a length in px, mm, cm, in, pt or pc"),
+    ('viewBox="0 0 50 25"><path d="M 0 0 L 1 0" style="stroke-width:5%"/>', "not a length"),
+    ('width="0" height="25"><path d="M 0 0 L 1 0"/>', "size 0 x 25 is empty"),
+    ('width="50" height="-2mm"><path d="M 0 0 L 1 0"/>', "is empty"),
+    ('width="3ft" height="25"><path d="M 0 0 L 1 0"/>', "the SVG's width '3ft' is not a length"),
+])
+def test_a_start_svg_with_a_size_or_width_that_is_no_length_is_refused(svg, why):
+    with pytest.raises(InputError, match=re.escape(why)) as error:
+        from_svg(f'<svg xmlns="http://www.w3.org/2000/svg" {svg}</svg>'.encode(), 100, 50)
+    assert error.value.field == "start"
+
+
+def test_a_start_svg_sized_in_mm_covers_the_photo():
+    svg = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10mm" height="5mm">'
+           b'<path d="M 0 0 L 1 0"/></svg>')
+    (stroke,) = from_svg(svg, 100, 50).strokes
+    assert stroke.segments[0].end == pytest.approx((100 / (10 * 96 / 25.4), 0.0), rel=1e-12)
+
+
+def test_a_start_svg_reads_only_drawn_paths_and_the_root_transform():
+    hidden = "".join(f'<{tag}><path d="M 0 0 L 9 9"/></{tag}>'
+                     for tag in ("defs", "clipPath", "mask", "marker", "symbol", "pattern"))
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 50" '
+           f'transform="translate(10 5)">{hidden}<path d="M 0 0 L 10 0"/></svg>')
+    (stroke,) = from_svg(svg.encode(), 100, 50).strokes
+    assert stroke.segments[0].points == ((10.0, 5.0), (20.0, 5.0))
+    nested = (b'<svg xmlns="http://www.w3.org/2000/svg"><svg x="50" viewBox="0 0 10 10">'
+              b'<path d="M 0 0 L 10 10"/></svg></svg>')
+    with pytest.raises(InputError, match="<path> 1 is inside a nested <svg>"):
+        from_svg(nested, 100, 50)

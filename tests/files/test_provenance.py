@@ -75,6 +75,17 @@ def test_a_sketch_from_before_precision_was_recorded_is_up_to_date(result):
     assert not provenance.settings_match(older, wanted, defaults=())
 
 
+def test_a_format_1_sketch_matches_only_when_no_plot_is_wanted(result):
+    wanted = result.provenance(4)
+    assert wanted["plot"] is None and wanted["format"] == 2
+    older = {k: v for k, v in wanted.items() if k not in ("precision", "plot")} | {"format": 1}
+    assert provenance.settings_match(older, wanted)
+    plotted = {**wanted, "plot": {"size_mm": 150.0, "pen_mm": 0.5, "margin_mm": 0.0}}
+    assert not provenance.settings_match(older, plotted, defaults=("precision",))
+    assert not provenance.settings_match(wanted, plotted)  # format 2 records its plot
+    assert provenance.settings_match(plotted, plotted)
+
+
 def test_svg_without_metadata_has_none():
     assert provenance.read('<svg xmlns="http://www.w3.org/2000/svg"/>') is None
 
@@ -101,3 +112,16 @@ def test_newer_or_malformed_provenance_is_refused(text):
 ])
 def test_about(seconds, text):
     assert about(seconds) == text
+
+
+def test_an_svg_from_before_the_start_was_recorded_matches_only_no_start():
+    """Format 1 (release 0.2.0) had no `start`: it was made without one."""
+    wanted = {"preset": "draft", "strokes": 4, "precision": "fp32", "start": None}
+    older = {"format": 1, "preset": "draft", "strokes": 4, "precision": "fp32"}
+    assert provenance.settings_match(older, wanted)
+    given = {"given": 1, "locked": 1, "sha256": "0" * 64}
+    assert not provenance.settings_match(older, {**wanted, "start": given})
+    assert provenance.settings_match({**older, "format": 2, "start": given},
+                                     {**wanted, "start": given})
+    assert not provenance.settings_match({**older, "format": 2, "start": None},
+                                         {**wanted, "start": given})

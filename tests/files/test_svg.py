@@ -100,6 +100,9 @@ def test_empty_sketch_round_trips():
         f'<svg xmlns="{SVG_NS}"/>',
         f'<svg xmlns="{SVG_NS}" width="9" height="9"><path d="M 0 0 L 1"/></svg>',
         f'<svg xmlns="{SVG_NS}" width="9" height="9"><path d="0 0 L 1 1"/></svg>',
+        # An arc whose radius would take forever to convert to cubics.
+        f'<svg xmlns="{SVG_NS}" width="9" height="9"><path d="M 0 0 A 1e200 1e200 0 1 1 1 0"/>'
+        "</svg>",
     ],
 )
 def test_parse_rejects_what_it_cannot_read(text):

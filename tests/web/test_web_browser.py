@@ -288,3 +288,29 @@ def test_dropped_photos_and_a_bad_setting_get_the_servers_sentence(page, server)
     assert len(page.find_all(".photo-item")) == 1  # kept, to submit again once fixed
     listed = server.http.get(f"{server.url}/v1/sketches", timeout=30).json()["items"]
     assert "dropped.png" not in [job["filename"] for job in listed]
+
+
+def test_a_plot_ready_svg_is_asked_on_the_form_and_downloads(page, server, tmp_path):
+    photo = tmp_path / "wide.png"
+    photo.write_bytes(png_bytes(160, 120))
+    page.open(server.url, TOKEN)
+    page.wait(lambda: page.find("#app").is_displayed(), "the page")
+    page.find("#photo-input").send_keys(str(photo))
+    fill_form(page, {4}, preset="draft", steps="2", pen="0")
+    Select(page.find("#plot")).select_by_value("A5")
+    page.find("#submit-button").click()
+    # A pen of 0 mm: the server's sentence, and the plot choice is where to fix it.
+    page.wait(lambda: "more than 0" in page.find("#form-error").text, "the pen's refusal")
+    assert page.find("#form-error").get_attribute("data-field") == "plot"
+    assert page.find("#plot").get_attribute("aria-invalid") == "true"
+    fill_form(page, {4}, pen="0.3")
+    card = submit_form(page, "wide.png")
+    job = server.job(card.get_attribute("data-id"))
+    assert job["params"]["plot"] == {"page": "A5", "pen_mm": 0.3, "margin_mm": 10.0}
+    page.wait(lambda: card.get_attribute("data-status") == "done", "the job to finish",
+              timeout=60)
+    button = page.wait(lambda: page.find_all(".plot-button", card), "the plot button")[0]
+    button.click()
+    root = etree.fromstring(page.downloaded("wide.4.plot.svg").read_bytes())
+    assert (root.get("width"), root.get("height")) == ("210mm", "148mm")
+    assert {p.get("stroke-width") for p in root.findall(f".//{SVG_PATH}")} == {"0.3"}

@@ -11,7 +11,7 @@ const PAGE_SIZE = 20;
 const PHOTO_BOX = 480; // largest side of a job's photo on the page, in canvas pixels
 const SVG_NS = "http://www.w3.org/2000/svg";
 const ACTIVE = new Set(["queued", "running"]);
-const FORM_FIELDS = ["strokes", "preset", "steps", "seeds", "seed", "prompt", "precision"];
+const FORM_FIELDS = ["strokes", "preset", "steps", "seeds", "seed", "prompt", "precision", "plot"];
 const PHOTO_FIELDS = new Set(["image", "mask_image", "mask", "filename"]);
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -191,9 +191,21 @@ function sketchForm(photo, counts) {
     const value = document.getElementById(field).value.trim();
     if (value) body.append(field, value); // left empty: the preset decides
   }
+  const plot = plotSettings();
+  if (plot) body.append("plot", JSON.stringify(plot));
   // Only a chosen mask is sent: the field means "use this file as the mask".
   if (photo.mask.files.length) body.append("mask_image", photo.mask.files[0]);
   return body;
+}
+
+// The plot-ready SVG asked for (the server checks it and names `plot` if it is wrong).
+function plotSettings() {
+  const fit = $("#plot").value;
+  if (!fit) return null;
+  const plot = fit === "size" ? { size_mm: 150 } : { page: fit };
+  const pen = $("#pen").value.trim();
+  if (pen) plot.pen_mm = Number(pen);
+  return plot;
 }
 
 async function submitPhotos(event) {
@@ -389,6 +401,16 @@ class Card {
       button.addEventListener("click", () => this.guard(
         download(job.links.svg[count], `${downloadStem(job)}.${count}.svg`)));
       caption.append(button);
+      if (job.links.plot) {
+        const plotButton = document.createElement("button");
+        plotButton.type = "button";
+        plotButton.className = "plot-button";
+        plotButton.textContent = "Download plot-ready SVG";
+        plotButton.setAttribute("aria-label", `Download the ${count}-stroke plot-ready SVG`);
+        plotButton.addEventListener("click", () => this.guard(
+          download(job.links.plot[count], `${downloadStem(job)}.${count}.plot.svg`)));
+        caption.append(" ", plotButton);
+      }
       figure.append(svg, caption);
       return figure;
     }));
