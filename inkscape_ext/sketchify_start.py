@@ -21,6 +21,9 @@ START_ATTR = f"{{{NS}}}start"
 # so Sketch again asks for them too.
 PLOTTED_ATTR = f"{{{NS}}}plotted"
 DECIMALS = 6  # of a photo pixel: far below anything visible, and short on the wire
+# References to elements in the drawn path's own coordinates: a kept stroke's transforms are
+# baked into its path data, so they would land elsewhere (and a clip could hide it).
+_PLACED = ("clip-path", "mask", "filter")
 # Where a drawn path is no stroke: definitions, clips and masks.
 _HIDDEN = {inkex.addNS(tag, "svg") for tag in ("defs", "clipPath", "mask", "symbol")}
 
@@ -169,6 +172,8 @@ def drawn_style(element: inkex.BaseElement, scale: float, name: str) -> str:
 
 def scaled_style(style: inkex.Style | str, scale: float, what: str) -> str:
     style = inkex.Style(style)
+    for key in _PLACED:
+        style.pop(key, None)
     width = length(style.get("stroke-width"), what, 1.0)
     style["stroke-width"] = f"{width * scale:.6g}"
     return str(style)

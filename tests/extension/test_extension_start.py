@@ -144,6 +144,18 @@ class TestStrokesInThePhotosPixels(StartCase):
         self.assertIn(" A ", sent[1]["d"])  # an arc stays an arc
         self.assertEqual(sent[2]["d"].count("M "), 2)  # two subpaths, one stroke
 
+    def test_a_kept_stroke_leaves_its_clip_mask_and_filter_behind(self):
+        doc = self.write(drawing(extra=(
+            '<path id="clipped" d="M {} L {}" style="fill:none;stroke:#123456;stroke-width:3;'
+            'clip-path:url(#c);mask:url(#m);filter:url(#f)"/>').format(
+                *in_ink((40, 40), (80, 60)))))
+        root = self.succeeds(SketchifyImage, doc, self.args(
+            ("img", "line", "arc", "pencil", "clipped"), "--selected_paths=keep"))
+        style = inkex.Style(list(self.sketch_layer(root, 16).iter(PATH_TAG))[3].get("style"))
+        self.assertEqual(style["stroke"], "#123456")
+        for key in ("clip-path", "mask", "filter"):
+            self.assertNotIn(key, style)
+
     def test_kept_strokes_stand_where_and_as_they_were_drawn(self):
         doc = self.write(drawing())
         before = {i: etree.tostring(inkex.load_svg(doc).getroot().getElementById(i))
