@@ -17,7 +17,7 @@ from sketchify_geometry import ImageFrame
 from sketchify_image import IMAGE_TAG, Item, SketchifyImage, backend_arguments
 from sketchify_layers import LABEL, METADATA_TAG, insert
 from sketchify_mask import SHAPES, SelectedImage, masks
-from sketchify_placeholders import NS
+from sketchify_placeholders import NS, tried_seeds
 from sketchify_source import ImageSource, link_folders
 from sketchify_start import (
     IMAGE_ATTR,
@@ -218,8 +218,11 @@ def plot_asked(settings: dict, layer: inkex.BaseElement) -> str:
 
 def untried_seed(svg: inkex.SvgDocumentElement) -> int:
     """The first seed no sketch in the document has tried (a job tries ``seeds`` of them
-    from ``first_seed``)."""
+    from ``first_seed``), its placeholders' jobs included."""
     tried = [0]
+    for element in svg.iter():
+        if isinstance(element.tag, str) and (after := tried_seeds(element)) is not None:
+            tried.append(after)
     for metadata in svg.iter(METADATA_TAG):
         try:
             settings = json.loads(metadata.text or "")

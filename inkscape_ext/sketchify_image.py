@@ -18,7 +18,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import inkex
 from sketchify_client import FINISHED, Backend
@@ -273,13 +273,19 @@ class SketchifyImage(inkex.EffectExtension):
         taken = set(self.svg.get_ids())
         frame = item.frame.pixels_to_root((0.0, 0.0, *map(float, pixels)))
         status = RUNNING if item.state.get("status") == RUNNING else QUEUED
+        sent = self.fields(counts)
+        seed = sent.get("seed")
+        seeds = sent.get("seeds") or (item.state.get("params") or {}).get("seeds") or 1
         layers = []
         for count in counts:
             layer = new_layer(label(count, item.source.label, status_text(item.state)),
                               unique_id(taken, layer_id(item.image, count)),
                               visible=count == counts[-1])
-            Record(url=url, job=item.job, count=count, image=item.image.get_id(), frame=frame,
-                   pixels=pixels, status=status, start=to_json(item.start)).write(layer)
+            record = Record(url=url, job=item.job, count=count, image=item.image.get_id(),
+                            frame=frame, pixels=pixels, status=status,
+                            start=to_json(item.start),
+                            seed=None if seed is None else int(seed), seeds=int(seeds))
+            record.write(layer)
             remember(layer, item.image.get_id(), item.start, item.plot)
             layers.append(layer)
             if item.plot:
@@ -287,9 +293,7 @@ class SketchifyImage(inkex.EffectExtension):
                                        status_text(item.state)),
                                  unique_id(taken, f"plot-{layer_id(item.image, count)}"),
                                  visible=False)
-                Record(url=url, job=item.job, count=count, image=item.image.get_id(),
-                       frame=frame, pixels=pixels, status=status, start=to_json(item.start),
-                       plot=item.plot).write(plot)
+                replace(record, plot=item.plot).write(plot)
                 layers.append(plot)
         return layers
 

@@ -15,7 +15,8 @@ from lxml import etree
 NS = "urn:sketchify-clipasso:inkscape"
 PREFIX = "sketchify"
 # 2: sketchify:start (the start strokes sent, JSON) and sketchify:plot (a plot-ready layer's
-# plot settings, JSON); format 1 has neither.
+# plot settings, JSON), sketchify:seed and sketchify:seeds (the seeds the job tries, so that
+# Sketch again picks another before the layer is filled); format 1 has none of them.
 FORMAT = 2
 etree.register_namespace(PREFIX, NS)  # so saved documents say sketchify:job, not ns0:job
 
@@ -44,6 +45,9 @@ def _attr(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
+SEED_ATTR, SEEDS_ATTR = _attr("seed"), _attr("seeds")
+
+
 @dataclass(frozen=True)
 class Record:
     url: str  # the backend the job was sent to
@@ -55,6 +59,8 @@ class Record:
     status: str
     start: str = ""  # the start strokes sent (sketchify_start's JSON), "" for none
     plot: str = ""  # a plot-ready layer's plot settings (JSON); "" for the editable sketch
+    seed: int | None = None  # the first seed the job tries (None: the backend's default)
+    seeds: int = 1  # how many it tries from there, as far as the submission said
 
     def write(self, element: inkex.BaseElement) -> None:
         element.set(_attr("format"), str(FORMAT))
@@ -71,6 +77,17 @@ class Record:
             element.set(_attr("start"), self.start)
         if self.plot:
             element.set(_attr("plot"), self.plot)
+        if self.seed is not None:
+            element.set(SEED_ATTR, str(self.seed))
+            element.set(SEEDS_ATTR, str(self.seeds))
+
+
+def tried_seeds(element: inkex.BaseElement) -> int | None:
+    """The first seed no job of this placeholder tried, or None when it records none."""
+    try:
+        return int(element.get(SEED_ATTR, "")) + max(1, int(element.get(SEEDS_ATTR) or 1))
+    except ValueError:
+        return None
 
 
 def mark(element: inkex.BaseElement, status: str) -> None:

@@ -528,7 +528,8 @@ class TestWaitOff(SketchifyCase):
             frame = inkex.Transform(record.pop("frame"))
             self.assertEqual(record, {"format": "2", "url": self.backend.url, "job": job.id,
                                       "strokes": str(count), "image": "img",
-                                      "pixels": "200 100", "status": "queued"})
+                                      "pixels": "200 100", "status": "queued",
+                                     "seed": "0", "seeds": "1"})
             for pixel, at in (((0, 0), (10, 20)), ((200, 100), (110, 70))):
                 rx, ry = rotate_about_origin(30, *at)
                 self.assertAlmostEqual(frame.apply_to_point(pixel).x, 5 + rx, 9)

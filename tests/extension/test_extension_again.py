@@ -303,3 +303,23 @@ class TestPlotterReadyWithKeptStrokes(AgainCase):
     def test_without_plot_sketch_again_asks_none(self):
         self.again(self.first())
         self.assertNotIn("plot", self.last_job().fields)
+
+
+class TestSeedsWithoutWaiting(AgainCase):
+    def test_two_runs_without_waiting_try_two_new_seeds(self):
+        doc = self.first()
+        root = self.again(doc, (LAYER,), "--wait=false")
+        placeholder = root.getElementById(LAYER).getnext()
+        self.assertEqual((placeholder.get(f"{SKETCHIFY}seed"),
+                          placeholder.get(f"{SKETCHIFY}seeds")), ("6", "1"))
+        self.again(doc, (LAYER,), "--wait=false")
+        self.assertEqual([j.fields["seed"] for j in self.backend.jobs.values()],
+                         ["5", "6", "7"])
+
+    def test_an_unfilled_placeholder_of_sketchify_image_counts_its_seeds(self):
+        doc = self.first()  # seed 5, filled
+        self.succeeds(SketchifyImage, doc, [
+            "--id=img", "--seed=9", "--preset=draft", "--wait=false", *self.backend_args()])
+        self.again(doc)
+        self.assertEqual([j.fields["seed"] for j in self.backend.jobs.values()],
+                         ["5", "9", "10"])
