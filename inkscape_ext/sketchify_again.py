@@ -59,6 +59,7 @@ class SketchAgain(SketchifyImage):
         if self.options.again == "seed":
             count = int(settings["strokes"])
             item.start = from_json(layer.get(START_ATTR), name)
+            same_photo(item.start, photo, layer, name)
             seed = untried_seed(self.svg)
         else:
             count = self.options.strokes
@@ -189,6 +190,17 @@ def chosen_photo(svg: inkex.SvgDocumentElement, selection: list[inkex.BaseElemen
             f"The photo the layer {name!r} was sketched from (id {recorded}) is no longer in "
             "the document: select the photo to sketch, then run Sketch again.")
     return photo
+
+
+def same_photo(start: list[Given], photo: inkex.BaseElement, layer: inkex.BaseElement,
+               name: str) -> None:
+    """The recorded start is in the recorded photo's pixels: it fits no other photo."""
+    recorded = layer.get(IMAGE_ATTR)
+    if start and recorded and photo.get_id() != recorded:
+        raise inkex.AbortExtension(
+            f"The layer {name!r} was sketched from the photo {recorded!r} with start strokes "
+            f"in its pixels, but {photo.get_id()!r} is selected: select that photo (or none), "
+            "or choose “more strokes” to start from the layer's strokes over this one.")
 
 
 def drawn_mask(settings: dict, selection: list[inkex.BaseElement], layer: inkex.BaseElement,

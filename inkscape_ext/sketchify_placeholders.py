@@ -134,7 +134,21 @@ def read(element: inkex.BaseElement) -> Record:
         raise _malformed(name, "url, job, strokes, pixels or status")
     if record.plot and not _plot_ok(record.plot):
         raise _malformed(name, "plot")
+    if record.start and not _start_ok(record.start):
+        raise _malformed(name, "start")
     return record
+
+
+def _start_ok(text: str) -> bool:
+    """Whether the start reads as sketchify_start writes it: a list of strokes, each its path
+    data and whether it is kept."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(items, list) and all(
+        isinstance(i, dict) and isinstance(i.get("d"), str) and isinstance(i.get("locked"), bool)
+        for i in items)
 
 
 def _plot_ok(text: str) -> bool:

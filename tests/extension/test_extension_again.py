@@ -10,7 +10,15 @@ import json
 import math
 
 import inkex
-from extension_cases import PATH_TAG, SKETCHIFY, ExtensionCase, top_layers
+from extension_cases import (
+    PATH_TAG,
+    SKETCHIFY,
+    ExtensionCase,
+    data_uri,
+    image,
+    png_bytes,
+    top_layers,
+)
 from lxml import etree
 from path_samples import farthest, samples
 from sketchify_again import SketchAgain
@@ -239,6 +247,28 @@ class TestRefusals(AgainCase):
         doc = self.first()
         message = self.refused(doc, (LAYER,), "--again=more", "--layer_strokes=selected")
         self.assertIn("no stroke of the layer", message)
+
+    def test_another_photo_selected_for_a_recorded_start(self):
+        second = image(data_uri(png_bytes(50, 50)), x=0, y=300, width=50, height=50,
+                       ident="img2")
+        doc = self.first(extra_doc=second)
+        message = self.refused(doc, (LAYER, "img2"))
+        self.assertIn("was sketched from the photo 'img' with start strokes in its pixels, but "
+                      "'img2' is selected", message)
+
+    def test_the_recorded_photo_selected_for_a_recorded_start(self):
+        doc = self.first()
+        self.again(doc, (LAYER, "img"))
+        self.assertEqual(len(self.backend.jobs), 2)
+
+    def test_a_layer_with_no_strokes_left(self):
+        doc = self.first()
+        tree = inkex.load_svg(doc)
+        for path in list(tree.getroot().getElementById(LAYER).iter(PATH_TAG)):
+            path.getparent().remove(path)
+        tree.write(doc)
+        message = self.refused(doc, (LAYER,), "--again=more")
+        self.assertIn("The layer '16 strokes · img' has no strokes to start from", message)
 
     def test_a_damaged_start_record(self):
         doc = self.first()

@@ -22,6 +22,7 @@ from extension_cases import (
 from lxml import etree
 from path_samples import farthest, samples
 from sketchify_image import SketchifyImage
+from sketchify_start import Given, keep_styles
 from sketchify_update import UpdateSketches
 
 # The photo: 200x100 px in a 100x50 box at (10, 20), rotated 30°, in a layer moved by (5, 7).
@@ -264,6 +265,18 @@ class TestRefusals(StartCase):
         message = self.refused(doc, ("img", "line", "arc", "pencil"), "--selected_paths=keep",
                                "--strokes_16=false", "--strokes_other=2, 8")
         self.assertIn("3 start strokes lie over img, more than the 2-stroke sketch", message)
+
+    def test_a_path_that_cannot_be_read(self):
+        doc = self.write(drawing(extra=f'<path id="bad" d="{CLOSED}" transform="scale(x)"/>'))
+        message = self.refused(doc, ("img", "bad"), "--selected_paths=start")
+        self.assertIn("The path bad cannot be read", message)
+
+    def test_a_sketch_that_lacks_the_start_strokes_it_was_sent(self):
+        given = [Given("M 0 0 L 1 1", True, "stroke:#f00"), Given("M 0 0 L 2 2", False)]
+        with self.assertRaises(inkex.AbortExtension) as caught:
+            keep_styles([inkex.PathElement()], given, 1.0, "The 16-stroke sketch")
+        self.assertIn("The 16-stroke sketch lacks the start strokes it was sent",
+                      str(caught.exception))
 
     def test_a_path_that_draws_nothing(self):
         doc = self.write(drawing(extra='<path id="dot" d="M 200 60"/>'))

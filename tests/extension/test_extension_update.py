@@ -352,6 +352,11 @@ class TestRefusals(UpdateCase):
         message = self.refused_placeholder('sketchify:format="2"', 'sketchify:format="3"')
         self.assertIn("newer Sketchify extension (placeholder format 3", message)
 
+    def test_a_damaged_start_is_refused_before_asking_the_backend(self):
+        message = self.refused_placeholder('sketchify:status="queued"',
+                                           'sketchify:status="queued" sketchify:start="[{"')
+        self.assertIn("is damaged (its start cannot be read)", message)
+
     def test_a_damaged_plot_setting_is_refused(self):
         message = self.refused_placeholder('sketchify:status="queued"',
                                            'sketchify:status="queued" sketchify:plot="{pen"')
