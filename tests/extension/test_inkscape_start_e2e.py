@@ -19,8 +19,8 @@ import inkex
 import pytest
 import test_inkscape_e2e as e2e
 from lxml import etree
-from PIL import Image
 from path_samples import farthest, samples
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 
