@@ -37,6 +37,14 @@ MENU = "Extensions › Sketchify › Sketch again"
 # Provenance keys sent back as the same submission fields.
 SAME = ("preset", "steps", "seeds", "prompt", "width", "precision")
 NAMED_MASKS = ("none", "alpha", "auto")
+# What to do about a placeholder layer that holds no sketch, per its status.
+_NO_SKETCH = {
+    "queued": "collect it with Extensions › Sketchify › Update sketches first.",
+    "failed": "its job failed on the backend; sketch the photo with Sketchify image… instead.",
+    "canceled": "its job was canceled; sketch the photo with Sketchify image… instead.",
+    "expired": "the backend no longer has its job; sketch the photo with Sketchify image… "
+               "instead.",
+}
 
 
 class SketchAgain(SketchifyImage):
@@ -151,10 +159,11 @@ def current_layer(svg: inkex.SvgDocumentElement) -> inkex.BaseElement | None:
 
 def provenance(layer: inkex.BaseElement, name: str) -> dict:
     """How the layer's sketch was made, as the backend recorded it."""
-    if layer.get(JOB_ATTR) is not None and layer.get(f"{{{NS}}}status") != "done":
+    status = layer.get(f"{{{NS}}}status")
+    if layer.get(JOB_ATTR) is not None and status != "done":
         raise inkex.AbortExtension(
-            f"The layer {name!r} has no sketch yet ({layer.get(f'{{{NS}}}status')}): collect "
-            "it with Extensions › Sketchify › Update sketches first.")
+            f"The layer {name!r} has no sketch ({status}): "
+            f"{_NO_SKETCH.get(status, _NO_SKETCH['queued'])}")
     for metadata in layer.iterchildren(METADATA_TAG):
         try:
             settings = json.loads(metadata.text or "")

@@ -213,7 +213,18 @@ class TestRefusals(AgainCase):
 
     def test_a_placeholder_not_yet_done(self):
         doc = self.first("--wait=false")
-        self.assertIn("has no sketch yet (queued)", self.refused(doc))
+        self.assertIn("has no sketch (queued): collect it with", self.refused(doc))
+
+    def test_a_placeholder_that_failed_was_canceled_or_expired(self):
+        doc = self.first("--wait=false")
+        for status, says in (("failed", "its job failed"), ("canceled", "its job was canceled"),
+                             ("expired", "the backend no longer has its job")):
+            tree = inkex.load_svg(doc)
+            tree.getroot().getElementById(LAYER).set(f"{SKETCHIFY}status", status)
+            tree.write(doc)
+            message = self.refused(doc)
+            self.assertIn(f"has no sketch ({status}): {says}", message)
+            self.assertNotIn("Update sketches", message)
 
     def test_a_layer_without_provenance(self):
         doc = self.first()
