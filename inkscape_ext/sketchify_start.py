@@ -176,6 +176,15 @@ def scaled_style(style: inkex.Style | str, scale: float, what: str) -> str:
         style.pop(key, None)
     width = length(style.get("stroke-width"), what, 1.0)
     style["stroke-width"] = f"{width * scale:.6g}"
+    # Dashes are lengths along the stroke: they scale with it, as its width does.
+    dashes = style.get("stroke-dasharray")
+    if dashes and dashes.strip() != "none":
+        style["stroke-dasharray"] = ",".join(
+            f"{length(value, f'{what} (its dashes)') * scale:.6g}"
+            for value in dashes.replace(",", " ").split())
+    if style.get("stroke-dashoffset"):
+        offset = length(style["stroke-dashoffset"], f"{what} (its dash offset)")
+        style["stroke-dashoffset"] = f"{offset * scale:.6g}"
     return str(style)
 
 

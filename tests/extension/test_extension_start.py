@@ -157,6 +157,18 @@ class TestStrokesInThePhotosPixels(StartCase):
         for key in ("clip-path", "mask", "filter"):
             self.assertNotIn(key, style)
 
+    def test_a_kept_strokes_dashes_scale_with_its_width(self):
+        doc = self.write(drawing(extra=(
+            '<path id="dashed" d="M {} L {}" style="fill:none;stroke-width:3;'
+            'stroke-dasharray:4, 2;stroke-dashoffset:1"/>').format(
+                *in_ink((40, 40), (80, 60)))))
+        root = self.succeeds(SketchifyImage, doc, self.args(
+            ("img", "line", "arc", "pencil", "dashed"), "--selected_paths=keep"))
+        style = inkex.Style(list(self.sketch_layer(root, 16).iter(PATH_TAG))[3].get("style"))
+        # The ink layer scales by 0.5: 3 -> 1.5 wide, dashes 4, 2 -> 2, 1, offset 1 -> 0.5.
+        self.assertEqual((style["stroke-width"], style["stroke-dasharray"],
+                          style["stroke-dashoffset"]), ("1.5", "2,1", "0.5"))
+
     def test_kept_strokes_stand_where_and_as_they_were_drawn(self):
         doc = self.write(drawing())
         before = {i: etree.tostring(inkex.load_svg(doc).getroot().getElementById(i))
