@@ -145,27 +145,26 @@ class TestStrokesInThePhotosPixels(StartCase):
         self.assertIn(" A ", sent[1]["d"])  # an arc stays an arc
         self.assertEqual(sent[2]["d"].count("M "), 2)  # two subpaths, one stroke
 
-    def test_a_kept_stroke_leaves_its_clip_mask_and_filter_behind(self):
-        doc = self.write(drawing(extra=(
-            '<path id="clipped" d="M {} L {}" style="fill:none;stroke:#123456;stroke-width:3;'
-            'clip-path:url(#c);mask:url(#m);filter:url(#f)"/>').format(
-                *in_ink((40, 40), (80, 60)))))
+    def kept_style(self, style: str) -> inkex.Style:
+        """The style a fourth kept stroke, drawn in the ink layer (scale 0.5) with ``style``,
+        gets in the sketch layer."""
+        doc = self.write(drawing(extra='<path id="fourth" d="M {} L {}" style="{}"/>'.format(
+            *in_ink((40, 40), (80, 60)), style)))
         root = self.succeeds(SketchifyImage, doc, self.args(
-            ("img", "line", "arc", "pencil", "clipped"), "--selected_paths=keep"))
-        style = inkex.Style(list(self.sketch_layer(root, 16).iter(PATH_TAG))[3].get("style"))
+            ("img", "line", "arc", "pencil", "fourth"), "--selected_paths=keep"))
+        return inkex.Style(list(self.sketch_layer(root, 16).iter(PATH_TAG))[3].get("style"))
+
+    def test_a_kept_stroke_leaves_its_clip_mask_and_filter_behind(self):
+        style = self.kept_style("fill:none;stroke:#123456;stroke-width:3;clip-path:url(#c);"
+                                "mask:url(#m);filter:url(#f)")
         self.assertEqual(style["stroke"], "#123456")
         for key in ("clip-path", "mask", "filter"):
             self.assertNotIn(key, style)
 
     def test_a_kept_strokes_dashes_scale_with_its_width(self):
-        doc = self.write(drawing(extra=(
-            '<path id="dashed" d="M {} L {}" style="fill:none;stroke-width:3;'
-            'stroke-dasharray:4, 2;stroke-dashoffset:1"/>').format(
-                *in_ink((40, 40), (80, 60)))))
-        root = self.succeeds(SketchifyImage, doc, self.args(
-            ("img", "line", "arc", "pencil", "dashed"), "--selected_paths=keep"))
-        style = inkex.Style(list(self.sketch_layer(root, 16).iter(PATH_TAG))[3].get("style"))
-        # The ink layer scales by 0.5: 3 -> 1.5 wide, dashes 4, 2 -> 2, 1, offset 1 -> 0.5.
+        style = self.kept_style("fill:none;stroke-width:3;stroke-dasharray:4, 2;"
+                                "stroke-dashoffset:1")
+        # 3 -> 1.5 wide, dashes 4, 2 -> 2, 1, offset 1 -> 0.5.
         self.assertEqual((style["stroke-width"], style["stroke-dasharray"],
                           style["stroke-dashoffset"]), ("1.5", "2,1", "0.5"))
 
