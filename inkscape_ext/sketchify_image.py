@@ -11,18 +11,19 @@ document is touched, so any failure leaves it exactly as it was."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import functools
 import re
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import inkex
 from sketchify_client import FINISHED, Backend
 from sketchify_durations import about, seconds_text
-from sketchify_geometry import ImageFrame
+from sketchify_geometry import ImageFrame, stroke_scale
 from sketchify_layers import SketchSvg, fill, insert, label, new_layer, unique_id
 from sketchify_mask import SelectedImage, masks, wanted
 from sketchify_pixels import pixel_size
@@ -30,9 +31,13 @@ from sketchify_placeholders import QUEUED, RUNNING, Record, fraction, status_tex
 from sketchify_plot import add_plot_arguments, pen_strokes, plot_field, plot_name, plot_settings
 from sketchify_progress import Waiting, progress_window
 from sketchify_source import ImageSource, link_folders
+from sketchify_start import Given, keep_styles, remember, start_field, start_strokes, to_json
 
 IMAGE_TAG = inkex.addNS("image", "svg")
 PRESETS = ("auto", "standard", "draft", "best")
+# What selected paths over a photo are: its outline (a mask), start strokes free to move, or
+# strokes to keep as drawn.
+SELECTED_PATHS = ("outline", "start", "keep")
 BOX_COUNTS = (4, 8, 16, 32)
 POLL_S = 0.5
 PREVIEW_S = 3.0  # how often the progress window fetches the current best strokes
@@ -48,6 +53,7 @@ class Item:
     source: ImageSource
     frame: ImageFrame
     mask: bytes | None = None
+    start: list[Given] = field(default_factory=list)
     job: str = ""
     state: dict = field(default_factory=dict)
     svgs: dict[int, bytes] = field(default_factory=dict)
@@ -80,10 +86,8 @@ class SketchifyImage(inkex.EffectExtension):
         pars.add_argument("--steps", type=int, default=0)
         pars.add_argument("--prompt", default="")
         pars.add_argument("--seed", type=int, default=0)
-        pars.add_argument("--wait", type=inkex.Boolean, default=True)
-        pars.add_argument("--url", default="http://127.0.0.1:8765")
-        pars.add_argument("--token", default="")
-        pars.add_argument("--timeout", type=int, default=1800)
+        pars.add_argument("--selected_paths", default="outline", choices=SELECTED_PATHS)
+        backend_arguments(pars)
         add_plot_arguments(pars)
 
     def effect(self):
@@ -94,31 +98,39 @@ class SketchifyImage(inkex.EffectExtension):
         for image in selected_images(self.svg):
             source = ImageSource.read(image, folders)
             items.append(Item(image, source, ImageFrame.of(image, source.label)))
+        drawn = self.options.selected_paths
+        if drawn != "outline":
+            for index, given in start_strokes(selection, targets(items), drawn == "keep").items():
+                items[index].start = given
+            check_counts(items, counts)
+            selection = []  # no path outlines the object: only clip-paths make masks
         if self.options.plot:
             for item in items:
                 item.plot = plot_settings(self.options, self.svg, item.frame, item.pixels)
         if wanted(selection, [item.image for item in items]):
-            targets = [SelectedImage(item.image, item.frame, item.pixels) for item in items]
-            for index, mask in masks(selection, targets).items():
+            for index, mask in masks(selection, targets(items)).items():
                 items[index].mask = mask
+        # Only now, with every layer built, does the document change.
+        insert([(item.image, layers) for item, layers in
+                zip(items, self.run_jobs(items, counts), strict=True)])
+
+    def run_jobs(self, items: list[Item], counts: list[int]) -> list[list[inkex.Layer]]:
+        """Each item's new layers: its sketches (waiting for them) or placeholders."""
         if self.options.wait:
             self.sketch(items, counts)
-            built = [(item.image, self.sketch_layers(item, counts)) for item in items]
-        else:
-            # Every placeholder records its image's pixel size: read them all before sending.
-            sizes = [item.pixels for item in items]
-            backend = self.backend()
-            try:
-                self.submit(backend, items, counts, Waiting(), deadline=None)
-            except BaseException:
-                cancel_unfinished(backend, items)
-                raise
-            finally:
-                backend.close()
-            built = [(item.image, self.placeholder_layers(item, counts, backend.url, size))
-                     for item, size in zip(items, sizes, strict=True)]
-        # Only now, with every layer built, does the document change.
-        insert(built)
+            return [self.sketch_layers(item, counts) for item in items]
+        # Every placeholder records its image's pixel size: read them all before sending.
+        sizes = [item.pixels for item in items]
+        backend = self.backend()
+        try:
+            self.submit(backend, items, counts, Waiting(), deadline=None)
+        except BaseException:
+            cancel_unfinished(backend, items)
+            raise
+        finally:
+            backend.close()
+        return [self.placeholder_layers(item, counts, backend.url, size)
+                for item, size in zip(items, sizes, strict=True)]
 
     def backend(self) -> Backend:
         return Backend(self.options.url, self.options.token)
@@ -145,7 +157,8 @@ class SketchifyImage(inkex.EffectExtension):
             progress.show(f"Sending {item.source.label} ({number} of {len(items)})…", 0.0)
             with _TERMINATION.deferred():
                 item.state = backend.submit(item.source.data, item.source.filename,
-                                            {**fields, **plot_field(item.plot)}, item.mask)
+                                            {**fields, **start_field(item.start),
+                                             **plot_field(item.plot)}, item.mask)
                 item.job = item.state["id"]
             if deadline is not None:
                 self.refuse_if_too_long(item, deadline)
@@ -229,10 +242,13 @@ class SketchifyImage(inkex.EffectExtension):
         for count in counts:
             problem = f"The backend's {count}-stroke sketch of {item.frame.name}"
             sketch = SketchSvg.parse(item.svgs[count], problem)
-            paths = sketch.paths(item.frame.pixels_to_root(sketch.pixels), problem)
+            placement = item.frame.pixels_to_root(sketch.pixels)
+            paths = sketch.paths(placement, problem)
+            keep_styles(paths, item.start, stroke_scale(placement), problem)
             layer = new_layer(label(count, item.source.label),
                               unique_id(taken, layer_id(item.image, count)),
                               visible=count == counts[-1])
+            remember(layer, item.image.get_id(), item.start, item.plot)
             fill(layer, paths, sketch.provenance, taken)
             layers.append(layer)
             if item.plot:
@@ -247,6 +263,7 @@ class SketchifyImage(inkex.EffectExtension):
         layer = new_layer(label(count, plot_name(item.source.label, item.plot)),
                           unique_id(taken, f"plot-{layer_id(item.image, count)}"),
                           visible=False)
+        remember(layer, item.image.get_id(), item.start)
         fill(layer, pen_strokes(paths, item.plot, self.svg), sketch.provenance, taken)
         return layer
 
@@ -256,23 +273,37 @@ class SketchifyImage(inkex.EffectExtension):
         taken = set(self.svg.get_ids())
         frame = item.frame.pixels_to_root((0.0, 0.0, *map(float, pixels)))
         status = RUNNING if item.state.get("status") == RUNNING else QUEUED
+        sent = self.fields(counts)
+        seed = sent.get("seed")
+        seeds = sent.get("seeds") or (item.state.get("params") or {}).get("seeds") or 1
         layers = []
         for count in counts:
             layer = new_layer(label(count, item.source.label, status_text(item.state)),
                               unique_id(taken, layer_id(item.image, count)),
                               visible=count == counts[-1])
-            Record(url=url, job=item.job, count=count, image=item.image.get_id(), frame=frame,
-                   pixels=pixels, status=status).write(layer)
+            record = Record(url=url, job=item.job, count=count, image=item.image.get_id(),
+                            frame=frame, pixels=pixels, status=status,
+                            start=to_json(item.start),
+                            seed=None if seed is None else int(seed), seeds=int(seeds))
+            record.write(layer)
+            remember(layer, item.image.get_id(), item.start, item.plot)
             layers.append(layer)
             if item.plot:
                 plot = new_layer(label(count, plot_name(item.source.label, item.plot),
                                        status_text(item.state)),
                                  unique_id(taken, f"plot-{layer_id(item.image, count)}"),
                                  visible=False)
-                Record(url=url, job=item.job, count=count, image=item.image.get_id(),
-                       frame=frame, pixels=pixels, status=status, plot=item.plot).write(plot)
+                replace(record, plot=item.plot).write(plot)
                 layers.append(plot)
         return layers
+
+
+def backend_arguments(pars: argparse.ArgumentParser) -> None:
+    """The options every dialog that sends jobs has: waiting, the backend and its token."""
+    pars.add_argument("--wait", type=inkex.Boolean, default=True)
+    pars.add_argument("--url", default="http://127.0.0.1:8765")
+    pars.add_argument("--token", default="")
+    pars.add_argument("--timeout", type=int, default=1800)
 
 
 def cancel_unfinished(backend: Backend, items: list[Item]) -> None:
@@ -334,6 +365,20 @@ def stroke_counts(options) -> list[int]:
     if not counts:
         raise inkex.AbortExtension("Choose at least one stroke count on the Sketch tab.")
     return sorted(counts)
+
+
+def targets(items: list[Item]) -> list[SelectedImage]:
+    return [SelectedImage(item.image, item.frame, item.pixels) for item in items]
+
+
+def check_counts(items: list[Item], counts: list[int]) -> None:
+    """Every sketch holds the start strokes given for its photo, so none may ask fewer."""
+    for item in items:
+        if len(item.start) > counts[0]:
+            raise inkex.AbortExtension(
+                f"{len(item.start)} start strokes lie over {item.source.label}, more than the "
+                f"{counts[0]}-stroke sketch asked for: ask for at least {len(item.start)} "
+                "strokes on the Sketch tab, or select fewer paths.")
 
 
 def selected_images(svg: inkex.SvgDocumentElement) -> list[inkex.BaseElement]:

@@ -69,7 +69,7 @@ def masks(selection: list[inkex.BaseElement], targets: list[SelectedImage]) -> d
     shapes = [el for el in selection if isinstance(el, SHAPES)]
     found: dict[int, tuple[inkex.BaseElement, Raster]] = {}
     for shape in shapes:
-        name = _name(shape)
+        name = element_name(shape)
         outline = _outline(shape, name)
         if not is_closed(outline):
             raise inkex.AbortExtension(
@@ -89,7 +89,7 @@ def masks(selection: list[inkex.BaseElement], targets: list[SelectedImage]) -> d
                 "outline over the photo it masks, or leave the path out of the selection."
             )
         if len(hits) > 1:
-            names = " and ".join(_name(targets[i].image) for i, _ in hits[:2])
+            names = " and ".join(element_name(targets[i].image) for i, _ in hits[:2])
             raise inkex.AbortExtension(
                 f"The selected path {name} overlaps two selected images ({names}): a mask "
                 "outlines one photo, so draw one path per image."
@@ -97,9 +97,9 @@ def masks(selection: list[inkex.BaseElement], targets: list[SelectedImage]) -> d
         index, raster = hits[0]
         if index in found:
             raise inkex.AbortExtension(
-                f"Two selected paths ({_name(found[index][0])} and {name}) lie over the image "
-                f"{_name(targets[index].image)}: a mask is one closed path per image; combine "
-                "them (Path › Combine) or select just one."
+                f"Two selected paths ({element_name(found[index][0])} and {name}) lie over the "
+                f"image {element_name(targets[index].image)}: a mask is one closed path per "
+                "image; combine them (Path › Combine) or select just one."
             )
         found[index] = (shape, raster)
     result = {index: raster.png() for index, (_shape, raster) in found.items()}
@@ -155,7 +155,7 @@ def _rule(element: inkex.BaseElement, key: str) -> str:
     return "evenodd" if value == "evenodd" else "nonzero"
 
 
-def _name(element: inkex.BaseElement) -> str:
+def element_name(element: inkex.BaseElement) -> str:
     return element.get(inkex.addNS("label", "inkscape")) or element.get("id") or element.TAG
 
 

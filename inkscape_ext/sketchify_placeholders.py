@@ -14,7 +14,10 @@ from lxml import etree
 
 NS = "urn:sketchify-clipasso:inkscape"
 PREFIX = "sketchify"
-FORMAT = 2  # 2: `plot`, the plot settings of a plot-ready layer
+# 2: sketchify:start (the start strokes sent, JSON) and sketchify:plot (a plot-ready layer's
+# plot settings, JSON), sketchify:seed and sketchify:seeds (the seeds the job tries, so that
+# Sketch again picks another before the layer is filled); format 1 has none of them.
+FORMAT = 2
 etree.register_namespace(PREFIX, NS)  # so saved documents say sketchify:job, not ns0:job
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
@@ -42,6 +45,9 @@ def _attr(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
+SEED_ATTR, SEEDS_ATTR = _attr("seed"), _attr("seeds")
+
+
 @dataclass(frozen=True)
 class Record:
     url: str  # the backend the job was sent to
@@ -51,7 +57,10 @@ class Record:
     frame: inkex.Transform  # that image's pixels -> root user units, at submission
     pixels: tuple[int, int]  # the image's size in pixels at submission
     status: str
+    start: str = ""  # the start strokes sent (sketchify_start's JSON), "" for none
     plot: str = ""  # a plot-ready layer's plot settings (JSON); "" for the editable sketch
+    seed: int | None = None  # the first seed the job tries (None: the backend's default)
+    seeds: int = 1  # how many it tries from there, as far as the submission said
 
     def write(self, element: inkex.BaseElement) -> None:
         element.set(_attr("format"), str(FORMAT))
@@ -64,8 +73,21 @@ class Record:
             " ".join(repr(float(v)) for v in self.frame.to_hexad())))
         element.set(_attr("pixels"), f"{self.pixels[0]} {self.pixels[1]}")
         element.set(_attr("status"), self.status)
+        if self.start:
+            element.set(_attr("start"), self.start)
         if self.plot:
             element.set(_attr("plot"), self.plot)
+        if self.seed is not None:
+            element.set(SEED_ATTR, str(self.seed))
+            element.set(SEEDS_ATTR, str(self.seeds))
+
+
+def tried_seeds(element: inkex.BaseElement) -> int | None:
+    """The first seed no job of this placeholder tried, or None when it records none."""
+    try:
+        return int(element.get(SEED_ATTR, "")) + max(1, int(element.get(SEEDS_ATTR) or 1))
+    except ValueError:
+        return None
 
 
 def mark(element: inkex.BaseElement, status: str) -> None:
@@ -102,14 +124,31 @@ def read(element: inkex.BaseElement) -> Record:
     record = Record(
         url=element.get(_attr("url"), ""), job=element.get(_attr("job"), ""), count=count,
         image=element.get(_attr("image"), ""), frame=frame, pixels=(width, height),
-        status=element.get(_attr("status"), ""), plot=element.get(_attr("plot"), ""),
+        status=element.get(_attr("status"), ""),
+        # Format 1 knew neither attribute: whatever else set them is not this job's.
+        start=element.get(_attr("start"), "") if int(raw) >= 2 else "",
+        plot=element.get(_attr("plot"), "") if int(raw) >= 2 else "",
     )
     if not (record.url and record.job and count > 0 and width > 0 and height > 0
             and record.status in STATUSES and all(map(math.isfinite, frame.to_hexad()))):
         raise _malformed(name, "url, job, strokes, pixels or status")
     if record.plot and not _plot_ok(record.plot):
         raise _malformed(name, "plot")
+    if record.start and not _start_ok(record.start):
+        raise _malformed(name, "start")
     return record
+
+
+def _start_ok(text: str) -> bool:
+    """Whether the start reads as sketchify_start writes it: a list of strokes, each its path
+    data and whether it is kept."""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(items, list) and all(
+        isinstance(i, dict) and isinstance(i.get("d"), str) and isinstance(i.get("locked"), bool)
+        for i in items)
 
 
 def _plot_ok(text: str) -> bool:

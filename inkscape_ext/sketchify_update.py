@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import inkex
 from sketchify_client import Backend, normalized
-from sketchify_geometry import ImageFrame, aspect_ratio_transform, to_root
+from sketchify_geometry import ImageFrame, aspect_ratio_transform, stroke_scale, to_root
 from sketchify_layers import LABEL, SketchSvg, fill, relabel
 from sketchify_placeholders import (
     CANCELED,
@@ -32,6 +32,7 @@ from sketchify_placeholders import (
     status_text,
 )
 from sketchify_plot import pen_strokes
+from sketchify_start import from_json, keep_styles
 
 IMAGE_TAG = inkex.addNS("image", "svg")
 REASON_CHARS = 200  # a failure reason longer than this is cut in the label
@@ -111,9 +112,13 @@ class UpdateSketches(inkex.EffectExtension):
             elif status == DONE:
                 problem = f"The backend's {record.count}-stroke sketch for layer {layer.get('id')}"
                 sketch = SketchSvg.parse(svg, problem)
-                paths = sketch.paths(self.placement(layer, record, sketch), problem)
-                if record.plot:
+                placement = self.placement(layer, record, sketch)
+                paths = sketch.paths(placement, problem)
+                if record.plot:  # kept strokes too: in the plotter's order, the pen's width
                     paths = pen_strokes(paths, record.plot, self.svg, layer)
+                else:
+                    keep_styles(paths, from_json(record.start, layer.get(LABEL) or
+                                                 layer.get("id")), stroke_scale(placement), problem)
                 changes.append(Change(layer, record, DONE, "", paths, sketch.provenance))
             elif status == FAILED:
                 changes.append(Change(layer, record, FAILED, f"failed: {_reason(state)}"))

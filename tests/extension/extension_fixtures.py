@@ -1,7 +1,8 @@
 """A stand-in for the Sketchify backend at the HTTP level, for the extension's unit tests:
-a real HTTP server on 127.0.0.1 that speaks the agreed contract (CONTRACTS.md: estimates,
-`eta_text`, `mask_image`, previews, provenance) and answers with realistic sketch SVGs (random
-cubic strokes inside the uploaded image, in its pixel coordinates)."""
+a real HTTP server on 127.0.0.1 that speaks the backend's API (docs/server.md: estimates,
+`eta_text`, `mask_image`, `start` with the given strokes first, previews, provenance) and
+answers with realistic sketch SVGs (random cubic strokes inside the uploaded image, in its
+pixel coordinates)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import email.policy
 import io
 import json
 import random
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -64,18 +66,29 @@ def xvfb_run() -> list[str]:
             "-s", "-screen 0 1280x1024x24"]
 
 
-def sketch_svg(width: int, height: int, count: int, seed: int) -> str:
-    """What the real backend returns: absolute cubic paths in image pixels, with provenance."""
+def sketch_svg(width: int, height: int, count: int, seed: int,
+               start: list[dict] | None = None, settings: dict | None = None) -> str:
+    """What the real backend returns: absolute cubic paths in image pixels, with provenance.
+    The ``start`` strokes come first, in order: a locked one as given, a free one moved to a
+    single cubic between its ends."""
     rng = random.Random(seed)
     side = max(width, height)
     paths = []
-    for _ in range(count):
+    for item in start or []:
+        if item["locked"]:
+            paths.append(f'<path d="{item["d"]}" />')
+        else:
+            values = [float(v) for v in re.findall(r"-?\d+(?:\.\d*)?(?:e-?\d+)?", item["d"])]
+            (x0, y0), (x3, y3) = values[:2], values[-2:]
+            paths.append(f'<path d="M {x0:.3f} {y0:.3f} C {x0 + 1:.3f} {y0 + 2:.3f} '
+                         f'{x3 - 2:.3f} {y3 - 1:.3f} {x3:.3f} {y3:.3f}" />')
+    for _ in range(count - len(paths)):
         points = [(rng.uniform(0, width), rng.uniform(0, height)) for _ in range(4)]
         (x0, y0), *rest = points
         curve = " ".join(f"{x:.3f} {y:.3f}" for x, y in rest)
         paths.append(f'<path d="M {x0:.3f} {y0:.3f} C {curve}" />')
     provenance = json.dumps({"format": 1, "version": "stand-in", "preset": "draft",
-                             "strokes": count, "seed": seed})
+                             "strokes": count, "seed": seed, **(settings or {})})
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}">'
@@ -198,11 +211,17 @@ def _handler(backend: StandInBackend):
                 self._error(422, *problem)
                 return
             strokes = [int(s) for s in fields["strokes"].split(",")]
+            start = json.loads(fields.get("start", "[]"))
+            if any(set(item) != {"d", "locked"} for item in start) or len(start) > min(strokes):
+                self._error(422, "start does not fit the contract.", "start")
+                return
             job = Job(uuid.uuid4().hex, size, strokes, fields, image,
                       queued_polls=behaviour.queued_polls,
                       polls_until_done=behaviour.polls_until_done, error=behaviour.job_error,
                       mask=mask)
-            job.svgs = {n: sketch_svg(*size, n, seed=n) for n in strokes}
+            settings = recorded_settings(fields, mask)
+            job.svgs = {n: sketch_svg(*size, n, seed=n, start=start, settings=settings)
+                        for n in strokes}
             backend.jobs[job.id] = job
             self._send(202, backend.job_json(job),
                        headers=[("Location", f"/v1/sketches/{job.id}")])
@@ -249,6 +268,15 @@ def _handler(backend: StandInBackend):
                 self._error(404, "No such sketch job.")
 
     return Handler
+
+
+def recorded_settings(fields: dict[str, str], mask: bytes | None) -> dict:
+    """The settings a real sketch's provenance records, from the fields sent."""
+    return {"preset": fields.get("preset", "auto"), "first_seed": int(fields.get("seed", 0)),
+            "seeds": int(fields.get("seeds", 1)), "steps": int(fields.get("steps", 150)),
+            "mask": fields.get("mask") or ("file" if mask else "none"),
+            "prompt": fields.get("prompt"), "width": float(fields.get("width", 3.0)),
+            "precision": fields.get("precision", "fp32")}
 
 
 def _mask_problem(fields: dict[str, str], mask: bytes | None,

@@ -38,6 +38,7 @@ from extension_cases import (
 from extension_fixtures import xvfb_run
 from inkex.tester.mock import Capture
 from lxml import etree
+from sketchify_again import SketchAgain
 from sketchify_client import CANCEL_TIMEOUT, Backend
 from sketchify_durations import about as extension_about
 from sketchify_geometry import length
@@ -527,7 +528,8 @@ class TestWaitOff(SketchifyCase):
             frame = inkex.Transform(record.pop("frame"))
             self.assertEqual(record, {"format": "2", "url": self.backend.url, "job": job.id,
                                       "strokes": str(count), "image": "img",
-                                      "pixels": "200 100", "status": "queued"})
+                                      "pixels": "200 100", "status": "queued",
+                                     "seed": "0", "seeds": "1"})
             for pixel, at in (((0, 0), (10, 20)), ((200, 100), (110, 70))):
                 rx, ry = rotate_about_origin(30, *at)
                 self.assertAlmostEqual(frame.apply_to_point(pixel).x, 5 + rx, 9)
@@ -554,7 +556,8 @@ class TestWaitOff(SketchifyCase):
 
 class TestInxAndWindow(SketchifyCase):
     INX: ClassVar = {"org.sketchify.image": (EXT_DIR / "sketchify_image.inx", SketchifyImage),
-           "org.sketchify.update": (EXT_DIR / "sketchify_update.inx", UpdateSketches)}
+           "org.sketchify.update": (EXT_DIR / "sketchify_update.inx", UpdateSketches),
+           "org.sketchify.again": (EXT_DIR / "sketchify_again.inx", SketchAgain)}
 
     def test_inx_files_validate_against_inkscape_schemas(self):
         schemas = [Path("/usr/share/inkscape/extensions/inkscape.extension.rng"),

@@ -29,6 +29,7 @@ from extension_cases import (
 from extension_fixtures import StandInBackend
 from lxml import etree
 from sketchify_image import SketchifyImage
+from sketchify_placeholders import Record, read
 from sketchify_update import UpdateSketches
 
 TOKEN = "team-token"
@@ -130,6 +131,15 @@ class TestFilling(UpdateCase):
         fetched = [path for _, path in self.backend.requests if "/v1/sketches/" in path]
         self.assertTrue(any("/svg?" in path for path in fetched))
         self.assertFalse(any("/plot" in path for path in fetched))
+
+    def test_a_format_1_placeholder_reads_as_neither_start_nor_plot(self):
+        layer = inkex.Layer()
+        Record(url="http://x", job="j", count=4, image="img", frame=inkex.Transform(),
+               pixels=(2, 1), status="queued", start='[{"d": "M 0 0 L 1 1", "locked": true}]',
+               plot='{"pen_mm": 0.5}').write(layer)
+        self.assertEqual((read(layer).start != "", read(layer).plot != ""), (True, True))
+        layer.set(f"{SKETCHIFY}format", "1")
+        self.assertEqual((read(layer).start, read(layer).plot), ("", ""))
 
     def test_a_deleted_image_gets_its_strokes_where_it_was(self):
         doc = self.write(photo_document())
@@ -341,6 +351,11 @@ class TestRefusals(UpdateCase):
     def test_placeholders_from_a_newer_extension_are_refused(self):
         message = self.refused_placeholder('sketchify:format="2"', 'sketchify:format="3"')
         self.assertIn("newer Sketchify extension (placeholder format 3", message)
+
+    def test_a_damaged_start_is_refused_before_asking_the_backend(self):
+        message = self.refused_placeholder('sketchify:status="queued"',
+                                           'sketchify:status="queued" sketchify:start="[{"')
+        self.assertIn("is damaged (its start cannot be read)", message)
 
     def test_a_damaged_plot_setting_is_refused(self):
         message = self.refused_placeholder('sketchify:status="queued"',

@@ -159,14 +159,17 @@ def zip_profile(tmp_path_factory):
     return folder
 
 
-def preferences(profile: Path, url: str, timeout: int = 240, **image) -> None:
-    """Both extensions' parameters, as their dialogs would have saved them."""
+def preferences(profile: Path, url: str, timeout: int = 240, again: dict | None = None,
+                **image) -> None:
+    """The extensions' parameters, as their dialogs would have saved them."""
     values = {"url": url, "token": TOKEN, "timeout": timeout, "preset": "draft", "steps": 10,
               "seed": 3, "strokes_16": "false", **{f"strokes_{n}": "true" for n in COUNTS},
               **image}
     attrs = [f'org.sketchify.image.{key}="{value}"' for key, value in values.items()]
     attrs += [f'org.sketchify.update.{key}="{value}"' for key, value in
               (("url", url), ("token", TOKEN))]
+    attrs += [f'org.sketchify.again.{key}="{value}"' for key, value in
+              {"url": url, "token": TOKEN, "timeout": timeout, **(again or {})}.items()]
     (profile / "preferences.xml").write_text(
         f'<?xml version="1.0" encoding="UTF-8"?>\n<inkscape version="1">\n'
         f'  <group id="extensions" {" ".join(attrs)} />\n</inkscape>\n', encoding="utf-8")
