@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 
 import inkex
 import pytest
 import test_inkscape_e2e as e2e
 from lxml import etree
 from path_samples import farthest, samples
-from PIL import Image
 
 pytestmark = pytest.mark.slow
 
@@ -161,21 +158,3 @@ def test_wait_off_update_and_more_strokes_in_real_inkscape(server, profile, tmp_
     assert len(new_paths) == 20
     for path, then in zip(new_paths, paths, strict=False):  # all 16 kept, where they were
         assert farthest(samples(path.get("d")), samples(then.get("d"))) < 0.01
-
-
-def test_the_docs_picture_is_made_from_a_real_run(tmp_path):
-    """benchmarks/inkscape_start_picture.py: three panels (drawn, kept, again); the two sketch
-    panels differ (a new seed), the drawn strokes show in all three."""
-    out = tmp_path / "picture.png"
-    done = subprocess.run([sys.executable, str(e2e.ROOT / "benchmarks" /
-                                               "inkscape_start_picture.py"), str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    picture = Image.open(out).convert("RGB")
-    width = (picture.width - 12) // 3
-    panels = [picture.crop((12 + n * width, 32, 12 + (n + 1) * width - 12,
-                            picture.height - 32)) for n in range(3)]
-    assert panels[1].tobytes() != panels[2].tobytes()
-    for panel in panels:  # the kept green pencil stroke
-        colours = panel.getcolors(panel.width * panel.height)
-        assert any(g > 100 and r < 60 and b < 60 for _, (r, g, b) in colours)
