@@ -27,11 +27,11 @@ import step
 from step import EXAMPLES, cpu_name, median, random_models, starts_for, step_times
 
 from sketchify.core.config import preset
-from sketchify.core.given import place, with_widths
+from sketchify.core.given.canvas import place, with_widths
+from sketchify.core.given.strokes import from_items
 from sketchify.core.models import load_clip
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
-from sketchify.core.start import from_items
 
 # Four locked strokes over the astronaut (photo px): a line, a cubic, a quadratic, an arc.
 LOCKED = [{"d": "M 100 100 L 400 150", "locked": True},

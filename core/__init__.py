@@ -3,7 +3,7 @@
     from sketchify.core import Sketcher, preset
     result = Sketcher().sketch("cat.jpg", strokes=(8, 16), config=preset("draft"))
     svg = result.svg(16)
-    # From the user's strokes (photo px), the first kept as drawn (sketchify.core.start):
+    # From the user's strokes (photo px; sketchify.core.given.strokes), the first kept as drawn:
     start = from_items([{"d": "M 10 10 L 90 60", "locked": True}, {"d": "M 5 80 Q 40 20 90 80"}])
     result = Sketcher().sketch("cat.jpg", strokes=16, start=start)
 
@@ -37,9 +37,9 @@ _LAZY = {
     "resolve_device": "models",
     "to_svg": "output.svg",
     "parse_svg": "output.svg",
-    "Start": "start",
-    "GivenStroke": "start",
-    "from_items": "start",
+    "Start": "given.strokes",
+    "GivenStroke": "given.strokes",
+    "from_items": "given.strokes",
 }
 
 __all__ = ["InputError", "Placement", "SketchifyError", "WeightsError", *_LAZY]

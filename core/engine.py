@@ -17,7 +17,8 @@ from sketchify.core.config import (
     resolved_precision,
     stroke_counts,
 )
-from sketchify.core.given import GivenOnCanvas, place, with_widths
+from sketchify.core.given.canvas import GivenOnCanvas, place, with_widths
+from sketchify.core.given.strokes import Start
 from sketchify.core.models import load_clips, resolve_device
 from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
@@ -28,7 +29,6 @@ from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, load_image, open_imag
 from sketchify.core.photo.mask import ImageSource, ObjectMask, object_mask
 from sketchify.core.photo.mask_model import SalientObjectModel
 from sketchify.core.photo.target import Target, make_target
-from sketchify.core.start import Start
 from sketchify.core.starts import init_strokes, saliency_map
 
 
@@ -105,8 +105,8 @@ class Sketcher:
         ``sketchify.core.photo.mask``; a ``mask_image`` alone means ``file``) or an ObjectMask made
         beforehand; the background then turns white and no stroke starts on it. ``execution``:
         how CLIP runs on this Sketcher's device (precision, layout, batch bound). ``start``: the
-        user's strokes (``sketchify.core.start``), part of every count: locked ones drawn into
-        every view as they are, free ones where every seed starts, new ones away from both."""
+        user's strokes (``sketchify.core.given.strokes``), part of every count: locked ones drawn
+        into every view as they are, free ones where every seed starts, new ones away from both."""
         counts = stroke_counts(strokes)
         config = config or SketchConfig()
         # One direction: the photo decoded once (EXIF, checks, transparency kept), its object

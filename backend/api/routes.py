@@ -54,9 +54,9 @@ from sketchify.backend.storage.jobs import (
     Job,
 )
 from sketchify.core.errors import InputError
+from sketchify.core.given.strokes import summary as start_summary
 from sketchify.core.output.plot import plot_svg
 from sketchify.core.output.plot_settings import from_json as plot_from_json
-from sketchify.core.start import summary as start_summary
 from sketchify.core.timing.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")

@@ -23,9 +23,9 @@ from sketchify.backend.api.errors import ApiError
 from sketchify.backend.api.mask_fields import check_mask, decode_file_field, mask_part
 from sketchify.core.config import API_FORMATS, PRECISION_NAMES, PRESET_NAMES
 from sketchify.core.errors import InputError
+from sketchify.core.given.strokes import from_items
 from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.photo.image import load_image
-from sketchify.core.start import from_items
 
 _INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits, as the API document says
 

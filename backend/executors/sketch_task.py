@@ -20,11 +20,11 @@ from sketchify.core.config import (
     preset,
     resolved_precision,
 )
-from sketchify.core.given import with_widths
+from sketchify.core.given.canvas import with_widths
+from sketchify.core.given.strokes import from_items
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image, open_image
-from sketchify.core.start import from_items
 from sketchify.core.timing.estimate import views_per_step
 
 

@@ -33,7 +33,8 @@ from sketchify.core.config import (
 )
 from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
-from sketchify.core.given import photo_strokes
+from sketchify.core.given.canvas import photo_strokes
+from sketchify.core.given.strokes import Start
 from sketchify.core.models import resolve_device
 from sketchify.core.optimize import Progress
 from sketchify.core.output import provenance
@@ -44,7 +45,6 @@ from sketchify.core.output.plot_settings import PlotSettings
 from sketchify.core.output.timelapse import Recorder, timelapse_gif
 from sketchify.core.photo.image import load_image, open_image
 from sketchify.core.photo.mask import ObjectMask, mask_option
-from sketchify.core.start import Start
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 

@@ -43,8 +43,8 @@ from sketchify.core.output.plot_settings import (
 
 if TYPE_CHECKING:
     from sketchify.core.commands.batch import BatchOutcome, Request
+    from sketchify.core.given.strokes import Start
     from sketchify.core.output.plot_settings import PlotSettings
-    from sketchify.core.start import Start
 
 CANCELED_EXIT = 130  # the shell's code for "stopped by Ctrl-C"
 FAILED_EXIT = 1  # a batch in which some photo failed

@@ -21,7 +21,7 @@ from sketchify.core.errors import InputError
 from sketchify.core.output.plot_settings import PlotSettings, length_mm, plot_settings
 
 if TYPE_CHECKING:
-    from sketchify.core.start import Start
+    from sketchify.core.given.strokes import Start
 
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
@@ -153,8 +153,8 @@ def read_start(path: Path | None, lock: bool, photo: Path, counts: Sequence[int]
                batch: bool) -> Start | None:
     """``--start FILE.svg [--lock]``: every path of an SVG laid over the one photo, read and
     checked against it (its size after EXIF orientation, the counts asked) before torch loads."""
+    from sketchify.core.given.strokes import from_svg
     from sketchify.core.photo.image import oriented_size  # Pillow, no torch
-    from sketchify.core.start import from_svg
 
     if path is None:
         if lock:

@@ -290,8 +290,8 @@ START = [{"d": "M 4.5 6.25 L 50 40", "locked": True},
 
 @pytest.mark.parametrize("encoding", ["json", "multipart"])
 def test_a_start_runs_end_to_end_and_comes_back_first(client, encoding):
+    from sketchify.core.given.strokes import from_items
     from sketchify.core.paths import parse_path
-    from sketchify.core.start import from_items
 
     if encoding == "json":
         response = submit_json(client, {"strokes": [4, 6], "start": START})

@@ -11,9 +11,9 @@ from lxml import etree
 from PIL import Image, ImageSequence
 
 from sketchify.backend.cli import main
+from sketchify.core.given.strokes import from_svg
 from sketchify.core.output import provenance
 from sketchify.core.paths import parse_path, transformed
-from sketchify.core.start import from_svg
 
 pytest_plugins = ["cli_fixtures"]
 SVG = "{http://www.w3.org/2000/svg}"

@@ -15,14 +15,14 @@ from PIL import Image, ImageDraw
 from sketchify.core.config import SketchConfig
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError
-from sketchify.core.given import place, with_widths
+from sketchify.core.given.canvas import place, with_widths
+from sketchify.core.given.strokes import from_items
 from sketchify.core.output import provenance
 from sketchify.core.output.plot import plot_svg
 from sketchify.core.output.plot_settings import plot_settings
 from sketchify.core.output.svg import SVG_NS, parse_svg
 from sketchify.core.paths import parse_path
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.start import from_items
 
 WIDTH, HEIGHT = 96, 64
 LINE = "M 10.25 12.5 L 80.125 50.0625"

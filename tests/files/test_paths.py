@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sketchify.core.errors import InputError
+from sketchify.core.given.strokes import from_svg
 from sketchify.core.paths import (
     ARC_TOLERANCE,
     bounds,
@@ -21,7 +22,6 @@ from sketchify.core.paths import (
     path_data,
     transformed,
 )
-from sketchify.core.start import from_svg
 
 
 def bezier(c, t):
