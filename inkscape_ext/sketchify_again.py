@@ -17,7 +17,7 @@ from sketchify_geometry import ImageFrame
 from sketchify_image import IMAGE_TAG, Item, SketchifyImage, backend_arguments
 from sketchify_layers import LABEL, METADATA_TAG, insert
 from sketchify_mask import SHAPES, SelectedImage, masks
-from sketchify_placeholders import NS, tried_seeds
+from sketchify_placeholders import attr, tried_seeds
 from sketchify_source import ImageSource, link_folders
 from sketchify_start import (
     IMAGE_ATTR,
@@ -32,7 +32,7 @@ from sketchify_start import (
 AGAIN = ("seed", "more")
 LAYER_STROKES = ("keep", "free", "selected")
 GROUPMODE = inkex.addNS("groupmode", "inkscape")
-JOB_ATTR = f"{{{NS}}}job"
+JOB_ATTR = attr("job")
 MENU = "Extensions › Sketchify › Sketch again"
 # Provenance keys sent back as the same submission fields.
 SAME = ("preset", "steps", "seeds", "prompt", "width", "precision")
@@ -159,7 +159,7 @@ def current_layer(svg: inkex.SvgDocumentElement) -> inkex.BaseElement | None:
 
 def provenance(layer: inkex.BaseElement, name: str) -> dict:
     """How the layer's sketch was made, as the backend recorded it."""
-    status = layer.get(f"{{{NS}}}status")
+    status = layer.get(attr("status"))
     if layer.get(JOB_ATTR) is not None and status != "done":
         raise inkex.AbortExtension(
             f"The layer {name!r} has no sketch ({status}): "

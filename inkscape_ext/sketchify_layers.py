@@ -86,7 +86,7 @@ def _placed_path(source: etree._Element, transform: inkex.Transform,
     style["stroke-width"] = f"{width * scale:.6g}"
     element = inkex.PathElement()
     element.set("d", " ".join(
-        " ".join([cmd.letter, *(_number(arg) for arg in cmd.args)]) for cmd in path
+        " ".join([cmd.letter, *(number(arg) for arg in cmd.args)]) for cmd in path
     ))
     element.set("style", str(style))
     return element
@@ -100,9 +100,10 @@ def _inherited(chain: list[etree._Element], key: str) -> str | None:
     return None
 
 
-def _number(value: float) -> str:
-    # inkex's own formatting keeps only 6 significant digits.
-    text = f"{value:.{DIGITS}f}".rstrip("0").rstrip(".")
+def number(value: float, decimals: int = DIGITS) -> str:
+    """``value`` with at most ``decimals`` decimals (inkex's own formatting keeps only 6
+    significant digits)."""
+    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
 
 

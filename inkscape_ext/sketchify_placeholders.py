@@ -41,11 +41,12 @@ def fraction(state: dict) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
-def _attr(name: str) -> str:
+def attr(name: str) -> str:
+    """An attribute name in the Sketchify namespace."""
     return f"{{{NS}}}{name}"
 
 
-SEED_ATTR, SEEDS_ATTR = _attr("seed"), _attr("seeds")
+SEED_ATTR, SEEDS_ATTR = attr("seed"), attr("seeds")
 
 
 @dataclass(frozen=True)
@@ -63,20 +64,20 @@ class Record:
     seeds: int = 1  # how many it tries from there, as far as the submission said
 
     def write(self, element: inkex.BaseElement) -> None:
-        element.set(_attr("format"), str(FORMAT))
-        element.set(_attr("url"), self.url)
-        element.set(_attr("job"), self.job)
-        element.set(_attr("strokes"), str(self.count))
-        element.set(_attr("image"), self.image)
+        element.set(attr("format"), str(FORMAT))
+        element.set(attr("url"), self.url)
+        element.set(attr("job"), self.job)
+        element.set(attr("strokes"), str(self.count))
+        element.set(attr("image"), self.image)
         # Full precision: inkex's own str() keeps 6 digits, about 1e-3 units on a page.
-        element.set(_attr("frame"), "matrix({})".format(
+        element.set(attr("frame"), "matrix({})".format(
             " ".join(repr(float(v)) for v in self.frame.to_hexad())))
-        element.set(_attr("pixels"), f"{self.pixels[0]} {self.pixels[1]}")
-        element.set(_attr("status"), self.status)
+        element.set(attr("pixels"), f"{self.pixels[0]} {self.pixels[1]}")
+        element.set(attr("status"), self.status)
         if self.start:
-            element.set(_attr("start"), self.start)
+            element.set(attr("start"), self.start)
         if self.plot:
-            element.set(_attr("plot"), self.plot)
+            element.set(attr("plot"), self.plot)
         if self.seed is not None:
             element.set(SEED_ATTR, str(self.seed))
             element.set(SEEDS_ATTR, str(self.seeds))
@@ -92,21 +93,21 @@ def tried_seeds(element: inkex.BaseElement) -> int | None:
 
 def mark(element: inkex.BaseElement, status: str) -> None:
     """Record a placeholder's new status (the only attribute an update changes)."""
-    element.set(_attr("status"), status)
+    element.set(attr("status"), status)
 
 
 def placeholders(svg: inkex.SvgDocumentElement) -> list[tuple[inkex.BaseElement, Record]]:
     """Every element of the document that records a Sketchify job, in document order."""
     found = []
     for element in svg.iter():
-        if isinstance(element.tag, str) and element.get(_attr("job")) is not None:
+        if isinstance(element.tag, str) and element.get(attr("job")) is not None:
             found.append((element, read(element)))
     return found
 
 
 def read(element: inkex.BaseElement) -> Record:
     name = element.get(inkex.addNS("label", "inkscape")) or element.get("id") or "a layer"
-    raw = element.get(_attr("format"), "")
+    raw = element.get(attr("format"), "")
     if not raw.isdigit() or int(raw) < 1:
         raise _malformed(name, "format")
     if int(raw) > FORMAT:
@@ -116,18 +117,18 @@ def read(element: inkex.BaseElement) -> Record:
             "(python3 install.py) to update its sketches. Nothing was changed."
         )
     try:
-        count = int(element.get(_attr("strokes"), ""))
-        width, height = (int(v) for v in element.get(_attr("pixels"), "").split())
-        frame = inkex.Transform(element.get(_attr("frame"), ""))
+        count = int(element.get(attr("strokes"), ""))
+        width, height = (int(v) for v in element.get(attr("pixels"), "").split())
+        frame = inkex.Transform(element.get(attr("frame"), ""))
     except ValueError:
         raise _malformed(name, "strokes, pixels or frame") from None
     record = Record(
-        url=element.get(_attr("url"), ""), job=element.get(_attr("job"), ""), count=count,
-        image=element.get(_attr("image"), ""), frame=frame, pixels=(width, height),
-        status=element.get(_attr("status"), ""),
+        url=element.get(attr("url"), ""), job=element.get(attr("job"), ""), count=count,
+        image=element.get(attr("image"), ""), frame=frame, pixels=(width, height),
+        status=element.get(attr("status"), ""),
         # Format 1 knew neither attribute: whatever else set them is not this job's.
-        start=element.get(_attr("start"), "") if int(raw) >= 2 else "",
-        plot=element.get(_attr("plot"), "") if int(raw) >= 2 else "",
+        start=element.get(attr("start"), "") if int(raw) >= 2 else "",
+        plot=element.get(attr("plot"), "") if int(raw) >= 2 else "",
     )
     if not (record.url and record.job and count > 0 and width > 0 and height > 0
             and record.status in STATUSES and all(map(math.isfinite, frame.to_hexad()))):

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 import inkex
 from sketchify_geometry import length, stroke_scale, to_root
+from sketchify_layers import number
 from sketchify_mask import SHAPES, SelectedImage, element_name
-from sketchify_placeholders import NS
+from sketchify_placeholders import attr
 
-IMAGE_ATTR = f"{{{NS}}}image"
-START_ATTR = f"{{{NS}}}start"
+IMAGE_ATTR = attr("image")
+START_ATTR = attr("start")
 # On an editable sketch layer whose job also made plot-ready layers: their plot settings (JSON),
 # so Sketch again asks for them too.
-PLOTTED_ATTR = f"{{{NS}}}plotted"
+PLOTTED_ATTR = attr("plotted")
 DECIMALS = 6  # of a photo pixel: far below anything visible, and short on the wire
 # References to elements in the drawn path's own coordinates: a kept stroke's transforms are
 # baked into its path data, so they would land elsewhere (and a clip could hide it).
@@ -152,16 +153,11 @@ def path_data(path: inkex.Path) -> str:
     """Absolute path data with ``DECIMALS`` decimals (inkex's own keeps 6 digits in all)."""
     words = []
     for command in path:
-        args = [_number(value) for value in command.args]
+        args = [number(value, DECIMALS) for value in command.args]
         if command.letter == "A":  # the large-arc and sweep flags are 0 or 1
             args[3:5] = [str(int(bool(flag))) for flag in command.args[3:5]]
         words.append(" ".join([command.letter, *args]))
     return " ".join(words)
-
-
-def _number(value: float) -> str:
-    text = f"{value:.{DECIMALS}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def drawn_style(element: inkex.BaseElement, scale: float, name: str) -> str:
