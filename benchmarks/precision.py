@@ -37,15 +37,15 @@ import torch.nn.functional as F
 from PIL import Image
 from skimage import data
 
-from sketchify.core.augment import sample_warps
+from sketchify.core.clip.fast_resnet import fold_loss_model
+from sketchify.core.clip.models import load_clip
 from sketchify.core.config import STAGES
 from sketchify.core.device_policy import FP16_LOSS_SCALE
-from sketchify.core.fast_resnet import fold_loss_model
-from sketchify.core.losses import ClipLoss
-from sketchify.core.models import load_clip
+from sketchify.core.method.augment import sample_warps
+from sketchify.core.method.losses import ClipLoss
+from sketchify.core.method.render import rasterize
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
-from sketchify.core.render import rasterize
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "support"))
 from precision_checks import calibrate_batchnorm, step_loss_and_gradient

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from sketchify.core.render import rasterize, rasterize_dense
+from sketchify.core.method.render import rasterize, rasterize_dense
 
 SIZE = 224
 STEPS = {"short": 0.025, "long": 0.1}  # random-walk step, as a fraction of SIZE

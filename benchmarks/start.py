@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 import step
 from step import EXAMPLES, cpu_name, median, random_models, starts_for, step_times
 
+from sketchify.core.clip.models import load_clip
 from sketchify.core.config import preset
 from sketchify.core.given.canvas import place, with_widths
 from sketchify.core.given.strokes import from_items
-from sketchify.core.models import load_clip
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
 

@@ -37,17 +37,17 @@ from types import SimpleNamespace
 import open_clip
 import torch
 
-from sketchify.core.augment import augment_pair, sample_warps
+from sketchify.core.clip.fast_resnet import ClassTokenPool, fold_batchnorm
+from sketchify.core.clip.models import load_clip
 from sketchify.core.config import Execution, Models, SketchConfig, preset
 from sketchify.core.device_policy import autocast_dtype, loss_scale
 from sketchify.core.engine import Sketcher
-from sketchify.core.fast_resnet import ClassTokenPool, fold_batchnorm
-from sketchify.core.losses import ClipLoss
-from sketchify.core.models import load_clip
+from sketchify.core.method.augment import augment_pair, sample_warps
+from sketchify.core.method.losses import ClipLoss
+from sketchify.core.method.render import _rasterize
 from sketchify.core.optimize import _view_terms, optimize
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
-from sketchify.core.render import _rasterize
 from sketchify.core.timing.estimate import measure_step_cost, views_per_step
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "support"))

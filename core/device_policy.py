@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from sketchify.core.config import resolved_precision
-from sketchify.core.losses import ClipLoss
+from sketchify.core.method.losses import ClipLoss
 
 # The dtype CLIP runs in for each of config.PRECISIONS (None: float32, no autocast).
 PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "fp16": torch.float16}

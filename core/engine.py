@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from sketchify.core.clip.models import load_clips, resolve_device
 from sketchify.core.config import (
     Execution,
     Models,
@@ -19,7 +20,7 @@ from sketchify.core.config import (
 )
 from sketchify.core.given.canvas import GivenOnCanvas, place, with_widths
 from sketchify.core.given.strokes import Start
-from sketchify.core.models import load_clips, resolve_device
+from sketchify.core.method.starts import init_strokes, saliency_map
 from sketchify.core.optimize import CancelToken, Progress, Sketch, optimize
 from sketchify.core.output import provenance
 from sketchify.core.output.provenance import record
@@ -29,7 +30,6 @@ from sketchify.core.photo.image import DEFAULT_MAX_PIXELS, load_image, open_imag
 from sketchify.core.photo.mask import ImageSource, ObjectMask, object_mask
 from sketchify.core.photo.mask_model import SalientObjectModel
 from sketchify.core.photo.target import Target, make_target
-from sketchify.core.starts import init_strokes, saliency_map
 
 
 @dataclass

@@ -10,13 +10,13 @@ from typing import Protocol
 
 import torch
 
-from sketchify.core.augment import augment_pair, sample_warps
 from sketchify.core.config import Execution, SketchConfig
 from sketchify.core.device_policy import autocast_dtype, channels_last, chunk_size, loss_scale
 from sketchify.core.errors import SketchifyError
-from sketchify.core.losses import ClipLoss, Features
-from sketchify.core.render import _rasterize
-from sketchify.core.strokes import Strokes
+from sketchify.core.method.augment import augment_pair, sample_warps
+from sketchify.core.method.losses import ClipLoss, Features
+from sketchify.core.method.render import _rasterize
+from sketchify.core.method.strokes import Strokes
 
 # Stroke radius and opacity stay in ranges that still draw a visible, sane line.
 HALF_WIDTH_RANGE = (0.25, 8.0)

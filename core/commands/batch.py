@@ -21,6 +21,7 @@ from typing import Any
 
 from PIL import Image
 
+from sketchify.core.clip.models import resolve_device
 from sketchify.core.commands.bars import ProgressBars
 from sketchify.core.commands.preflight import PhotoJob
 from sketchify.core.config import (
@@ -35,7 +36,6 @@ from sketchify.core.engine import Sketcher, SketchResult
 from sketchify.core.errors import InputError, SketchifyError
 from sketchify.core.given.canvas import photo_strokes
 from sketchify.core.given.strokes import Start
-from sketchify.core.models import resolve_device
 from sketchify.core.optimize import Progress
 from sketchify.core.output import provenance
 from sketchify.core.output.animation import animated_svg

@@ -19,16 +19,22 @@ from typing import Any
 import open_clip
 import torch
 
+from sketchify.core.clip.models import (
+    config_name,
+    load_clip,
+    normalize,
+    openai_release,
+    resolve_device,
+)
 from sketchify.core.commands import batch
 from sketchify.core.commands.preflight import PhotoJob
 from sketchify.core.config import Models
-from sketchify.core.models import config_name, load_clip, normalize, openai_release, resolve_device
+from sketchify.core.method.render import rasterize
 from sketchify.core.output.files import write_all
 from sketchify.core.output.svg import parse_svg
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
-from sketchify.core.render import rasterize
 
 # CLIP's own zero-shot recipe puts each class name in a sentence; this one says what is shown.
 PROMPT = "a sketch of a {}."

@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 import torch
 
 from sketchify.core.given.strokes import GivenStroke, Start
+from sketchify.core.method.render import rasterize
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.paths import cubics
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.render import rasterize
-from sketchify.core.strokes import Strokes
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from sketchify.core.method.render import rasterize
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.output.svg import parse_svg
-from sketchify.core.render import rasterize
-from sketchify.core.strokes import Strokes
 
 CELL = 256  # px: the longer side of every picture on the sheet
 GAP = 8  # px between pictures and around them

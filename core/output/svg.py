@@ -9,11 +9,11 @@ from lxml import etree
 
 from sketchify.core.errors import InputError
 from sketchify.core.given.strokes import Start
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.output.pen_paths import number, segments
 from sketchify.core.output.provenance import SVG_NS, metadata_element
 from sketchify.core.paths import cubics, exact
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.strokes import Strokes
 
 
 def to_svg(

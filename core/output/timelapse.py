@@ -15,10 +15,10 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image
 
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.optimize import Progress
 from sketchify.core.output.sheet import fade, photo_ink
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.strokes import Strokes
 
 MAX_FRAMES = 100
 MAX_SIDE = 512  # px, the longer side of a frame

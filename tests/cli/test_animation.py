@@ -13,6 +13,7 @@ from lxml import etree
 from PIL import Image
 
 from sketchify.backend.cli import main
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.output.animation import animated_svg
 from sketchify.core.output.pen_paths import ends, path_text, reverse
 from sketchify.core.output.plot import plot_svg, sketch_paths
@@ -20,7 +21,6 @@ from sketchify.core.output.plot_settings import plot_settings
 from sketchify.core.output.timelapse import MAX_FRAMES, MAX_SIDE, timelapse_gif
 from sketchify.core.paths import parse_path
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.strokes import Strokes
 
 pytest_plugins = ["cli_fixtures"]
 SVG = "{http://www.w3.org/2000/svg}"

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.output.sheet import (
     CELL,
     FADE,
@@ -21,7 +22,6 @@ from sketchify.core.output.sheet import (
 )
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.strokes import Strokes
 
 WIDTH, HEIGHT = 400, 200  # a photo twice as wide as high
 

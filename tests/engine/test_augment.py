@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sketchify.core.augment import augment_pair, sample_warps
-from sketchify.core.losses import ClipLoss
-from sketchify.core.models import load_clip
+from sketchify.core.clip.models import load_clip
+from sketchify.core.method.augment import augment_pair, sample_warps
+from sketchify.core.method.losses import ClipLoss
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from sketchify.core.clip.models import load_clip
 from sketchify.core.config import Execution, preset
-from sketchify.core.models import load_clip
 from sketchify.core.timing.estimate import (
     MEASURE_STEPS,
     job_seconds,

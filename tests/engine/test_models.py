@@ -12,9 +12,9 @@ import pytest
 import torch
 from huggingface_hub import constants as hub_constants
 
+from sketchify.core.clip.fast_resnet import fold_loss_model
+from sketchify.core.clip.models import clip_mean_std, load_clip, normalize, resolve_device
 from sketchify.core.errors import InputError, WeightsError
-from sketchify.core.fast_resnet import fold_loss_model
-from sketchify.core.models import clip_mean_std, load_clip, normalize, resolve_device
 
 
 def mps_available() -> bool:

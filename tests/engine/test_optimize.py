@@ -14,6 +14,7 @@ import pytest
 import torch
 from stroke_starts import random_starts
 
+from sketchify.core.clip.models import load_clip
 from sketchify.core.config import (
     PRESETS,
     Execution,
@@ -24,7 +25,6 @@ from sketchify.core.config import (
 )
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError, SketchifyError
-from sketchify.core.models import load_clip
 from sketchify.core.optimize import optimize
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sketchify.core.errors import InputError
-from sketchify.core.render import rasterize, rasterize_dense
+from sketchify.core.method.render import rasterize, rasterize_dense
 
 
 def random_strokes(gen, shape, size, step, dtype=torch.float64):

@@ -19,15 +19,15 @@ from open_clip.modified_resnet import AttentionPool2d
 from precision_checks import calibrate_batchnorm, step_loss_and_gradient
 from stroke_starts import random_starts
 
-from sketchify.core.augment import augment_pair, sample_warps
+from sketchify.core.clip.fast_resnet import ClassTokenPool, fold_loss_model
 from sketchify.core.config import STAGES, Execution, SketchConfig, resolved_precision
 from sketchify.core.device_policy import FP16_LOSS_SCALE, autocast_dtype
-from sketchify.core.fast_resnet import ClassTokenPool, fold_loss_model
-from sketchify.core.losses import EXACT_STAGES, ClipLoss
+from sketchify.core.method.augment import augment_pair, sample_warps
+from sketchify.core.method.losses import EXACT_STAGES, ClipLoss
+from sketchify.core.method.render import _rasterize, rasterize
 from sketchify.core.optimize import optimize
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
-from sketchify.core.render import _rasterize, rasterize
 
 CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -208,7 +208,7 @@ def test_auto_precision_and_layout_follow_the_device():
 
 
 def test_progress_reads_the_losses_back_at_evaluations_only(tiny_models, target):
-    from sketchify.core.models import load_clip
+    from sketchify.core.clip.models import load_clip
 
     model = load_clip(str(tiny_models.loss_config), str(tiny_models.loss_weights))
     reports = []

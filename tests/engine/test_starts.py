@@ -10,9 +10,9 @@ from PIL import Image
 from skimage.color import rgb2gray
 from tiny_models import SALIENCY_CONFIG, write_model
 
-from sketchify.core.models import load_clip, normalize
+from sketchify.core.clip.models import load_clip, normalize
+from sketchify.core.method.starts import attention_map, init_strokes, saliency_map, xdog
 from sketchify.core.photo.target import make_target
-from sketchify.core.starts import attention_map, init_strokes, saliency_map, xdog
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ from huggingface_hub import constants as hub_constants
 from open_clip.transformer import QuickGELU
 
 from sketchify.backend.cli import main
-from sketchify.core import models
+from sketchify.core.clip import models
+from sketchify.core.clip.models import load_clip, openai_release
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import WeightsError
-from sketchify.core.models import load_clip, openai_release
 
 RN101_URL = "https://huggingface.co/timm/resnet101_clip.openai/resolve/main/open_clip_pytorch_model.bin"
 VIT_URL = ("https://huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/"

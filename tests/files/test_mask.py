@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from sketchify.core.errors import InputError
+from sketchify.core.method.starts import init_strokes
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.mask import ObjectMask, alpha_mask, file_mask, mask_mode, mask_option
 from sketchify.core.photo.target import canvas_mask, make_target, on_white
-from sketchify.core.starts import init_strokes
 
 ORIENTATION = 0x0112
 

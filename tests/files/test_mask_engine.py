@@ -15,11 +15,11 @@ from tiny_mask_model import write_tiny_u2net
 from sketchify.core.config import SketchConfig
 from sketchify.core.engine import Sketcher
 from sketchify.core.errors import InputError, WeightsError
+from sketchify.core.method.starts import saliency_map
 from sketchify.core.output import provenance
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.mask import ObjectMask, file_mask
 from sketchify.core.photo.mask_model import SalientObjectModel, extra_problem
-from sketchify.core.starts import saliency_map
 
 WIDTH, HEIGHT = 120, 80
 OBJECT = (20, 16, 68, 64)  # the ellipse's box in photo pixels

@@ -14,6 +14,7 @@ from lxml import etree
 from path_geometry import geometry, same_geometry
 
 from sketchify.core.errors import InputError
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.output import order, provenance
 from sketchify.core.output.pen_paths import ends, path_text, pen_down_length, reverse
 from sketchify.core.output.plot import PEN_DOWN_MM_S, PEN_UP_MM_S, plot_svg
@@ -21,7 +22,6 @@ from sketchify.core.output.plot_settings import from_json, length_mm, plot_setti
 from sketchify.core.output.svg import to_svg
 from sketchify.core.paths import parse_path, transformed
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.strokes import Strokes
 
 SVG = "{http://www.w3.org/2000/svg}"
 WIDTH, HEIGHT = 451, 300

@@ -7,9 +7,9 @@ from lxml import etree
 from PIL import Image
 
 from sketchify.core.errors import InputError
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.output.svg import SVG_NS, parse_svg, to_svg
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.strokes import Strokes
 
 PLACEMENTS = [
     Placement(224, 224),
@@ -126,7 +126,7 @@ def test_parse_reads_a_locked_path_of_several_segments_as_cubics():
 def test_independent_renderer_agrees_with_rasterize(placement):
     """cairosvg draws our SVG text; rasterize draws the same strokes: the pictures must match."""
     cairosvg = pytest.importorskip("cairosvg")
-    from sketchify.core.render import rasterize
+    from sketchify.core.method.render import rasterize
 
     g = torch.Generator().manual_seed(7)
     start = torch.rand(12, 1, 2, generator=g) * 180 + 22

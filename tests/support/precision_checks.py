@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from sketchify.core.augment import Warp, augment_pair
-from sketchify.core.losses import ClipLoss
-from sketchify.core.models import normalize
+from sketchify.core.clip.models import normalize
+from sketchify.core.method.augment import Warp, augment_pair
+from sketchify.core.method.losses import ClipLoss
+from sketchify.core.method.render import _rasterize
 from sketchify.core.optimize import _view_terms
-from sketchify.core.render import _rasterize
 
 
 def calibrate_batchnorm(model: torch.nn.Module, images: torch.Tensor) -> torch.nn.Module:

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from sketchify.core.method.strokes import Strokes
 from sketchify.core.output.animation import animated_svg
 from sketchify.core.output.svg import to_svg
 from sketchify.core.photo.geometry import Placement
-from sketchify.core.strokes import Strokes
 
 pytest_plugins = ["backend_fixtures", "browser_fixtures"]
 pytestmark = pytest.mark.slow

@@ -18,8 +18,8 @@ import open_clip
 import torch
 from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
 
+from sketchify.core.clip.fast_resnet import fold_loss_model
 from sketchify.core.errors import InputError, WeightsError, first_line
-from sketchify.core.fast_resnet import fold_loss_model
 
 DEFAULT_WEIGHTS = "openai"
 # Seconds to wait for the model hub before telling the user how to get the file by hand.

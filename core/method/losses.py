@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from open_clip.modified_resnet import ModifiedResNet
 
-from sketchify.core.augment import resize
+from sketchify.core.clip.models import clip_mean_std
 from sketchify.core.config import STAGES
 from sketchify.core.errors import InputError
-from sketchify.core.models import clip_mean_std
+from sketchify.core.method.augment import resize
 
 # Leading stages kept in float32 under autocast: their high-resolution activations carry the
 # strokes' sub-pixel positions. With the stem in float16, the stroke gradients of 2 seeds x

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from skimage.color import rgb2gray
 from skimage.filters import gaussian, threshold_otsu
 
+from sketchify.core.clip.models import normalize
 from sketchify.core.config import WALK
-from sketchify.core.models import normalize
 from sketchify.core.photo.geometry import Placement
 from sketchify.core.photo.target import Target
 
