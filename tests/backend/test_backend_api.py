@@ -632,11 +632,20 @@ def test_finished_jobs_are_removed_after_retention(make_app):
     ('{"page": "B5"}', "unknown page 'B5'"), ('{"page": "A4", "size_mm": 100}', "not both"),
     ('{"pen": 0.5}', "unknown keys pen"), ('{"size_mm": "wide"}', "must be a number"),
     ('{"size_mm": 1e999}', "at most 10000 mm"),
+    ('{"pen_mm": 0.04}', "pen width must be from 0.05 to 5 mm"),
+    ('{"size_mm": 100, "pen_mm": 5.01}', "pen width must be from 0.05 to 5 mm"),
 ])
 def test_a_bad_plot_is_422_naming_plot(client, value, said):
     body = assert_error(submit(client, plot=value), 422, "plot")
     assert said in body["error"]
     assert_error(submit_json(client, {"plot": value}), 422, "plot")
+
+
+def test_the_pen_limits_themselves_are_taken(client):
+    for pen in (0.05, 5):
+        job = submit_json(client, {"strokes": [4], "plot": {"pen_mm": pen}})
+        assert job.status_code == 202, job.get_json()
+        assert job.get_json()["params"]["plot"]["pen_mm"] == pen
 
 
 def test_plot_is_echoed_normalized_and_served_once_done(client, controlled):
