@@ -55,8 +55,6 @@ from sketchify.backend.storage.jobs import (
 )
 from sketchify.core.errors import InputError
 from sketchify.core.given.strokes import summary as start_summary
-from sketchify.core.output.plot import plot_svg
-from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.timing.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -280,10 +278,10 @@ def plot(job_id: str) -> Response:
     except FileNotFoundError:
         raise ApiError(404, "The SVG is gone (the job was removed).", None) from None
     try:
-        plotted = plot_svg(body, plot_from_json(settings))
+        plotted = _service().plots.plotted(job.id, count, body, settings)
     except InputError as error:  # a stored stroke the plot cannot read
         raise ApiError(409, f"This sketch cannot be made plot-ready: {error}.", None) from None
-    return Response(plotted.svg, mimetype="image/svg+xml")
+    return Response(plotted, mimetype="image/svg+xml")
 
 
 @v1.get("/sketches/<job_id>/zip")
