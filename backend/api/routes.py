@@ -41,7 +41,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, send_fi
 from sketchify.backend import joblog, limits
 from sketchify.backend.api import downloads, listing
 from sketchify.backend.api.errors import ApiError
-from sketchify.backend.api.estimates import QueueSnapshot, estimate_fields
+from sketchify.backend.api.estimates import QueueSnapshot, default_step_costs, estimate_fields
 from sketchify.backend.api.validation import parse_submission
 from sketchify.backend.service import Service
 from sketchify.backend.storage.jobs import (
@@ -316,12 +316,14 @@ def image(job_id: str) -> Response:
 @v1.get("/health")
 def health() -> Response:
     service = _service()
+    costs = service.executor.step_costs()
     return jsonify({
         "status": "ok",
         "version": service.version,
         **service.executor.describe(),
         "queue_length": service.store.count(QUEUED),
-        "step_cost": service.executor.step_costs(),
+        "step_cost": default_step_costs(costs),
+        "step_cost_by_precision": costs,
         "disk": {"free_bytes": service.store.space.free_bytes(),
                  "accepting": service.store.space.accepting()},
         "limits": {

@@ -297,7 +297,7 @@ def _health_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["status", "version", "executor", "running", "queue_length", "step_cost",
-                     "disk", "limits"],
+                     "step_cost_by_precision", "disk", "limits"],
         "additionalProperties": False,
         "properties": {
             "status": {"const": "ok"},
@@ -315,8 +315,15 @@ def _health_schema() -> dict[str, Any]:
             "queue_length": {"type": "integer", "minimum": 0},
             "step_cost": {"type": "object", "description": "Seconds one sketch view costs per "
                                                            "step, per device (or "
-                                                           "`device@worker`).",
+                                                           "`device@worker`), in its default "
+                                                           "precision.",
                           "additionalProperties": {"type": "number", "minimum": 0}},
+            "step_cost_by_precision": {
+                "type": "object",
+                "description": "The same per precision measured (`fp32`, `fp16`): a job's "
+                               "estimate uses the cost of the precision it runs in.",
+                "additionalProperties": {"type": "object", "additionalProperties": {
+                    "type": "number", "minimum": 0}}},
             "disk": {"type": "object", "additionalProperties": False,
                      "required": ["free_bytes", "accepting"],
                      "properties": {"free_bytes": {"type": "integer", "minimum": 0},
