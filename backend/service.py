@@ -1,4 +1,5 @@
-"""What one running API holds: the job store, the executor, limits, and the retention sweep."""
+"""What one running API holds: the job store, the executor, limits, the plot-ready SVGs made
+lately, and the retention sweep."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sketchify.backend.api.plot_cache import PlotCache
 from sketchify.backend.executors.protocol import Executor
 from sketchify.backend.storage.jobs import JobStore
 
@@ -23,6 +25,7 @@ class Service:
     retention_s: float
     # Why an `auto` mask cannot run where jobs run (None: it can, or the executor cannot tell).
     mask_problem: Callable[[], str | None] = lambda: None
+    plots: PlotCache = field(default_factory=PlotCache)  # plot-ready SVGs made lately
     _stop: threading.Event = field(default_factory=threading.Event)
     _sweeper: threading.Thread | None = None
 

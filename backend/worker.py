@@ -10,7 +10,6 @@ expired. Celery is an optional extra, imported only when the command runs.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import sys
@@ -19,8 +18,6 @@ from typing import Any
 
 from sketchify.backend import limits
 from sketchify.core.commands.cli import add_device_argument, add_model_arguments, models_from
-
-log = logging.getLogger(__name__)
 
 
 def connect_broker(prog: str, url: str) -> Any:
@@ -82,8 +79,8 @@ def run_worker(args: argparse.Namespace) -> int:
         Heartbeat,
         JobRunner,
     )
+    from sketchify.backend.executors.step_costs import StepCosts
     from sketchify.core.engine import Sketcher
-    from sketchify.core.timing.estimate import measure_step_cost
 
     if args.threads:
         import torch
@@ -93,10 +90,8 @@ def run_worker(args: argparse.Namespace) -> int:
     sketcher = Sketcher(args.device, **asdict(models_from(args)))
     heartbeat = Heartbeat(client, name, str(sketcher.device), interval_s=args.heartbeat_s,
                           ttl_s=args.heartbeat_ttl_s)
-    try:
-        heartbeat.step_cost_s = measure_step_cost(sketcher)
-    except Exception:  # no estimates from this worker, but it still runs jobs
-        log.exception("could not measure the step cost")
+    heartbeat.costs = StepCosts(sketcher)
+    heartbeat.costs.measure()  # the default precision; others before their first job
     runner = JobRunner(sketcher, client, name, heartbeat)
     visibility = args.visibility_timeout or celery_app.DEFAULT_VISIBILITY_TIMEOUT_S
     app = celery_app.make_celery(args.broker, visibility_timeout_s=visibility,

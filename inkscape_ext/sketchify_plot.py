@@ -17,7 +17,8 @@ import math
 import inkex
 from sketchify_geometry import ImageFrame, stroke_scale, to_root
 
-MAX_MM = 10_000.0  # the backend's largest drawing and pen
+MAX_MM = 10_000.0  # the backend's largest drawing
+MIN_PEN_MM, MAX_PEN_MM = 0.05, 5.0  # the backend's pens (a test holds them to its own)
 
 
 def add_plot_arguments(pars) -> None:
@@ -29,8 +30,9 @@ def plot_settings(options, svg: inkex.SvgDocumentElement, frame: ImageFrame,
                   pixels: tuple[int, int]) -> str:
     """The plot settings of one image's job as JSON text: the image's width on the page in mm,
     the pen, no margin."""
-    if not (0 < options.pen <= MAX_MM):
-        raise inkex.AbortExtension(f"The pen width must be more than 0 mm, got {options.pen}.")
+    if not (MIN_PEN_MM <= options.pen <= MAX_PEN_MM):
+        raise inkex.AbortExtension(f"The pen width must be from {MIN_PEN_MM:g} to "
+                                   f"{MAX_PEN_MM:g} mm, got {options.pen:g}.")
     to_page = frame.pixels_to_root((0.0, 0.0, *map(float, pixels)))
     left, right = to_page.apply_to_point((0, 0)), to_page.apply_to_point((pixels[0], 0))
     width_mm = math.hypot(right.x - left.x, right.y - left.y) / svg.unittouu("1mm")

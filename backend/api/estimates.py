@@ -1,10 +1,12 @@
 """Honest waits: seconds until a job is done, from the step cost measured on each device.
 
-A device's step cost is what one sketch view costs per optimization step there (measured at
-start with ``core.timing.estimate.measure_step_cost``, then refreshed from the jobs it runs). A
-running job has its remaining steps left on its own device; a queued one waits for the work
-ahead of it (running jobs' remainder and the queued jobs before it, each estimated the same
-way) shared across the devices, then needs its own time. Nothing measured: no estimate.
+A device's step cost is what one sketch view costs per optimization step there, in the
+precision the job runs in (measured with ``core.timing.estimate.measure_step_cost``: the
+default precision at start, another before the first job that asks for it; then refreshed from
+the jobs it runs: executors/step_costs.py). A running job has its remaining steps left on its
+own device; a queued one waits for the work ahead of it (running jobs' remainder and the queued
+jobs before it, each estimated the same way) shared across the devices, then needs its own
+time. Nothing measured in the job's precision: no estimate for it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from sketchify.backend.executors.sketch_task import device_label, sketch_config
 from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
+from sketchify.core.config import resolved_precision
 from sketchify.core.timing.durations import about
 from sketchify.core.timing.estimate import job_seconds, views_per_step
 
@@ -22,13 +25,19 @@ def _device(label: str) -> str:
     return label.split("@", 1)[0]
 
 
+def default_step_costs(costs: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Each device's step cost in the precision its jobs run in by default (``auto``)."""
+    return {label: by[default] for label, by in costs.items()
+            if (default := resolved_precision("auto", _device(label))) in by}
+
+
 class QueueSnapshot:
     """Queue positions and estimates for the jobs of one moment (one HTTP request): the queue
     is read once, however many jobs are shown."""
 
-    def __init__(self, store: JobStore, step_costs: Mapping[str, float]) -> None:
+    def __init__(self, store: JobStore, step_costs: Mapping[str, Mapping[str, float]]) -> None:
         self.store = store
-        self.costs = dict(step_costs)
+        self.costs = dict(step_costs)  # device label -> resolved precision -> cost
         self._jobs: list[Job] | None = None  # running and queued, in queue order
         self._ahead: dict[int, float] | None = None  # queued job seq -> work before it
 
@@ -48,24 +57,31 @@ class QueueSnapshot:
             return None
         # Every job shown was read before the queue is (lazily, here), so one missing from the
         # queue has left it since: a worker took it, nothing is ahead and all is still to do.
+        own = self._own(job)
         ahead = self._work_ahead().get(job.seq)
-        if ahead is None:
-            return self._own(job)
-        return ahead / len(self.costs) + self._own(job)
+        if own is None or ahead is None:
+            return own
+        return ahead / len(self.costs) + own
+
+    def _cost(self, label: str, job: Job) -> float | None:
+        """The step cost on ``label`` in the precision ``job`` runs in there."""
+        precision = resolved_precision(job.params.get("precision", "auto"), _device(label))
+        return self.costs.get(label, {}).get(precision)
 
     def _remaining(self, job: Job) -> float | None:
-        cost = self.costs.get(device_label(job.device, job.worker) or "")
+        cost = self._cost(device_label(job.device, job.worker) or "", job)
         if cost is None:
             return None
         config = sketch_config(job.params, job.device)
         total = job.total or config.steps
         return max(0, total - job.step) * views_per_step(config, job.strokes) * cost
 
-    def _own(self, job: Job) -> float:
-        """A queued job's time: the mean over the devices that may take it."""
+    def _own(self, job: Job) -> float | None:
+        """A queued job's time: the mean over the devices that may take it (those measured in
+        its precision)."""
         times = [job_seconds(sketch_config(job.params, _device(label)), job.strokes, cost)
-                 for label, cost in self.costs.items()]
-        return sum(times) / len(times)
+                 for label in self.costs if (cost := self._cost(label, job)) is not None]
+        return sum(times) / len(times) if times else None
 
     def _queue(self) -> list[Job]:
         if self._jobs is None:
@@ -81,7 +97,7 @@ class QueueSnapshot:
             self._ahead = {}
             for queued in (job for job in jobs if job.status == QUEUED):
                 self._ahead[queued.seq] = work
-                work += self._own(queued)
+                work += self._own(queued) or 0.0  # unmeasured precision: not counted
         return self._ahead
 
 

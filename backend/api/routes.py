@@ -41,7 +41,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request, send_fi
 from sketchify.backend import joblog, limits
 from sketchify.backend.api import downloads, listing
 from sketchify.backend.api.errors import ApiError
-from sketchify.backend.api.estimates import QueueSnapshot, estimate_fields
+from sketchify.backend.api.estimates import QueueSnapshot, default_step_costs, estimate_fields
 from sketchify.backend.api.validation import parse_submission
 from sketchify.backend.service import Service
 from sketchify.backend.storage.jobs import (
@@ -55,8 +55,6 @@ from sketchify.backend.storage.jobs import (
 )
 from sketchify.core.errors import InputError
 from sketchify.core.given.strokes import summary as start_summary
-from sketchify.core.output.plot import plot_svg
-from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.timing.durations import about
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")
@@ -280,10 +278,10 @@ def plot(job_id: str) -> Response:
     except FileNotFoundError:
         raise ApiError(404, "The SVG is gone (the job was removed).", None) from None
     try:
-        plotted = plot_svg(body, plot_from_json(settings))
+        plotted = _service().plots.plotted(job.id, count, body, settings)
     except InputError as error:  # a stored stroke the plot cannot read
         raise ApiError(409, f"This sketch cannot be made plot-ready: {error}.", None) from None
-    return Response(plotted.svg, mimetype="image/svg+xml")
+    return Response(plotted, mimetype="image/svg+xml")
 
 
 @v1.get("/sketches/<job_id>/zip")
@@ -318,12 +316,14 @@ def image(job_id: str) -> Response:
 @v1.get("/health")
 def health() -> Response:
     service = _service()
+    costs = service.executor.step_costs()
     return jsonify({
         "status": "ok",
         "version": service.version,
         **service.executor.describe(),
         "queue_length": service.store.count(QUEUED),
-        "step_cost": service.executor.step_costs(),
+        "step_cost": default_step_costs(costs),
+        "step_cost_by_precision": costs,
         "disk": {"free_bytes": service.store.space.free_bytes(),
                  "accepting": service.store.space.accepting()},
         "limits": {

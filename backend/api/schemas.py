@@ -10,7 +10,7 @@ from sketchify.backend import limits
 from sketchify.backend.api import filenames, listing
 from sketchify.backend.api.downloads import format_mimetype
 from sketchify.core.config import MASK_MODES, PRECISION_NAMES, PRESET_NAMES, PRESETS
-from sketchify.core.output.plot_settings import MAX_LENGTH_MM, PAGES_MM
+from sketchify.core.output.plot_settings import MAX_LENGTH_MM, MAX_PEN_MM, MIN_PEN_MM, PAGES_MM
 
 
 def ref(name: str) -> dict[str, str]:
@@ -42,7 +42,8 @@ def plot_schema() -> dict[str, Any]:
                                                 "aspect); default 150 without a page."},
             "page": {"type": "string", "enum": list(PAGES_MM),
                      "description": "The paper instead: turned to fit, drawing centred."},
-            "pen_mm": length | {"description": "Every stroke's width (default 0.5)."},
+            "pen_mm": {"type": "number", "minimum": MIN_PEN_MM, "maximum": MAX_PEN_MM,
+                       "description": "Every stroke's width (default 0.5)."},
             "margin_mm": {"type": "number", "minimum": 0, "maximum": MAX_LENGTH_MM,
                           "description": "Around the drawing (default 10 on a page, else 0)."},
         },
@@ -108,9 +109,10 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
                                 "the pen's width, strokes ordered to shorten the pen-up "
                                 "travel. An object: `size_mm` (the drawing's width, default "
                                 "150) or `page` (A3, A4, A5, A6, Letter), `pen_mm` (default "
-                                "0.5), `margin_mm`; in multipart (and as text in JSON) its JSON "
-                                "text. A bad one is a 422 naming `plot`. Page names are matched "
-                                "ignoring case.",
+                                f"0.5, from {MIN_PEN_MM:g} to {MAX_PEN_MM:g}), `margin_mm`; "
+                                "in multipart (and as text in JSON) its JSON text. A bad one "
+                                "is a 422 naming `plot`. Page names are matched ignoring "
+                                "case.",
                  "type": "string", "minLength": 2},
     }
     if as_json:
@@ -295,7 +297,7 @@ def _health_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["status", "version", "executor", "running", "queue_length", "step_cost",
-                     "disk", "limits"],
+                     "step_cost_by_precision", "disk", "limits"],
         "additionalProperties": False,
         "properties": {
             "status": {"const": "ok"},
@@ -313,8 +315,15 @@ def _health_schema() -> dict[str, Any]:
             "queue_length": {"type": "integer", "minimum": 0},
             "step_cost": {"type": "object", "description": "Seconds one sketch view costs per "
                                                            "step, per device (or "
-                                                           "`device@worker`).",
+                                                           "`device@worker`), in its default "
+                                                           "precision.",
                           "additionalProperties": {"type": "number", "minimum": 0}},
+            "step_cost_by_precision": {
+                "type": "object",
+                "description": "The same per precision measured (`fp32`, `fp16`): a job's "
+                               "estimate uses the cost of the precision it runs in.",
+                "additionalProperties": {"type": "object", "additionalProperties": {
+                    "type": "number", "minimum": 0}}},
             "disk": {"type": "object", "additionalProperties": False,
                      "required": ["free_bytes", "accepting"],
                      "properties": {"free_bytes": {"type": "integer", "minimum": 0},

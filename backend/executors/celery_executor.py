@@ -33,12 +33,24 @@ from sketchify.backend.executors.protocol import QueueUnavailable
 from sketchify.backend.executors.sketch_task import device_label
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
 from sketchify.backend.storage.jobs import FINISHED, QUEUED, RUNNING, Job, JobStore
+from sketchify.core.config import resolved_precision
 
 log = logging.getLogger(__name__)
 
 BROKER_ERRORS = (redis.RedisError, kombu.exceptions.OperationalError, OSError)
 _CONSUMER = "api"
 _CHECK_WORKERS_EVERY_S = 1.0
+
+
+def beat_costs(beat: dict[str, Any]) -> dict[str, float]:
+    """A heartbeat's step costs per precision; a worker older than them beats its default
+    precision's only."""
+    costs = beat.get("step_costs")
+    if isinstance(costs, dict):
+        return {precision: cost for precision, cost in costs.items() if cost}
+    if beat.get("step_cost"):
+        return {resolved_precision("auto", beat["device"]): beat["step_cost"]}
+    return {}
 
 
 class CeleryExecutor:
@@ -113,11 +125,11 @@ class CeleryExecutor:
         """Not known here: the models, the mask model among them, live on the workers."""
         return None
 
-    def step_costs(self) -> dict[str, float]:
-        """Each live worker's measured step cost, as its heartbeat says."""
-        return {device_label(beat["device"], name): beat["step_cost"]
+    def step_costs(self) -> dict[str, dict[str, float]]:
+        """Each live worker's measured step costs, as its heartbeat says."""
+        return {device_label(beat["device"], name): costs
                 for name, beat in dict(self._alive).items()
-                if beat.get("device") and beat.get("step_cost")}
+                if beat.get("device") and (costs := beat_costs(beat))}
 
     def describe(self) -> dict[str, Any]:
         alive = dict(self._alive)

@@ -24,8 +24,8 @@ from sketchify.backend import limits
 from sketchify.backend.executors import celery_app
 from sketchify.backend.executors.in_process import failure_message
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
+from sketchify.backend.executors.step_costs import StepCosts
 from sketchify.core.config import resolve_preset
-from sketchify.core.timing.estimate import refreshed
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class Heartbeat:
         self.device = device
         self.interval_s = interval_s
         self.ttl_s = ttl_s
-        self.step_cost_s: float | None = None
+        self.costs: StepCosts | None = None  # this worker's step costs, once it measures
         self.job: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sketchify-heartbeat",
@@ -97,8 +97,12 @@ class Heartbeat:
         self._thread.start()
 
     def beat(self) -> None:
+        costs = self.costs
+        # `step_cost` (the default precision's) is what a front older than `step_costs` reads.
         state = {"format": celery_app.EVENT_FORMAT, "worker": self.name, "device": self.device,
-                 "step_cost": self.step_cost_s, "job": self.job, "ttl_s": self.ttl_s}
+                 "step_cost": None if costs is None else costs.default(),
+                 "step_costs": {} if costs is None else costs.by_precision(),
+                 "job": self.job, "ttl_s": self.ttl_s}
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(celery_app.WORKERS, self.name, json.dumps({"ttl_s": self.ttl_s}))
         pipe.set(celery_app.worker_key(self.name), json.dumps(state), px=int(self.ttl_s * 1000))
@@ -167,6 +171,9 @@ class JobRunner:
         token = RedisCancel(self.client, job_id, self.stopping, dispatch=dispatch)
         self._set_current(job_id)
         try:
+            if self.heartbeat is not None and self.heartbeat.costs is not None:
+                # The first job in a precision this worker has not timed: a few steps first.
+                self.heartbeat.costs.measure(payload["params"].get("precision", "auto"))
             result = run_sketch_task(
                 self.sketcher,
                 base64.b64decode(payload["image"]),
@@ -186,10 +193,10 @@ class JobRunner:
         if token.superseded:  # taken for dead and handed on: the other worker reports it
             log.warning("job %s was handed to another worker meanwhile; stopped here", job_id)
             return
-        if result.step_cost_s is not None and self.heartbeat is not None:
+        costs = self.heartbeat.costs if self.heartbeat is not None else None
+        if result.step_cost_s is not None and costs is not None:
             # The next heartbeat carries it: the front's estimates follow.
-            self.heartbeat.step_cost_s = refreshed(self.heartbeat.step_cost_s,
-                                                   result.step_cost_s, result.steps)
+            costs.refresh(result.precision, result.step_cost_s, result.steps)
         if not result.canceled:
             self._finish(job_id, "done", svgs=result.svgs, steps=result.steps)
         elif token.requested:

@@ -10,12 +10,12 @@ from typing import Any
 
 from sketchify.backend import joblog, limits
 from sketchify.backend.executors.sketch_task import ProgressReport, run_sketch_task
+from sketchify.backend.executors.step_costs import StepCosts
 from sketchify.backend.storage.disk import RESULT_NOT_STORED, DiskFullError
-from sketchify.backend.storage.jobs import Job, JobStore
+from sketchify.backend.storage.jobs import QUEUED, Job, JobStore
 from sketchify.core.config import resolve_preset
 from sketchify.core.errors import SketchifyError, first_line
 from sketchify.core.output.provenance import name_only
-from sketchify.core.timing.estimate import measure_step_cost, refreshed
 
 log = logging.getLogger(__name__)
 _DISK_POLL_S = 2.0  # how often a worker looks whether a full disk has room again
@@ -61,8 +61,10 @@ class InProcessExecutor:
         self.max_attempts = max_attempts
         self.max_pixels = max_pixels
         self.report_every_s = report_every_s
-        self.measure = measure  # time a few steps on each device before its first job
-        self._costs: dict[str, float] = {}  # device -> seconds per view per step
+        # Time a few steps on each device before its first job, and in each other precision
+        # before the first job that asks for it.
+        self.measure = measure
+        self._costs = {str(s.device): StepCosts(s) for s in sketchers}
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._cancels: dict[str, threading.Event] = {}  # running job id -> its cancel flag
@@ -121,15 +123,15 @@ class InProcessExecutor:
             "running": running,
         }
 
-    def step_costs(self) -> dict[str, float]:
-        with self._wake:
-            return dict(self._costs)
+    def step_costs(self) -> dict[str, dict[str, float]]:
+        return {device: by for device, costs in self._costs.items()
+                if (by := costs.by_precision())}
 
     # -- worker --------------------------------------------------------------------------------
 
     def _work(self, sketcher: Any) -> None:
         if self.measure:
-            self._measure(sketcher)
+            self._costs[str(sketcher.device)].measure()
         while not self._stopping.is_set():
             try:
                 self._take_one(sketcher)
@@ -142,6 +144,8 @@ class InProcessExecutor:
         if not self._room_for_work():
             self._stopping.wait(_DISK_POLL_S)
             return
+        if self.measure:
+            self._measure_queued(sketcher)
         with self._wake:
             if self._stopping.is_set():  # stop() ran since the loop's check: take no new job
                 return
@@ -160,24 +164,15 @@ class InProcessExecutor:
             with self._wake:
                 del self._cancels[job.id]
 
-    def _measure(self, sketcher: Any) -> None:
-        device = str(sketcher.device)
-        log.info("measuring the step cost on %s (a few real steps, for estimates)", device)
-        try:
-            cost = measure_step_cost(sketcher)
-        except Exception:  # no estimates on this device, but its jobs still run
-            log.exception("could not measure the step cost on %s", device)
-            return
-        with self._wake:
-            self._costs[device] = cost
-        log.info("step cost on %s: %.4g s per sketch view per step", device, cost)
+    def _measure_queued(self, sketcher: Any) -> None:
+        """Each precision the queued jobs ask for, timed on this device (once each)."""
+        costs = self._costs[str(sketcher.device)]
+        for precision in {job.params.get("precision", "auto") for job in self.store.jobs(QUEUED)}:
+            costs.measure(precision)
 
     def _refresh_cost(self, device: str, result: Any) -> None:
-        if result.step_cost_s is None:
-            return
-        with self._wake:
-            self._costs[device] = refreshed(self._costs.get(device), result.step_cost_s,
-                                            result.steps)
+        if result.step_cost_s is not None:
+            self._costs[device].refresh(result.precision, result.step_cost_s, result.steps)
 
     def _room_for_work(self) -> bool:
         """Queued jobs wait while the disk is (nearly) full, and start once space is freed:

@@ -48,5 +48,6 @@ class Executor(Protocol):
     def describe(self) -> dict[str, Any]:
         """What /v1/health shows about the workers: kind, devices, models, running job ids."""
 
-    def step_costs(self) -> dict[str, float]:
-        """Measured seconds per sketch view per step, per device label (estimates.py)."""
+    def step_costs(self) -> dict[str, dict[str, float]]:
+        """Measured seconds per sketch view per step, per device label and precision (as
+        resolved there: fp32, fp16; estimates.py)."""

@@ -41,6 +41,7 @@ class TaskResult:
     svgs: dict[int, str]  # stroke count -> final SVG (best so far when canceled)
     canceled: bool
     steps: int
+    precision: str  # what CLIP ran in (resolved): the step cost is that precision's
     step_cost_s: float | None = None  # measured seconds per sketch view per step, if it could be
 
 
@@ -112,12 +113,10 @@ def run_sketch_task(
     )
     end = time.monotonic()
     cost = None
-    # A device's step cost is that of the precision its jobs run by default.
-    default = resolved_precision(execution.precision, sketcher.device) == resolved_precision(
-        "auto", sketcher.device)
-    if default and first is not None and result.steps > first[0]:
+    if first is not None and result.steps > first[0]:
         # Timed from the first step on: the start (saliency, setup) is not a per-step cost.
         views = views_per_step(config, params["strokes"])
         cost = (end - first[1]) / ((result.steps - first[0]) * views)
     svgs = {count: result.svg(count) for count in result.sketches}
-    return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps, step_cost_s=cost)
+    return TaskResult(svgs=svgs, canceled=result.canceled, steps=result.steps, step_cost_s=cost,
+                      precision=resolved_precision(execution.precision, sketcher.device))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sketchify.core import config
 from sketchify.core.config import NAMED_MASK_MODES, PHOTO_SUFFIXES
 from sketchify.core.errors import InputError
-from sketchify.core.output.plot_settings import PlotSettings, length_mm, plot_settings
+from sketchify.core.output.plot_settings import PlotSettings, length_mm, pen_width, plot_settings
 
 if TYPE_CHECKING:
     from sketchify.core.given.strokes import Start
@@ -201,6 +201,6 @@ def plot_option(plot: bool, size: str | None, page: str | None, pen: str | None
     if size is not None and page is not None:
         raise InputError("--size and --page both size the drawing: give one of them.",
                          field="plot")
-    return plot_settings(size_mm=None if size is None else length_mm(size, "--size"),
-                         page=page,
-                         pen_mm=None if pen is None else length_mm(pen, "--pen"))
+    size_mm = None if size is None else length_mm(size, "--size")
+    pen_mm = None if pen is None else pen_width(length_mm(pen, "--pen"), "--pen")
+    return plot_settings(size_mm=size_mm, page=page, pen_mm=pen_mm)

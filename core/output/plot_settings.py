@@ -20,6 +20,10 @@ DEFAULT_SIZE_MM = 150.0
 DEFAULT_PEN_MM = 0.5
 PAGE_MARGIN_MM = 10.0
 MAX_LENGTH_MM = 10_000.0  # 10 m: beyond any plotter; a typo rather than a drawing
+# The finest technical pens draw 0.05 mm lines and the broadest markers a plotter holds about
+# 5 mm; a width outside that is a slip (a unit left off, 0.5 typed as 50), not a pen. The API,
+# its OpenAPI document, the command line and the web form all read these two.
+MIN_PEN_MM, MAX_PEN_MM = 0.05, 5.0
 UNITS_MM = {"mm": 1.0, "cm": 10.0, "in": 25.4}
 _LENGTH = re.compile(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*")
 
@@ -53,6 +57,15 @@ def _positive(value: Any, what: str, *, zero: bool = False) -> float:
         shown = f", got {number:g}" if math.isfinite(number) else ""
         raise InputError(f"{what} must be {least} and at most {MAX_LENGTH_MM:g} mm{shown}.",
                          field="plot")
+    return number
+
+
+def pen_width(value: Any, what: str = "the pen width") -> float:
+    """A pen's width in mm, from MIN_PEN_MM to MAX_PEN_MM."""
+    number = _positive(value, what)
+    if not MIN_PEN_MM <= number <= MAX_PEN_MM:
+        raise InputError(f"{what} must be from {MIN_PEN_MM:g} to {MAX_PEN_MM:g} mm (a "
+                         f"plotter pen's width), got {number:g}.", field="plot")
     return number
 
 
@@ -106,7 +119,7 @@ def plot_settings(size_mm: Any = None, page: Any = None, pen_mm: Any = None,
     gets a 10 mm margin unless one is given. ``InputError`` (field ``plot``) names the fault."""
     if size_mm is not None and page is not None:
         raise InputError("plot takes a drawing size or a page, not both.", field="plot")
-    pen = DEFAULT_PEN_MM if pen_mm is None else _positive(pen_mm, "the pen width")
+    pen = DEFAULT_PEN_MM if pen_mm is None else pen_width(pen_mm)
     if page is not None:
         name = page_name(page)
         margin = PAGE_MARGIN_MM if margin_mm is None else _positive(margin_mm, "the margin",

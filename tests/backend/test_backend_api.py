@@ -632,11 +632,20 @@ def test_finished_jobs_are_removed_after_retention(make_app):
     ('{"page": "B5"}', "unknown page 'B5'"), ('{"page": "A4", "size_mm": 100}', "not both"),
     ('{"pen": 0.5}', "unknown keys pen"), ('{"size_mm": "wide"}', "must be a number"),
     ('{"size_mm": 1e999}', "at most 10000 mm"),
+    ('{"pen_mm": 0.04}', "pen width must be from 0.05 to 5 mm"),
+    ('{"size_mm": 100, "pen_mm": 5.01}', "pen width must be from 0.05 to 5 mm"),
 ])
 def test_a_bad_plot_is_422_naming_plot(client, value, said):
     body = assert_error(submit(client, plot=value), 422, "plot")
     assert said in body["error"]
     assert_error(submit_json(client, {"plot": value}), 422, "plot")
+
+
+def test_the_pen_limits_themselves_are_taken(client):
+    for pen in (0.05, 5):
+        job = submit_json(client, {"strokes": [4], "plot": {"pen_mm": pen}})
+        assert job.status_code == 202, job.get_json()
+        assert job.get_json()["params"]["plot"]["pen_mm"] == pen
 
 
 def test_plot_is_echoed_normalized_and_served_once_done(client, controlled):
@@ -682,6 +691,54 @@ def test_a_start_and_a_plot_together_plot_the_given_paths_whole(client):
                          [geometry(p.get("d")) for p in own])
     record = provenance.read(plotted)
     assert (record["start"], record["plot"]) == (params["start"], params["plot"])
+
+
+def test_a_plot_asked_again_is_served_from_the_cache_not_planned_again(client, monkeypatch):
+    from sketchify.backend.api import plot_cache
+
+    planned = []
+
+    def counted(*args, **kwargs):
+        planned.append(args)
+        return plot_svg(*args, **kwargs)
+
+    plot_svg = plot_cache.plot_svg
+    monkeypatch.setattr(plot_cache, "plot_svg", counted)
+    job = submit_json(client, {"strokes": [4, 8], "plot": {"size_mm": 100}}).get_json()
+    assert finished(client, job["id"])["status"] == "done"
+    url = f"/v1/sketches/{job['id']}/plot?strokes="
+    first, again = client.get(url + "4"), client.get(url + "4")
+    assert first.status_code == again.status_code == 200
+    assert again.data == first.data and len(planned) == 1
+    assert client.get(url + "8").status_code == 200 and len(planned) == 2  # another count
+    # The stored SVG replaced (the 8-stroke one as the 4's): its digest is another key.
+    store = client.application.extensions["sketchify"].store
+    store.svg_path(job["id"], 4).write_bytes(store.svg_path(job["id"], 8).read_bytes())
+    replaced = client.get(url + "4")
+    assert len(planned) == 3 and replaced.data != first.data
+    assert len(etree.fromstring(replaced.data).findall("{http://www.w3.org/2000/svg}path")) == 8
+
+
+def test_the_plot_cache_forgets_the_least_recently_used(monkeypatch):
+    from sketchify.backend.api import plot_cache
+
+    planned = []
+    monkeypatch.setattr(plot_cache, "plot_svg",
+                        lambda stored, settings: planned.append(stored) or PlotSvg(stored))
+    cache = plot_cache.PlotCache(max_entries=2)
+    plot = {"size_mm": 100.0, "pen_mm": 0.5, "margin_mm": 0.0}
+    for stored in (b"a", b"b", b"a", b"c", b"a", b"b"):  # c pushes b out, a stays in use
+        assert cache.plotted("job", 4, stored, plot) == stored
+    assert planned == [b"a", b"b", b"c", b"b"]
+    cache.plotted("job", 4, b"a", {**plot, "pen_mm": 0.3})  # other settings: planned anew
+    assert planned[-1] == b"a" and len(planned) == 5
+
+
+class PlotSvg:
+    """What plot_svg returns, as far as the cache reads it."""
+
+    def __init__(self, svg: bytes) -> None:
+        self.svg = svg
 
 
 def test_a_job_without_plot_has_no_plot_link_and_its_plot_is_404(client):

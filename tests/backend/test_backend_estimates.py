@@ -12,10 +12,12 @@ import pytest
 from backend_helpers import ControlledSketcher, png_bytes, wait_for
 
 from sketchify.backend.app import create_app
+from sketchify.backend.executors import step_costs
+from sketchify.backend.executors.celery_executor import beat_costs
 from sketchify.backend.executors.sketch_task import sketch_config
 from sketchify.backend.storage.jobs import FINISHED
 from sketchify.core.timing.durations import about
-from sketchify.core.timing.estimate import job_seconds
+from sketchify.core.timing.estimate import job_seconds, measure_step_cost
 
 pytest_plugins = ["backend_fixtures"]
 LONG = {"preset": "auto", "steps": "1000", "seeds": "1", "strokes": "4,8"}
@@ -87,6 +89,50 @@ def test_estimates_count_the_job_ahead_and_the_job_itself(app, controlled):
     done = wait_for(lambda: (j := client.get(f"/v1/sketches/{first['id']}").get_json())[
         "status"] in FINISHED and j)
     assert done["estimate_s"] is None and done["estimate_text"] == "unknown"
+
+
+def test_a_job_in_another_precision_is_estimated_with_that_precisions_cost(
+        app, controlled, monkeypatch):
+    client = app.test_client()
+    default = measured_cost(client)  # auto is fp32 on a CPU; fp16 is the other precision
+    timed = []
+
+    def measure(sketcher, **kwargs):
+        timed.append(kwargs["execution"].precision)
+        return measure_step_cost(sketcher, **kwargs)
+
+    monkeypatch.setattr(step_costs, "measure_step_cost", measure)
+    controlled.start_gate.clear()
+    # The idle worker times fp16 before it takes the first job that asks for it.
+    first = submit(client, **LONG, precision="fp16")
+    wait_for(controlled.entered.is_set)
+    health = client.get("/v1/health").get_json()
+    costs = health["step_cost_by_precision"]["cpu"]
+    assert set(costs) == {"fp32", "fp16"} and costs["fp32"] == default
+    assert health["step_cost"] == {"cpu": default}  # the default precision's, as before
+    second = submit(client, **{**LONG, "strokes": "16"}, precision="fp16")
+    third = submit(client, **{**LONG, "strokes": "16"}, precision="fp32")
+    shown = [client.get(f"/v1/sketches/{job['id']}").get_json() for job in (first, second, third)]
+    whole = [seconds(shown[0]["params"], [4, 8], costs["fp16"]),
+             seconds(shown[1]["params"], [16], costs["fp16"]),
+             seconds(shown[2]["params"], [16], default)]
+    assert shown[0]["status"] == "running"
+    assert shown[0]["estimate_s"] == pytest.approx(whole[0], abs=0.1)
+    assert shown[1]["estimate_s"] == pytest.approx(whole[0] + whole[1], abs=0.1)
+    assert shown[2]["estimate_s"] == pytest.approx(sum(whole), abs=0.1)
+    for job in (first, second, third):
+        client.delete(f"/v1/sketches/{job['id']}")
+    controlled.open()
+    wait_for(lambda: client.get(f"/v1/sketches/{first['id']}").get_json()["status"] in FINISHED)
+    assert timed == ["fp16"]  # once, though two jobs asked for it
+
+
+def test_a_heartbeat_gives_its_costs_per_precision_and_an_older_one_its_default():
+    beat = {"device": "cuda:0", "step_cost": 0.01, "step_costs": {"fp16": 0.01, "fp32": 0.02}}
+    assert beat_costs(beat) == {"fp16": 0.01, "fp32": 0.02}
+    assert beat_costs({"device": "cuda:0", "step_cost": 0.01}) == {"fp16": 0.01}
+    assert beat_costs({"device": "cpu", "step_cost": 0.3}) == {"fp32": 0.3}
+    assert beat_costs({"device": "cpu", "step_cost": None, "step_costs": {}}) == {}
 
 
 def test_a_job_refreshes_the_step_cost_and_eta_text_follows_progress(app, controlled):

@@ -316,7 +316,7 @@ def test_the_log_has_one_line_per_job_event_and_no_library_chatter(tmp_path, tin
     starting = [next(i for i, line in enumerate(lines) if said in line) for said in (
         "sketchify.backend.serve: loading the models (", f"serve: ready at {server.url}")]
     assert starting == sorted(starting)
-    assert "measuring the step cost on cpu (a few real steps" in text
+    assert "measuring the fp32 step cost on cpu (a few real steps" in text
     done_line = next(line for line in lines if f"job {done} done (" in line)
     assert done_line.endswith(", 3 steps)")  # the time taken, then the steps run
     # open_clip logs each model-loading step on the root logger, waitress its address. (Its

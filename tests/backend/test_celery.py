@@ -189,6 +189,26 @@ def test_ten_jobs_are_shared_by_both_workers_and_show_progress(cluster: Cluster)
         assert job["attempts"] == 1 and job["progress"]["step"] == job["progress"]["total"]
 
 
+def test_a_worker_times_a_precision_the_first_time_a_job_asks_for_it(cluster: Cluster) -> None:
+    # auto is fp32 on a CPU. One step leaves no timing of the job's own, so an fp16 cost can
+    # only come from the worker timing fp16 before it ran the job.
+    reply = requests.post(f"{cluster.base}/v1/sketches", timeout=10,
+                          data={**SHORT, "steps": "1", "precision": "fp16"},
+                          files={"image": ("photo.png", image_bytes(), "image/png")})
+    assert reply.status_code == 202, reply.text
+    job = cluster.wait_status(reply.json()["id"], ("done", "failed"))
+    assert job["status"] == "done", job["error"]
+    label = f"cpu@{job['worker']}"
+
+    def measured() -> dict[str, float] | None:
+        health = requests.get(f"{cluster.base}/v1/health", timeout=10).json()
+        costs = health["step_cost_by_precision"].get(label, {})
+        return costs if "fp16" in costs else None
+
+    costs = wait_until(measured, 10 * HEARTBEAT_TTL_S, "the fp16 step cost in a heartbeat")
+    assert costs["fp16"] > 0 and costs["fp32"] > 0
+
+
 def test_a_mask_image_travels_to_the_worker(cluster: Cluster) -> None:
     mask = Image.new("L", (64, 48), 0)
     ImageDraw.Draw(mask).ellipse((16, 12, 48, 36), fill=255)

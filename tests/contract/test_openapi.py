@@ -18,7 +18,7 @@ from sketchify.backend import limits
 from sketchify.backend.api import listing, openapi
 from sketchify.backend.storage.jobs import JobStore
 from sketchify.core.config import MASK_MODES, PRECISION_NAMES, PRESET_NAMES
-from sketchify.core.output.plot_settings import MAX_LENGTH_MM, PAGES_MM
+from sketchify.core.output.plot_settings import MAX_LENGTH_MM, MAX_PEN_MM, MIN_PEN_MM, PAGES_MM
 
 pytest_plugins = ["backend_fixtures"]
 UPLOAD_MB = 1  # a small body limit, so that a 413 costs little to provoke
@@ -97,7 +97,8 @@ def test_the_limits_are_the_validators_own(contract):
     as_json = body["content"]["application/json"]["schema"]["properties"]
     plot = as_json["plot"]["anyOf"][0]["anyOf"][0]["properties"]
     assert plot["page"]["enum"] == list(PAGES_MM)
-    assert plot["size_mm"]["maximum"] == plot["pen_mm"]["maximum"] == MAX_LENGTH_MM
+    assert plot["size_mm"]["maximum"] == MAX_LENGTH_MM
+    assert (plot["pen_mm"]["minimum"], plot["pen_mm"]["maximum"]) == (MIN_PEN_MM, MAX_PEN_MM)
     start = fields["start"]["anyOf"][0]
     assert start["maxItems"] == limits.MAX_START_ITEMS
     assert start["items"]["properties"]["d"]["maxLength"] == limits.MAX_START_CHARS

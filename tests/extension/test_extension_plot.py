@@ -9,11 +9,16 @@ import math
 
 import extension_cases as cases
 import inkex
+import sketchify_plot
 from extension_cases import SKETCHIFY, ExtensionCase, top_layers, visible
+from lxml import etree
 from sketchify_image import SketchifyImage
 from sketchify_update import UpdateSketches
 
+from sketchify.core.output import plot_settings
+
 PX_PER_MM = 96 / 25.4
+INX_NS = "http://www.inkscape.org/namespace/inkscape/extension"
 
 
 def curves(group) -> list[list[tuple[float, float]]]:
@@ -87,7 +92,14 @@ class TestPlotterReady(PlotCase):
         self.assert_plot_layer(root, 0.7)
         self.assertTrue(any("/plot?" in path for _, path in self.backend.requests))
 
+    def test_the_pen_limits_are_the_backends_own(self):
+        pens = (sketchify_plot.MIN_PEN_MM, sketchify_plot.MAX_PEN_MM)
+        self.assertEqual(pens, (plot_settings.MIN_PEN_MM, plot_settings.MAX_PEN_MM))
+        inx = etree.parse(str(cases.EXT_DIR / "sketchify_image.inx"))
+        pen = next(p for p in inx.iter(f"{{{INX_NS}}}param") if p.get("name") == "pen")
+        self.assertEqual((float(pen.get("min")), float(pen.get("max"))), pens)
+
     def test_a_pen_of_no_width_is_refused(self):
         message = self.fails(SketchifyImage, self.photo(), [
             "--id=img", f"--url={self.backend.url}", "--plot=true", "--pen=0"])
-        self.assertIn("pen width must be more than 0 mm", message)
+        self.assertIn("pen width must be from 0.05 to 5 mm, got 0.", message)

@@ -166,6 +166,8 @@ def test_plot_alone_is_150_mm_and_a_half_millimetre_pen():
     ({"size_mm": "150"}, "must be a number"),
     ({"size_mm": True}, "must be a number"),
     ({"pen_mm": float("inf")}, "at most"),
+    ({"pen_mm": 0.049}, "from 0.05 to 5 mm"),
+    ({"pen_mm": 50}, "from 0.05 to 5 mm"),
     ({"page": "A9"}, "unknown page 'A9'"),
     ({"page": 4}, "must be a page name"),
     ({"page": "A4", "size_mm": 100}, "not both"),

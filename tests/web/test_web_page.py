@@ -9,6 +9,9 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from sketchify.backend import limits
+from sketchify.core.output.plot_settings import MAX_PEN_MM, MIN_PEN_MM
+
 pytest_plugins = ["backend_fixtures", "web_fixtures"]
 TOKEN = "web-page-token"
 STATIC = Path(__file__).parents[2] / "backend" / "web" / "static"
@@ -84,3 +87,17 @@ def test_every_labelled_control_has_a_label():
         in_template = any(parent.tag == "template" for parent in control.iterancestors())
         # Template controls get their label's `for` (or an enclosing label) when cloned.
         assert inside_label or in_template or control.get("id") in labelled, control.attrib
+
+
+def test_the_forms_limits_are_the_validators_own():
+    root = lxml.html.fromstring((STATIC / "index.html").read_bytes())
+    control = {element.get("id"): element for element in root.iter("input")}
+
+    def bounds(name: str) -> tuple[float | None, float | None]:
+        return tuple(None if control[name].get(end) is None else float(control[name].get(end))
+                     for end in ("min", "max"))
+
+    assert bounds("steps") == (1, limits.MAX_STEPS)
+    assert bounds("seeds") == (1, limits.MAX_SEEDS)
+    assert int(control["prompt"].get("maxlength")) == limits.MAX_PROMPT
+    assert bounds("pen") == (MIN_PEN_MM, MAX_PEN_MM)
