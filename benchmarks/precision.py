@@ -37,19 +37,17 @@ import torch.nn.functional as F
 from PIL import Image
 from skimage import data
 
-from sketchify.core.clip.fast_resnet import fold_loss_model
 from sketchify.core.clip.models import load_clip
 from sketchify.core.config import STAGES
 from sketchify.core.device_policy import FP16_LOSS_SCALE
 from sketchify.core.method.augment import sample_warps
 from sketchify.core.method.losses import ClipLoss
-from sketchify.core.method.render import rasterize
 from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests" / "support"))
-from precision_checks import calibrate_batchnorm, step_loss_and_gradient
-from step import EXAMPLES, cpu_flags, cpu_name, starts_for
+from precision_checks import step_loss_and_gradient
+from step import EXAMPLES, calibrated, cpu_flags, cpu_name, starts_for
 from tiny_models import make_tiny_models
 
 # name: (strokes, seeds, augmentations)
@@ -81,10 +79,7 @@ def loss_model(args: argparse.Namespace, targets: list[torch.Tensor], directory:
     else:
         torch.manual_seed(0)  # the same random weights every run
         model = open_clip.create_model("RN101")
-    sketches = rasterize(starts_for((16,), 4, torch.Generator().manual_seed(9))[16],
-                         1.5, 1.0, 224)[:, None].expand(-1, 3, -1, -1)
-    calibrate_batchnorm(model, torch.cat([torch.stack(targets), sketches]))
-    return fold_loss_model(model)
+    return calibrated(model, torch.stack(targets))
 
 
 def label(kept: int) -> str:

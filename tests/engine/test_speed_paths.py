@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
+from devices import DEVICES
 from open_clip.modified_resnet import AttentionPool2d
 from precision_checks import calibrate_batchnorm, step_loss_and_gradient
 from stroke_starts import random_starts
@@ -30,7 +31,6 @@ from sketchify.core.photo.image import load_image
 from sketchify.core.photo.target import make_target
 
 CAT = Path(__file__).parents[2] / "examples" / "cat.jpg"
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 
