@@ -42,7 +42,7 @@ class PlotCache:
                 return svg
         # Planned outside the lock: other plots are served meanwhile (two requests for one new
         # plot may both plan it; the answer is the same).
-        svg = plot_svg(stored, from_json(settings)).svg
+        svg = plot_svg(stored, from_json(settings, stored=True)).svg
         with self._lock:
             self._entries[key] = svg
             self._entries.move_to_end(key)

@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import os
+import sqlite3
 import struct
 import threading
 import time
@@ -691,6 +692,26 @@ def test_a_start_and_a_plot_together_plot_the_given_paths_whole(client):
                          [geometry(p.get("d")) for p in own])
     record = provenance.read(plotted)
     assert (record["start"], record["plot"]) == (params["start"], params["plot"])
+
+
+@pytest.mark.parametrize("pen", [0.01, 10])
+def test_a_pen_stored_before_the_pen_limit_is_still_plotted(client, pen):
+    # Release 0.3.0 took any positive pen: its stored jobs are read back as they were, only
+    # new requests meet the limit.
+    job = submit_json(client, {"strokes": [4], "plot": {"size_mm": 100}}).get_json()
+    assert finished(client, job["id"])["status"] == "done"
+    store = client.application.extensions["sketchify"].store
+    with sqlite3.connect(store._db_path) as db:
+        (text,) = db.execute("SELECT params FROM jobs WHERE id = ?", (job["id"],)).fetchone()
+        params = json.loads(text)
+        params["plot"]["pen_mm"] = pen
+        db.execute("UPDATE jobs SET params = ? WHERE id = ?", (json.dumps(params), job["id"]))
+    assert client.get(f"/v1/sketches/{job['id']}").get_json()["params"]["plot"]["pen_mm"] == pen
+    response = client.get(f"/v1/sketches/{job['id']}/plot?strokes=4")
+    assert response.status_code == 200, response.get_json()
+    paths = etree.fromstring(response.data).findall("{http://www.w3.org/2000/svg}path")
+    assert len(paths) == 4 and {p.get("stroke-width") for p in paths} == {f"{pen:g}"}
+    assert_error(submit_json(client, {"strokes": [4], "plot": {"pen_mm": pen}}), 422, "plot")
 
 
 def test_a_plot_asked_again_is_served_from_the_cache_not_planned_again(client, monkeypatch):
