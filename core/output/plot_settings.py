@@ -114,12 +114,18 @@ class PlotSettings:
 
 
 def plot_settings(size_mm: Any = None, page: Any = None, pen_mm: Any = None,
-                  margin_mm: Any = None) -> PlotSettings:
+                  margin_mm: Any = None, *, stored: bool = False) -> PlotSettings:
     """Checked plot settings: nothing given means a 150 mm wide drawing and a 0.5 mm pen; a page
-    gets a 10 mm margin unless one is given. ``InputError`` (field ``plot``) names the fault."""
+    gets a 10 mm margin unless one is given. ``InputError`` (field ``plot``) names the fault.
+
+    ``stored``: settings read back (a job's), checked when they were asked for. Any positive
+    pen stays readable then: release 0.3.0 took any, so only new requests meet the pen limit."""
     if size_mm is not None and page is not None:
         raise InputError("plot takes a drawing size or a page, not both.", field="plot")
-    pen = DEFAULT_PEN_MM if pen_mm is None else pen_width(pen_mm)
+    if pen_mm is None:
+        pen = DEFAULT_PEN_MM
+    else:
+        pen = _positive(pen_mm, "the pen width") if stored else pen_width(pen_mm)
     if page is not None:
         name = page_name(page)
         margin = PAGE_MARGIN_MM if margin_mm is None else _positive(margin_mm, "the margin",
@@ -133,9 +139,10 @@ def plot_settings(size_mm: Any = None, page: Any = None, pen_mm: Any = None,
     return PlotSettings(size, None, pen, margin)
 
 
-def from_json(data: Any) -> PlotSettings:
+def from_json(data: Any, *, stored: bool = False) -> PlotSettings:
     """Plot settings from their JSON (:meth:`PlotSettings.as_json`, the API's ``plot`` field):
-    an object with ``size_mm`` or ``page``, optional ``pen_mm`` and ``margin_mm``."""
+    an object with ``size_mm`` or ``page``, optional ``pen_mm`` and ``margin_mm``; ``stored`` as
+    :func:`plot_settings` takes it."""
     if not isinstance(data, dict):
         raise InputError("plot must be an object such as {\"size_mm\": 150, \"pen_mm\": 0.5}.",
                          field="plot")
@@ -146,4 +153,5 @@ def from_json(data: Any) -> PlotSettings:
     page = data.get("page")
     if page is not None and not isinstance(page, str):
         raise InputError(f"plot page must be a page name, got {page!r}.", field="plot")
-    return plot_settings(data.get("size_mm"), page, data.get("pen_mm"), data.get("margin_mm"))
+    return plot_settings(data.get("size_mm"), page, data.get("pen_mm"), data.get("margin_mm"),
+                         stored=stored)
