@@ -18,6 +18,7 @@ from sketchify_image import IMAGE_TAG, Item, SketchifyImage, backend_arguments
 from sketchify_layers import LABEL, METADATA_TAG, insert
 from sketchify_mask import SHAPES, SelectedImage, masks
 from sketchify_placeholders import attr, tried_seeds
+from sketchify_plot import PEN_RANGE, pen_taken
 from sketchify_source import ImageSource, link_folders
 from sketchify_start import (
     IMAGE_ATTR,
@@ -79,7 +80,7 @@ class SketchAgain(SketchifyImage):
             self.same["mask"] = settings["mask"]
         if seed is not None:
             self.same["seed"] = seed
-        item.plot = plot_asked(settings, layer)
+        item.plot = plot_asked(settings, layer, name)
         (layers,) = self.run_jobs([item], [count])
         insert([(layer, layers)])  # just above the layer it came from
 
@@ -229,12 +230,24 @@ def drawn_mask(settings: dict, selection: list[inkex.BaseElement], layer: inkex.
     return found
 
 
-def plot_asked(settings: dict, layer: inkex.BaseElement) -> str:
+def plot_asked(settings: dict, layer: inkex.BaseElement, name: str) -> str:
     """The plot settings (JSON) the layer's job asked: a plot layer's provenance records them,
-    an editable layer remembers its plot layers'; "" for none."""
+    an editable layer remembers its plot layers'; "" for none. A pen the backend no longer
+    takes for a new job is refused here, before anything is sent."""
     if isinstance(settings.get("plot"), dict):
-        return json.dumps(settings["plot"])
-    return layer.get(PLOTTED_ATTR) or ""
+        asked = json.dumps(settings["plot"])
+    else:
+        asked = layer.get(PLOTTED_ATTR) or ""
+    try:
+        pen = json.loads(asked)["pen_mm"] if asked else None
+    except (ValueError, TypeError, KeyError):
+        pen = None  # unreadable: the backend names what is wrong with it
+    if isinstance(pen, (int, float)) and not pen_taken(pen):
+        raise inkex.AbortExtension(
+            f"The layer {name!r} was sketched plotter-ready with a {pen:g} mm pen, and the "
+            f"backend now takes pens {PEN_RANGE}: sketch the photo with Sketchify image… "
+            "and a pen in that range instead. Nothing was changed.")
+    return asked
 
 
 def untried_seed(svg: inkex.SvgDocumentElement) -> int:

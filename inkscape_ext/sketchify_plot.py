@@ -19,6 +19,13 @@ from sketchify_geometry import ImageFrame, stroke_scale, to_root
 
 MAX_MM = 10_000.0  # the backend's largest drawing
 MIN_PEN_MM, MAX_PEN_MM = 0.05, 5.0  # the backend's pens (a test holds them to its own)
+PEN_RANGE = f"from {MIN_PEN_MM:g} to {MAX_PEN_MM:g} mm"
+
+
+def pen_taken(pen: float) -> bool:
+    """Whether the backend takes a new job with this pen (0.3.0's dialog allowed up to 20 mm,
+    so a recorded pen may be wider)."""
+    return MIN_PEN_MM <= pen <= MAX_PEN_MM
 
 
 def add_plot_arguments(pars) -> None:
@@ -30,9 +37,8 @@ def plot_settings(options, svg: inkex.SvgDocumentElement, frame: ImageFrame,
                   pixels: tuple[int, int]) -> str:
     """The plot settings of one image's job as JSON text: the image's width on the page in mm,
     the pen, no margin."""
-    if not (MIN_PEN_MM <= options.pen <= MAX_PEN_MM):
-        raise inkex.AbortExtension(f"The pen width must be from {MIN_PEN_MM:g} to "
-                                   f"{MAX_PEN_MM:g} mm, got {options.pen:g}.")
+    if not pen_taken(options.pen):
+        raise inkex.AbortExtension(f"The pen width must be {PEN_RANGE}, got {options.pen:g}.")
     to_page = frame.pixels_to_root((0.0, 0.0, *map(float, pixels)))
     left, right = to_page.apply_to_point((0, 0)), to_page.apply_to_point((pixels[0], 0))
     width_mm = math.hypot(right.x - left.x, right.y - left.y) / svg.unittouu("1mm")

@@ -41,7 +41,8 @@ class PlotCache:
                 self._entries.move_to_end(key)
                 return svg
         # Planned outside the lock: other plots are served meanwhile (two requests for one new
-        # plot may both plan it; the answer is the same).
+        # plot may both plan it; the answer is the same). Read as stored: a pen an older
+        # release took stays drawable, the pen limit being for new requests.
         svg = plot_svg(stored, from_json(settings, stored=True)).svg
         with self._lock:
             self._entries[key] = svg

@@ -117,8 +117,9 @@ def plot_settings(size_mm: Any = None, page: Any = None, pen_mm: Any = None,
                   margin_mm: Any = None, *, stored: bool = False) -> PlotSettings:
     """Checked plot settings: nothing given means a 150 mm wide drawing and a 0.5 mm pen; a page
     gets a 10 mm margin unless one is given. ``InputError`` (field ``plot``) names the fault.
-    ``stored``: settings a job was accepted with, whose pen may predate the pen limit (0.3.0
-    took any positive width): read back as they were, never refused."""
+
+    ``stored``: settings read back (a job's), checked when they were asked for. Any positive
+    pen stays readable then: release 0.3.0 took any, so only new requests meet the pen limit."""
     if size_mm is not None and page is not None:
         raise InputError("plot takes a drawing size or a page, not both.", field="plot")
     if pen_mm is None:
@@ -140,8 +141,8 @@ def plot_settings(size_mm: Any = None, page: Any = None, pen_mm: Any = None,
 
 def from_json(data: Any, *, stored: bool = False) -> PlotSettings:
     """Plot settings from their JSON (:meth:`PlotSettings.as_json`, the API's ``plot`` field):
-    an object with ``size_mm`` or ``page``, optional ``pen_mm`` and ``margin_mm``; ``stored``
-    as in :func:`plot_settings`."""
+    an object with ``size_mm`` or ``page``, optional ``pen_mm`` and ``margin_mm``; ``stored`` as
+    :func:`plot_settings` takes it."""
     if not isinstance(data, dict):
         raise InputError("plot must be an object such as {\"size_mm\": 150, \"pen_mm\": 0.5}.",
                          field="plot")

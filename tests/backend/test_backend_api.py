@@ -674,6 +674,35 @@ def test_plot_is_echoed_normalized_and_served_once_done(client, controlled):
     assert_error(client.get(f"/v1/sketches/{job['id']}/plot"), 422, "strokes")
 
 
+@pytest.mark.parametrize("pen", [0.01, 10])
+def test_a_job_stored_by_0_3_0_with_a_pen_now_refused_is_still_served(make_app, tmp_path, pen):
+    """0.3.0 took any positive pen: its stored jobs stay readable, the limit is for new ones."""
+    data = tmp_path / "upgraded"
+    old = make_app(DATA_DIR=data)
+    job = submit_json(old.test_client(), {"strokes": [4], "plot": {"size_mm": 64}}).get_json()
+    assert finished(old.test_client(), job["id"])["status"] == "done"
+    old.extensions["sketchify"].close()
+    # The row as 0.3.0's front wrote it for this pen (its door only asked for a positive one).
+    with sqlite3.connect(data / "jobs.sqlite3") as db:
+        (raw,) = db.execute("SELECT params FROM jobs WHERE id = ?", (job["id"],)).fetchone()
+        params = json.loads(raw)
+        params["plot"]["pen_mm"] = pen
+        db.execute("UPDATE jobs SET params = ? WHERE id = ?", (json.dumps(params), job["id"]))
+    client = make_app(DATA_DIR=data).test_client()
+    done = client.get(f"/v1/sketches/{job['id']}").get_json()
+    assert done["params"]["plot"] == {"size_mm": 64.0, "pen_mm": pen, "margin_mm": 0.0}
+    listed = client.get("/v1/sketches").get_json()["items"]
+    assert [j["links"] for j in listed if j["id"] == job["id"]] == [done["links"]]
+    response = client.get(done["links"]["plot"]["4"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    paths = etree.fromstring(response.data).findall("{http://www.w3.org/2000/svg}path")
+    assert len(paths) == 4 and {p.get("stroke-width") for p in paths} == {f"{pen:g}"}
+    assert provenance.read(response.data)["plot"]["pen_mm"] == pen
+    assert client.get(f"/v1/sketches/{job['id']}/zip").status_code == 200
+    # A new request with that pen meets the limit.
+    assert_error(submit_json(client, {"plot": {"pen_mm": pen}}), 422, "plot")
+
+
 def test_a_start_and_a_plot_together_plot_the_given_paths_whole(client):
     from path_geometry import geometry, same_geometry
 
@@ -692,26 +721,6 @@ def test_a_start_and_a_plot_together_plot_the_given_paths_whole(client):
                          [geometry(p.get("d")) for p in own])
     record = provenance.read(plotted)
     assert (record["start"], record["plot"]) == (params["start"], params["plot"])
-
-
-@pytest.mark.parametrize("pen", [0.01, 10])
-def test_a_pen_stored_before_the_pen_limit_is_still_plotted(client, pen):
-    # Release 0.3.0 took any positive pen: its stored jobs are read back as they were, only
-    # new requests meet the limit.
-    job = submit_json(client, {"strokes": [4], "plot": {"size_mm": 100}}).get_json()
-    assert finished(client, job["id"])["status"] == "done"
-    store = client.application.extensions["sketchify"].store
-    with sqlite3.connect(store._db_path) as db:
-        (text,) = db.execute("SELECT params FROM jobs WHERE id = ?", (job["id"],)).fetchone()
-        params = json.loads(text)
-        params["plot"]["pen_mm"] = pen
-        db.execute("UPDATE jobs SET params = ? WHERE id = ?", (json.dumps(params), job["id"]))
-    assert client.get(f"/v1/sketches/{job['id']}").get_json()["params"]["plot"]["pen_mm"] == pen
-    response = client.get(f"/v1/sketches/{job['id']}/plot?strokes=4")
-    assert response.status_code == 200, response.get_json()
-    paths = etree.fromstring(response.data).findall("{http://www.w3.org/2000/svg}path")
-    assert len(paths) == 4 and {p.get("stroke-width") for p in paths} == {f"{pen:g}"}
-    assert_error(submit_json(client, {"strokes": [4], "plot": {"pen_mm": pen}}), 422, "plot")
 
 
 def test_a_plot_asked_again_is_served_from_the_cache_not_planned_again(client, monkeypatch):

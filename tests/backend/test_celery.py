@@ -529,6 +529,25 @@ def test_worker_runs_0_1_0_tasks_refuses_newer_ones_and_drops_stale_copies(
     assert client.get(celery_app.attempts_key(stale["job"])) is None
 
 
+def test_a_0_3_0_task_with_a_pen_now_refused_still_runs(redis_server: RedisServer,
+                                                        tiny_sketcher: Any) -> None:
+    """0.3.0's front took any positive pen and queued the job with it: the plot is made
+    later from the stored job, so the worker runs the task as sent."""
+    client = redis_server.client()
+    for job, pen in (("f" * 32, 0.01), ("9" * 32, 10.0)):
+        params = {"strokes": [4], "preset": "draft", "steps": 2, "seeds": 1, "seed": 1,
+                  "prompt": None, "width": 3.0, "mask": "none", "precision": "auto",
+                  "start": None, "plot": {"size_mm": 150.0, "pen_mm": pen, "margin_mm": 0.0}}
+        task = {"job": job, "format": 2, "dispatch": "first", "max_attempts": 3,
+                "image": base64.b64encode(image_bytes()).decode(), "params": params,
+                "max_pixels": 16_000_000}
+        client.set(celery_app.dispatch_key(job), "first")
+        JobRunner(tiny_sketcher, client, "w-new").run(task)
+        ran = _events(client, job)
+        assert ran[-1]["type"] == "done", ran[-1]
+        assert svg_paths(json.loads(ran[-1]["data"])["svgs"]["4"]) == 4
+
+
 @pytest.mark.parametrize("asked", [{"precision": "fp32"},
                                    {"start": [{"d": "M 1 1 L 9 9", "locked": True}]}],
                          ids=["precision", "start"])

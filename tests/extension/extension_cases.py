@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import math
 import os
 import re
@@ -97,6 +98,11 @@ def top_layers(root) -> dict[str, etree._Element]:
             if g.get("{http://www.inkscape.org/namespaces/inkscape}groupmode") == "layer"}
 
 
+def with_pen(settings: str, pen: float) -> str:
+    """Plot settings (JSON) with another pen."""
+    return json.dumps({**json.loads(settings), "pen_mm": pen})
+
+
 def visible(element) -> bool:
     return "display:none" not in (element.get("style") or "").replace(" ", "")
 
@@ -119,6 +125,25 @@ class ExtensionCase(InxMixin, TestCase):
     def setUp(self):
         super().setUp()
         self.backend.reset()
+
+    def recorded_with_pen(self, doc: str, pen: float) -> None:
+        """``doc`` and the stand-in's jobs as release 0.3.0 left them had the user asked this
+        pen (its dialog took up to 20 mm, its backend any): every plot recorded with it."""
+        root = inkex.load_svg(doc).getroot()
+        for element in root.iter(f"{SVG}*"):
+            for name in (f"{SKETCHIFY}plot", f"{SKETCHIFY}plotted"):
+                if element.get(name):
+                    element.set(name, with_pen(element.get(name), pen))
+            if element.get(LABEL):
+                element.set(LABEL, re.sub(rf"plot {NUMBER} mm", f"plot {pen:g} mm",
+                                          element.get(LABEL)))
+            if element.tag == f"{SVG}metadata" and '"pen_mm"' in (element.text or ""):
+                record = json.loads(element.text)  # a plot layer's provenance
+                element.text = json.dumps({**record, "plot": {**record["plot"], "pen_mm": pen}})
+        Path(doc).write_bytes(etree.tostring(root))
+        for job in self.backend.jobs.values():
+            if "plot" in job.fields:
+                job.fields["plot"] = with_pen(job.fields["plot"], pen)
 
     def write(self, svg: str, name="doc.svg", folder: str | None = None) -> str:
         path = Path(folder or self.tempdir) / name

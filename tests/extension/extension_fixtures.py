@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 from PIL import Image, ImageOps
 
+from sketchify.core.errors import InputError
 from sketchify.core.output.plot import plot_svg
 from sketchify.core.output.plot_settings import from_json as plot_from_json
 from sketchify.core.timing.durations import about  # the server's own wording
@@ -215,6 +216,12 @@ def _handler(backend: StandInBackend):
             if any(set(item) != {"d", "locked"} for item in start) or len(start) > min(strokes):
                 self._error(422, "start does not fit the contract.", "start")
                 return
+            try:  # the backend's own check of a new job's plot
+                if "plot" in fields:
+                    plot_from_json(json.loads(fields["plot"]))
+            except (ValueError, InputError) as error:
+                self._error(422, str(error), "plot")
+                return
             job = Job(uuid.uuid4().hex, size, strokes, fields, image,
                       queued_polls=behaviour.queued_polls,
                       polls_until_done=behaviour.polls_until_done, error=behaviour.job_error,
@@ -252,7 +259,7 @@ def _handler(backend: StandInBackend):
             elif status != "done" and not preview:
                 self._error(409, f"The job is {status}.")
             elif parts[3] == "plot":  # made from the sketch by the backend's own code
-                settings = plot_from_json(json.loads(job.fields["plot"]))
+                settings = plot_from_json(json.loads(job.fields["plot"]), stored=True)
                 self._send(200, plot_svg(job.svgs[count], settings).svg.encode(), "image/svg+xml")
             else:
                 self._send(200, job.svgs[count].encode(), "image/svg+xml")

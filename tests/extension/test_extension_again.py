@@ -341,6 +341,18 @@ class TestPlotterReadyWithKeptStrokes(AgainCase):
         self.again(doc)
         self.assertEqual(self.last_job().fields["plot"], first_job.fields["plot"])
 
+    def test_a_pen_0_3_0_took_but_the_backend_now_refuses_is_named_before_sending(self):
+        # 0.3.0's dialog took pens up to 20 mm; a new job with one would be a 422.
+        doc = self.first("--plot=true", "--pen=0.4")
+        self.recorded_with_pen(doc, 20)
+        root = inkex.load_svg(doc).getroot()
+        (plot,) = [g.get("id") for name, g in top_layers(root).items() if " · plot " in name]
+        for layer in (LAYER, plot):  # the editable layer remembers its plot layer's settings
+            message = self.refused(doc, (layer,))
+            self.assertIn("with a 20 mm pen, and the backend now takes pens from 0.05 to 5 "
+                          "mm", message)
+            self.assertIn("Nothing was changed.", message)
+
     def test_without_plot_sketch_again_asks_none(self):
         self.again(self.first())
         self.assertNotIn("plot", self.last_job().fields)

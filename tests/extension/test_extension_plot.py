@@ -92,6 +92,22 @@ class TestPlotterReady(PlotCase):
         self.assert_plot_layer(root, 0.7)
         self.assertTrue(any("/plot?" in path for _, path in self.backend.requests))
 
+    def test_a_placeholder_0_3_0_recorded_with_a_pen_now_refused_is_filled(self):
+        # Update asks for the job already sent; the backend plots it with the pen it stored.
+        for pen in (0.01, 20):
+            self.backend.reset()
+            doc = self.photo()
+            self.succeeds(SketchifyImage, doc, [
+                "--id=img", f"--url={self.backend.url}", "--strokes_4=true",
+                "--strokes_16=false", "--plot=true", "--pen=0.7", "--wait=false"])
+            self.recorded_with_pen(doc, pen)
+            for job in self.backend.jobs.values():
+                job.polls_until_done = 0
+            self.backend.requests.clear()
+            root = self.succeeds(UpdateSketches, doc, [f"--url={self.backend.url}"])
+            self.assertEqual({method for method, _ in self.backend.requests}, {"GET"})
+            self.assert_plot_layer(root, pen)
+
     def test_the_pen_limits_are_the_backends_own(self):
         pens = (sketchify_plot.MIN_PEN_MM, sketchify_plot.MAX_PEN_MM)
         self.assertEqual(pens, (plot_settings.MIN_PEN_MM, plot_settings.MAX_PEN_MM))

@@ -182,6 +182,18 @@ def test_bad_plot_settings_name_plot(data, said):
     assert err.value.field == "plot"
 
 
+@pytest.mark.parametrize("pen", [0.01, 10])
+def test_stored_settings_keep_a_pen_an_older_release_took(pen):
+    # 0.3.0 took any positive pen: a job's stored settings read back as they were stored.
+    data = {"size_mm": 100.0, "pen_mm": pen, "margin_mm": 0.0}
+    with pytest.raises(InputError, match=r"from 0\.05 to 5 mm"):
+        from_json(data)
+    assert from_json(data, stored=True).as_json() == data
+    for bad in (0, -1, "1", float("inf")):  # what no release stored is still refused
+        with pytest.raises(InputError, match="the pen width must be"):
+            from_json({**data, "pen_mm": bad}, stored=True)
+
+
 def test_a_locked_multi_segment_path_is_ordered_whole():
     # What a result with locked given strokes holds: whole paths of several subpaths first.
     locked = ("M 10 10 L 60 10 C 70 10 80 20 80 30 Z M 200 200 Q 210 190 220 200 "
