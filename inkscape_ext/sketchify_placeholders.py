@@ -83,6 +83,16 @@ class Record:
             element.set(SEEDS_ATTR, str(self.seeds))
 
 
+def refuse_newer(name: str, maker: str, kind: str, found: int, known: int, action: str) -> None:
+    """Refuse a record in the layer ``name`` whose format is newer than this extension knows:
+    read by older rules it would be misread."""
+    if found > known:
+        raise inkex.AbortExtension(
+            f"The layer {name!r} was made by a newer Sketchify {maker} ({kind} format {found}; "
+            f"this extension reads format {known} or older): install the newer extension "
+            f"(python3 install.py) to {action}. Nothing was changed.")
+
+
 def tried_seeds(element: inkex.BaseElement) -> int | None:
     """The first seed no job of this placeholder tried, or None when it records none."""
     try:
@@ -110,12 +120,7 @@ def read(element: inkex.BaseElement) -> Record:
     raw = element.get(attr("format"), "")
     if not raw.isdigit() or int(raw) < 1:
         raise _malformed(name, "format")
-    if int(raw) > FORMAT:
-        raise inkex.AbortExtension(
-            f"The layer {name!r} was made by a newer Sketchify extension (placeholder format "
-            f"{raw}; this one reads format {FORMAT} or older): install the newer extension "
-            "(python3 install.py) to update its sketches. Nothing was changed."
-        )
+    refuse_newer(name, "extension", "placeholder", int(raw), FORMAT, "update its sketches")
     try:
         count = int(element.get(attr("strokes"), ""))
         width, height = (int(v) for v in element.get(attr("pixels"), "").split())
