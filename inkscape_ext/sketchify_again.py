@@ -15,13 +15,13 @@ import re
 from collections.abc import Callable
 
 import inkex
-from sketchify_geometry import ImageFrame
 from sketchify_image import IMAGE_TAG, Item, SketchifyImage, backend_arguments
-from sketchify_layers import LABEL, METADATA_TAG, PROVENANCE_FORMAT, insert
-from sketchify_mask import SHAPES, SelectedImage, masks
-from sketchify_placeholders import attr, refuse_newer, tried_seeds
-from sketchify_source import ImageSource, link_folders
-from sketchify_start import (
+from sketchify_ink.geometry import ImageFrame
+from sketchify_ink.layers import LABEL, METADATA_TAG, PROVENANCE_FORMAT, insert
+from sketchify_ink.mask import SHAPES, SelectedImage, masks
+from sketchify_ink.placeholders import attr, refuse_newer, tried_seeds
+from sketchify_ink.source import ImageSource, link_folders
+from sketchify_ink.start import (
     IMAGE_ATTR,
     PLOTTED_ATTR,
     START_ATTR,

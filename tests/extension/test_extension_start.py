@@ -22,7 +22,7 @@ from extension_cases import (
 from lxml import etree
 from path_samples import farthest, samples
 from sketchify_image import SketchifyImage
-from sketchify_start import Given, keep_styles
+from sketchify_ink.start import Given, keep_styles
 from sketchify_update import UpdateSketches
 
 # The photo: 200x100 px in a 100x50 box at (10, 20), rotated 30°, in a layer moved by (5, 7).

@@ -58,7 +58,7 @@ class Record:
     frame: inkex.Transform  # that image's pixels -> root user units, at submission
     pixels: tuple[int, int]  # the image's size in pixels at submission
     status: str
-    start: str = ""  # the start strokes sent (sketchify_start's JSON), "" for none
+    start: str = ""  # the start strokes sent (start's JSON), "" for none
     plot: str = ""  # a plot-ready layer's plot settings (JSON); "" for the editable sketch
     seed: int | None = None  # the first seed the job tries (None: the backend's default)
     seeds: int = 1  # how many it tries from there, as far as the submission said
@@ -146,7 +146,7 @@ def read(element: inkex.BaseElement) -> Record:
 
 
 def _start_ok(text: str) -> bool:
-    """Whether the start reads as sketchify_start writes it: a list of strokes, each its path
+    """Whether the start reads as start.py writes it: a list of strokes, each its path
     data and whether it is kept."""
     try:
         items = json.loads(text)

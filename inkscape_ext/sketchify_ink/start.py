@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass
 
 import inkex
-from sketchify_geometry import length, stroke_scale, to_root
-from sketchify_layers import number
-from sketchify_mask import SHAPES, SelectedImage, element_name
-from sketchify_placeholders import attr
+from sketchify_ink.geometry import length, stroke_scale, to_root
+from sketchify_ink.layers import number
+from sketchify_ink.mask import SHAPES, SelectedImage, element_name
+from sketchify_ink.placeholders import attr
 
 IMAGE_ATTR = attr("image")
 START_ATTR = attr("start")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import inkex
 from lxml import etree
-from sketchify_geometry import stroke_scale
+from sketchify_ink.geometry import stroke_scale
 
 PATH_TAG = inkex.addNS("path", "svg")
 METADATA_TAG = inkex.addNS("metadata", "svg")
