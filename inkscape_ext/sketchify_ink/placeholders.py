@@ -58,7 +58,7 @@ class Record:
     frame: inkex.Transform  # that image's pixels -> root user units, at submission
     pixels: tuple[int, int]  # the image's size in pixels at submission
     status: str
-    start: str = ""  # the start strokes sent (start's JSON), "" for none
+    start: str = ""  # the start strokes sent (start.py's JSON), "" for none
     plot: str = ""  # a plot-ready layer's plot settings (JSON); "" for the editable sketch
     seed: int | None = None  # the first seed the job tries (None: the backend's default)
     seeds: int = 1  # how many it tries from there, as far as the submission said
