@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "inkscape_ext"
 MANIFEST = "sketchify_manifest.json"
 VENDOR = "sketchify_vendor"
+PACKAGE = "sketchify_ink"  # the modules the entry scripts share
 DEFAULT_BACKEND = "http://127.0.0.1:8765"
 
 
@@ -121,9 +122,10 @@ def install(folder: Path, inkscape: str | None, override: str | None) -> int:
     old = read_manifest(folder)
     folder.mkdir(parents=True, exist_ok=True)
     files = []
-    for source in extension_files():
-        shutil.copy2(source, folder / source.name)
-        files.append(source.name)
+    for name in extension_files():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(SOURCE / name, folder / name)
+        files.append(name)
     print(f"Installed the Sketchify extension into {folder}")
     python = inkscape_python(folder, inkscape, override)
     status = 0
@@ -157,8 +159,12 @@ def install(folder: Path, inkscape: str | None, override: str | None) -> int:
     return status
 
 
-def extension_files() -> list[Path]:
-    return sorted(p for p in SOURCE.iterdir() if p.suffix in (".inx", ".py"))
+def extension_files() -> list[str]:
+    """The extension's files by their names under ``SOURCE``: the entry scripts and their
+    ``.inx`` files at the top (where Inkscape looks), the modules they share in ``PACKAGE``."""
+    top = [p.name for p in SOURCE.iterdir() if p.suffix in (".inx", ".py")]
+    shared = [f"{PACKAGE}/{p.name}" for p in (SOURCE / PACKAGE).iterdir() if p.suffix == ".py"]
+    return sorted(top + shared)
 
 
 def vendor_requests(target: Path, supply: list[tuple[Path, str]]) -> list[str]:
@@ -215,8 +221,8 @@ def write_zip(folder: Path) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
-        for source in extension_files():
-            archive.write(source, f"sketchify/{source.name}")
+        for name in extension_files():
+            archive.write(SOURCE / name, f"sketchify/{name}")
         for source, name in vendored:
             archive.write(source, f"sketchify/{VENDOR}/{name}")
     partial.replace(target)
@@ -309,16 +315,19 @@ def write_manifest(folder: Path, files: list[str], python: str | None) -> None:
 
 
 def _remove(folder: Path, files: list[str]) -> None:
-    """Delete the listed files (never anything outside ``folder``), then any folders that
-    this left empty."""
+    """Delete the listed files (never anything outside ``folder``) and the bytecode Python
+    cached for the modules among them (Inkscape's Python writes it beside them), then any
+    folders that this left empty."""
     emptied = set()
     for name in files:
         path = (folder / name).resolve()
         if folder not in path.parents:
             continue
-        if path.is_file():
-            path.unlink()
-        emptied.update(p for p in path.parents if folder in p.parents)
+        cached = path.parent / "__pycache__"
+        for stale in [path, *(cached.glob(f"{path.stem}.*.pyc") if path.suffix == ".py" else ())]:
+            if stale.is_file():
+                stale.unlink()
+        emptied.update(p for p in (cached, *path.parents) if folder in p.parents)
     for directory in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
         if directory.is_dir() and not any(directory.iterdir()):
             directory.rmdir()

@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sketchify.backend.api.plot_cache import PlotCache
 from sketchify.backend.executors.protocol import Executor
 from sketchify.backend.storage.jobs import JobStore
+from sketchify.backend.storage.plot_cache import PlotCache
 
 log = logging.getLogger(__name__)
 

@@ -11,16 +11,18 @@ read and checked before anything is sent."""
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 
 import inkex
-from sketchify_geometry import ImageFrame
 from sketchify_image import IMAGE_TAG, Item, SketchifyImage, backend_arguments
-from sketchify_layers import LABEL, METADATA_TAG, insert
-from sketchify_mask import SHAPES, SelectedImage, masks
-from sketchify_placeholders import attr, tried_seeds
-from sketchify_plot import PEN_RANGE, pen_taken
-from sketchify_source import ImageSource, link_folders
-from sketchify_start import (
+from sketchify_ink.geometry import ImageFrame
+from sketchify_ink.layers import LABEL, METADATA_TAG, PROVENANCE_FORMAT, insert
+from sketchify_ink.mask import SHAPES, SelectedImage, masks
+from sketchify_ink.placeholders import attr, refuse_newer, tried_seeds
+from sketchify_ink.plot import PEN_RANGE, pen_taken
+from sketchify_ink.source import ImageSource, link_folders
+from sketchify_ink.start import (
     IMAGE_ATTR,
     PLOTTED_ATTR,
     START_ATTR,
@@ -38,6 +40,8 @@ MENU = "Extensions › Sketchify › Sketch again"
 # Provenance keys sent back as the same submission fields.
 SAME = ("preset", "steps", "seeds", "prompt", "width", "precision")
 NAMED_MASKS = ("none", "alpha", "auto")
+_OLDER_LABEL = re.compile(r"(?:Sketch · )?\d+ strokes · ")
+_OLDER_ID = re.compile(r"sketch\d+-")
 # What to do about a placeholder layer that holds no sketch, per its status.
 _NO_SKETCH = {
     "queued": "collect it with Extensions › Sketchify › Update sketches first.",
@@ -120,24 +124,48 @@ def inside(stroke: inkex.BaseElement, layer: inkex.BaseElement) -> list[inkex.Ba
     return nodes
 
 
+def is_layer(element: inkex.BaseElement) -> bool:
+    return element.tag == inkex.addNS("g", "svg") and element.get(GROUPMODE) == "layer"
+
+
 def is_sketch_layer(element: inkex.BaseElement) -> bool:
     """A layer Sketchify made: it holds a sketch's provenance, or waits for one."""
-    return (element.tag == inkex.addNS("g", "svg") and element.get(GROUPMODE) == "layer"
-            and (element.get(JOB_ATTR) is not None
-                 or any(True for _ in element.iterchildren(METADATA_TAG))))
+    return is_layer(element) and (element.get(JOB_ATTR) is not None
+                                  or any(True for _ in element.iterchildren(METADATA_TAG)))
+
+
+def is_older_layer(element: inkex.BaseElement) -> bool:
+    """A layer an older Sketchify made, with no record of how: 0.1.0 labelled it
+    `Sketch · 16 strokes · cat.jpg` (later ones `16 strokes · cat.jpg`) and gave it the id
+    `sketch16-<image id>`, as every release has."""
+    return is_layer(element) and bool(
+        _OLDER_LABEL.match(element.get(LABEL) or "") or _OLDER_ID.match(element.get("id") or ""))
+
+
+def holding(selection: list[inkex.BaseElement], current: inkex.BaseElement | None,
+            wanted: Callable[[inkex.BaseElement], bool]) -> list[inkex.BaseElement]:
+    """The ``wanted`` layers holding the selection, else the current layer if it is one."""
+    layers = []
+    for element in selection:
+        found = next((node for node in (element, *element.iterancestors()) if wanted(node)),
+                     None)
+        if found is not None and found not in layers:
+            layers.append(found)
+    if not layers and current is not None and wanted(current):
+        layers.append(current)
+    return layers
 
 
 def chosen_layer(selection: list[inkex.BaseElement],
                  current: inkex.BaseElement | None) -> inkex.BaseElement:
     """The one sketch layer holding the selection, else the current layer if it is one."""
-    layers = []
-    for element in selection:
-        found = next((node for node in (element, *element.iterancestors())
-                      if is_sketch_layer(node)), None)
-        if found is not None and found not in layers:
-            layers.append(found)
-    if not layers and current is not None and is_sketch_layer(current):
-        layers.append(current)
+    layers = holding(selection, current, is_sketch_layer)
+    older = [] if layers else holding(selection, current, is_older_layer)
+    if older:
+        raise inkex.AbortExtension(
+            f"The layer {older[0].get(LABEL) or older[0].get('id')!r} was made by an older "
+            "Sketchify, which kept no record of its settings in it, so it cannot be sketched "
+            "again: sketch the photo with Sketchify image… instead. Nothing was changed.")
     if not layers:
         raise inkex.AbortExtension(
             "No sketch layer is selected: select a stroke of the Sketchify layer to sketch "
@@ -171,6 +199,9 @@ def provenance(layer: inkex.BaseElement, name: str) -> dict:
         except ValueError:
             continue
         if isinstance(settings, dict) and isinstance(settings.get("strokes"), int):
+            if isinstance(settings.get("format"), int):
+                refuse_newer(name, "backend", "provenance", settings["format"],
+                             PROVENANCE_FORMAT, "sketch it again")
             return settings
     raise inkex.AbortExtension(
         f"The layer {name!r} holds no record of how it was sketched (its backend wrote "

@@ -21,17 +21,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import inkex
-from sketchify_client import FINISHED, Backend
-from sketchify_durations import about, seconds_text
-from sketchify_geometry import ImageFrame, stroke_scale
-from sketchify_layers import SketchSvg, fill, insert, label, new_layer, unique_id
-from sketchify_mask import SelectedImage, masks, wanted
-from sketchify_pixels import pixel_size
-from sketchify_placeholders import QUEUED, RUNNING, Record, fraction, status_text
-from sketchify_plot import add_plot_arguments, pen_strokes, plot_field, plot_name, plot_settings
-from sketchify_progress import Waiting, progress_window
-from sketchify_source import ImageSource, link_folders
-from sketchify_start import Given, keep_styles, remember, start_field, start_strokes, to_json
+from sketchify_ink.client import FINISHED, Backend
+from sketchify_ink.durations import about, seconds_text
+from sketchify_ink.geometry import ImageFrame, stroke_scale
+from sketchify_ink.layers import SketchSvg, fill, insert, label, new_layer, unique_id
+from sketchify_ink.mask import SelectedImage, masks, wanted
+from sketchify_ink.pixels import pixel_size
+from sketchify_ink.placeholders import QUEUED, RUNNING, Record, fraction, status_text
+from sketchify_ink.plot import add_plot_arguments, pen_strokes, plot_field, plot_name, plot_settings
+from sketchify_ink.progress import Waiting, progress_window
+from sketchify_ink.source import ImageSource, link_folders
+from sketchify_ink.start import Given, keep_styles, remember, start_field, start_strokes, to_json
 
 IMAGE_TAG = inkex.addNS("image", "svg")
 PRESETS = ("auto", "standard", "draft", "best")

@@ -15,10 +15,10 @@ import re
 from dataclasses import dataclass
 
 import inkex
-from sketchify_client import Backend, normalized
-from sketchify_geometry import ImageFrame, aspect_ratio_transform, stroke_scale, to_root
-from sketchify_layers import LABEL, SketchSvg, fill, relabel
-from sketchify_placeholders import (
+from sketchify_ink.client import Backend, normalized
+from sketchify_ink.geometry import ImageFrame, aspect_ratio_transform, stroke_scale, to_root
+from sketchify_ink.layers import LABEL, SketchSvg, fill, relabel
+from sketchify_ink.placeholders import (
     CANCELED,
     DONE,
     EXPIRED,
@@ -31,8 +31,8 @@ from sketchify_placeholders import (
     placeholders,
     status_text,
 )
-from sketchify_plot import pen_strokes
-from sketchify_start import from_json, keep_styles
+from sketchify_ink.plot import pen_strokes
+from sketchify_ink.start import from_json, keep_styles
 
 IMAGE_TAG = inkex.addNS("image", "svg")
 REASON_CHARS = 200  # a failure reason longer than this is cut in the label

@@ -724,7 +724,7 @@ def test_a_start_and_a_plot_together_plot_the_given_paths_whole(client):
 
 
 def test_a_plot_asked_again_is_served_from_the_cache_not_planned_again(client, monkeypatch):
-    from sketchify.backend.api import plot_cache
+    from sketchify.backend.storage import plot_cache
 
     planned = []
 
@@ -750,7 +750,7 @@ def test_a_plot_asked_again_is_served_from_the_cache_not_planned_again(client, m
 
 
 def test_the_plot_cache_forgets_the_least_recently_used(monkeypatch):
-    from sketchify.backend.api import plot_cache
+    from sketchify.backend.storage import plot_cache
 
     planned = []
     monkeypatch.setattr(plot_cache, "plot_svg",

@@ -23,6 +23,7 @@ from PIL import Image, ImageOps
 from sketchify.core.errors import InputError
 from sketchify.core.output.plot import plot_svg
 from sketchify.core.output.plot_settings import from_json as plot_from_json
+from sketchify.core.output.provenance import FORMAT
 from sketchify.core.timing.durations import about  # the server's own wording
 
 STEPS = 100  # the stand-in's jobs advance 40 steps per status poll
@@ -88,7 +89,7 @@ def sketch_svg(width: int, height: int, count: int, seed: int,
         (x0, y0), *rest = points
         curve = " ".join(f"{x:.3f} {y:.3f}" for x, y in rest)
         paths.append(f'<path d="M {x0:.3f} {y0:.3f} C {curve}" />')
-    provenance = json.dumps({"format": 1, "version": "stand-in", "preset": "draft",
+    provenance = json.dumps({"format": FORMAT, "version": "stand-in", "preset": "draft",
                              "strokes": count, "seed": seed, **(settings or {})})
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width}" '

@@ -39,11 +39,11 @@ from extension_fixtures import xvfb_run
 from inkex.tester.mock import Capture
 from lxml import etree
 from sketchify_again import SketchAgain
-from sketchify_client import CANCEL_TIMEOUT, Backend
-from sketchify_durations import about as extension_about
-from sketchify_geometry import length
 from sketchify_image import SketchifyImage
-from sketchify_progress import Waiting
+from sketchify_ink.client import CANCEL_TIMEOUT, Backend
+from sketchify_ink.durations import about as extension_about
+from sketchify_ink.geometry import length
+from sketchify_ink.progress import Waiting
 from sketchify_update import UpdateSketches
 
 from sketchify.core.timing.durations import about
@@ -612,7 +612,7 @@ class TestInxAndWindow(SketchifyCase):
         script = textwrap.dedent(f"""
             import json, os, sys
             sys.path.insert(0, {str(EXT_DIR)!r})
-            from sketchify_progress import progress_window, _GtkProgress
+            from sketchify_ink.progress import progress_window, _GtkProgress
             photo = open({str(photo)!r}, "rb").read()
             sketch = open({str(sketch)!r}, "rb").read()
             found = {{}}

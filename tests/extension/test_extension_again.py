@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import inkex
 from extension_cases import (
@@ -26,7 +27,11 @@ from sketchify_image import SketchifyImage
 from sketchify_update import UpdateSketches
 from test_extension_start import CLOSED, DRAWN, black, drawing
 
+from sketchify.core.output import provenance
+
 LAYER = "sketch16-img"
+# A document with the layer release 0.1.0's extension made, by that release's own code.
+RELEASE_010 = Path(__file__).resolve().parents[1] / "fixtures/release-0.1.0/inkscape-layer.svg"
 DRAWN_IDS = ("line", "arc", "pencil")
 
 
@@ -234,6 +239,30 @@ class TestRefusals(AgainCase):
         metadata.text = "not json"
         tree.write(doc)
         self.assertIn("holds no record of how it was sketched", self.refused(doc))
+
+    def test_a_layer_made_by_sketchify_0_1_0(self):
+        doc = self.write(RELEASE_010.read_text(encoding="utf-8"))
+        root = inkex.load_svg(doc).getroot()
+        root.namedview.set("inkscape:current-layer", "sketch8-cat")
+        next(root.getElementById("sketch8-cat").iter(PATH_TAG)).set("id", "path1")  # as Inkscape
+        root.getroottree().write(doc)
+        for ids in (("path1",), ("sketch8-cat", "cat"), ()):
+            message = self.refused(doc, ids)
+            self.assertIn("The layer 'Sketch · 8 strokes · cat' was made by an older "
+                          "Sketchify, which kept no record of its settings in it", message)
+
+    def test_a_provenance_record_of_a_newer_format(self):
+        doc = self.first()
+        tree = inkex.load_svg(doc)
+        (metadata,) = tree.getroot().getElementById(LAYER).iterchildren(
+            "{http://www.w3.org/2000/svg}metadata")
+        record = json.loads(metadata.text)
+        self.assertEqual(record["format"], provenance.FORMAT)
+        metadata.text = json.dumps({**record, "format": provenance.FORMAT + 1})
+        tree.write(doc)
+        self.assertIn(f"newer Sketchify backend (provenance format {provenance.FORMAT + 1}; "
+                      f"this extension reads format {provenance.FORMAT} or older)",
+                      self.refused(doc))
 
     def test_the_recorded_photo_is_gone(self):
         doc = self.first()

@@ -19,7 +19,7 @@ from extension_cases import (
 )
 from PIL import Image
 from sketchify_image import SketchifyImage
-from sketchify_mask import TOLERANCE_PX, flatten, gray_png, is_closed
+from sketchify_ink.mask import TOLERANCE_PX, flatten, gray_png, is_closed
 
 # The photo: 200x100 px in a 100x50 box at (10, 20), rotated 30°, in a layer moved by (5, 7).
 PHOTO = (inkex.Transform(translate=(5, 7)) @ inkex.Transform(rotate=30)

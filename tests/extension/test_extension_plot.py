@@ -9,10 +9,10 @@ import math
 
 import extension_cases as cases
 import inkex
-import sketchify_plot
 from extension_cases import SKETCHIFY, ExtensionCase, top_layers, visible
 from lxml import etree
 from sketchify_image import SketchifyImage
+from sketchify_ink import plot as ink_plot
 from sketchify_update import UpdateSketches
 
 from sketchify.core.output import plot_settings
@@ -109,7 +109,7 @@ class TestPlotterReady(PlotCase):
             self.assert_plot_layer(root, pen)
 
     def test_the_pen_limits_are_the_backends_own(self):
-        pens = (sketchify_plot.MIN_PEN_MM, sketchify_plot.MAX_PEN_MM)
+        pens = (ink_plot.MIN_PEN_MM, ink_plot.MAX_PEN_MM)
         self.assertEqual(pens, (plot_settings.MIN_PEN_MM, plot_settings.MAX_PEN_MM))
         inx = etree.parse(str(cases.EXT_DIR / "sketchify_image.inx"))
         pen = next(p for p in inx.iter(f"{{{INX_NS}}}param") if p.get("name") == "pen")

@@ -22,7 +22,7 @@ from extension_cases import (
 from lxml import etree
 from path_samples import farthest, samples
 from sketchify_image import SketchifyImage
-from sketchify_start import Given, keep_styles
+from sketchify_ink.start import Given, keep_styles
 from sketchify_update import UpdateSketches
 
 # The photo: 200x100 px in a 100x50 box at (10, 20), rotated 30°, in a layer moved by (5, 7).
@@ -144,6 +144,19 @@ class TestStrokesInThePhotosPixels(StartCase):
                             name)
         self.assertIn(" A ", sent[1]["d"])  # an arc stays an arc
         self.assertEqual(sent[2]["d"].count("M "), 2)  # two subpaths, one stroke
+
+    def test_a_path_effect_sends_the_line_drawn_not_the_outline_it_draws(self):
+        # As Power stroke leaves it: the drawn line in inkscape:original-d, its outline in d.
+        line = "M {} L {}".format(*in_ink((40, 40), (160, 70)))
+        outline = "M {} L {} L {} L {} Z".format(*in_ink((40, 36), (160, 66), (160, 74),
+                                                         (40, 44)))
+        powered = (f'<path id="powered" d="{outline}" inkscape:original-d="{line}" '
+                   'inkscape:path-effect="#power" style="fill:#000000;stroke:none"/>')
+        doc = self.write(drawing(extra=powered))
+        self.succeeds(SketchifyImage, doc, self.args(("img", "powered"),
+                                                     "--selected_paths=start"))
+        (sent,) = self.sent_start()
+        self.assertLess(farthest(samples(sent["d"]), samples(line, -PHOTO @ INK_LAYER)), 1e-5)
 
     def kept_style(self, style: str) -> inkex.Style:
         """The style a fourth kept stroke, drawn in the ink layer (scale 0.5) with ``style``,

@@ -29,7 +29,7 @@ from extension_cases import (
 from extension_fixtures import StandInBackend
 from lxml import etree
 from sketchify_image import SketchifyImage
-from sketchify_placeholders import Record, read
+from sketchify_ink.placeholders import Record, read
 from sketchify_update import UpdateSketches
 
 TOKEN = "team-token"

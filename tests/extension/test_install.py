@@ -16,7 +16,14 @@ import pytest
 from extension_fixtures import StandInBackend
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted(p.name for p in (ROOT / "inkscape_ext").iterdir() if p.suffix in (".py", ".inx"))
+EXT = ROOT / "inkscape_ext"
+SOURCES = sorted(p.relative_to(EXT).as_posix() for p in EXT.rglob("*")
+                 if p.suffix in (".py", ".inx") and "__pycache__" not in p.parts)
+ENTRIES = ("sketchify_again", "sketchify_image", "sketchify_update")
+# The modules the entry scripts share, as release 0.3.0 laid them out beside them.
+FLAT_030 = [f"sketchify_{name}.py" for name in (
+    "client", "durations", "geometry", "layers", "mask", "pixels", "placeholders", "plot",
+    "preview", "progress", "source", "start")]
 
 
 def install(profile: Path, *args: str, runner: str = sys.executable
@@ -51,7 +58,7 @@ def test_install_twice_check_and_uninstall_exactly(tmp_path, backend):
     assert "already importable" in first.stdout
     installed = tree(extensions)
     for name in SOURCES:
-        assert installed[name] == (ROOT / "inkscape_ext" / name).read_bytes()
+        assert installed[name] == (EXT / name).read_bytes()
     manifest = json.loads(installed["sketchify_manifest.json"])
     assert manifest["files"] == SOURCES
 
@@ -78,6 +85,45 @@ def test_install_twice_check_and_uninstall_exactly(tmp_path, backend):
     assert "not installed" in after.stdout
     assert "not answering at http://127.0.0.1:9" in after.stdout
     assert "sketchify serve" in after.stdout
+
+
+def test_the_entry_scripts_at_the_top_the_modules_they_share_in_one_package():
+    top = {f"{entry}{suffix}" for entry in ENTRIES for suffix in (".py", ".inx")}
+    assert {name for name in SOURCES if "/" not in name} == top
+    assert {name.split("/")[0] for name in SOURCES if "/" in name} == {"sketchify_ink"}
+    assert [name.split("/")[1] for name in SOURCES if "/" in name] == sorted(
+        name.removeprefix("sketchify_") for name in FLAT_030)
+
+
+def test_an_upgrade_from_the_flat_layout_removes_the_modules_it_moved(tmp_path):
+    # What release 0.3.0's install.py left: every file beside the entry scripts, listed in the
+    # manifest, and the bytecode Inkscape's Python cached for the modules it imported.
+    profile = tmp_path / "profile"
+    extensions = profile / "extensions"
+    cache = extensions / "__pycache__"
+    cache.mkdir(parents=True)
+    entries = [f"{entry}{suffix}" for entry in ENTRIES for suffix in (".py", ".inx")]
+    for name in [*entries, *FLAT_030]:
+        (extensions / name).write_text("# release 0.3.0\n")
+    for name in FLAT_030:
+        (cache / name.replace(".py", ".cpython-312.pyc")).write_bytes(b"old")
+    (extensions / "sketchify_mine.py").write_text("# not installed by Sketchify\n")
+    (extensions / "sketchify_manifest.json").write_text(json.dumps(
+        {"files": sorted([*entries, *FLAT_030]), "python": sys.executable,
+         "source": "/old/checkout"}, indent=1) + "\n")
+
+    done = install(profile, "--python", sys.executable)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(tree(extensions)) == {*SOURCES, "sketchify_manifest.json", "sketchify_mine.py"}
+    assert not cache.exists()
+    for name in SOURCES:
+        assert (extensions / name).read_bytes() == (EXT / name).read_bytes()
+
+    # Once Inkscape has run it, the package has its own bytecode: an uninstall takes that too.
+    (extensions / "sketchify_ink" / "__pycache__").mkdir()
+    (extensions / "sketchify_ink" / "__pycache__" / "client.cpython-312.pyc").write_bytes(b"")
+    assert install(profile, "--uninstall").returncode == 0
+    assert sorted(p.name for p in extensions.iterdir()) == ["sketchify_mine.py"]
 
 
 def test_check_with_a_token_protected_backend(tmp_path, backend, monkeypatch):
@@ -122,6 +168,13 @@ def test_requests_is_copied_for_an_inkscape_python_without_it(tmp_path, bare_pyt
                           text=True).stdout.strip() == "1"
     manifest = json.loads((extensions / "sketchify_manifest.json").read_text())
     assert "sketchify_vendor/requests/__init__.py" in manifest["files"]
+    # The shared modules, a folder below the copy, find it (inkex stood in: that Python has none).
+    found = ("import sys, types; sys.modules['inkex'] = types.ModuleType('inkex'); "
+             "sys.path.insert(0, sys.argv[1]); from sketchify_ink import client; "
+             "print(client.requests.__file__)")
+    answer = subprocess.run([python, "-c", found, str(extensions)], capture_output=True,
+                            text=True)
+    assert answer.stdout.strip() == str(vendor / "requests" / "__init__.py"), answer.stderr
     assert set(tree(extensions)) == {*manifest["files"], "sketchify_manifest.json"}
 
     # The check finds it through the copy, and a second install is as harmless as the first.
@@ -170,7 +223,7 @@ def test_zip_for_installing_by_hand(tmp_path, bare_python):
     with zipfile.ZipFile(archive) as opened:
         names = opened.namelist()
         for name in SOURCES:
-            assert opened.read(f"sketchify/{name}") == (ROOT / "inkscape_ext" / name).read_bytes()
+            assert opened.read(f"sketchify/{name}") == (EXT / name).read_bytes()
         opened.extractall(tmp_path / "extensions")
     assert all(name.startswith("sketchify/") for name in names)
     assert "sketchify/sketchify_vendor/requests/__init__.py" in names

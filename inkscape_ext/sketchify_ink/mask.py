@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 
 import inkex
-from sketchify_geometry import ImageFrame, raw, to_root
+from sketchify_ink.geometry import ImageFrame, raw, to_root
 
 CLIP_PATH = inkex.addNS("clipPath", "svg")
 # Shapes whose outline can be a mask; groups, text and images are never one.

@@ -58,7 +58,7 @@ class Record:
     frame: inkex.Transform  # that image's pixels -> root user units, at submission
     pixels: tuple[int, int]  # the image's size in pixels at submission
     status: str
-    start: str = ""  # the start strokes sent (sketchify_start's JSON), "" for none
+    start: str = ""  # the start strokes sent (start.py's JSON), "" for none
     plot: str = ""  # a plot-ready layer's plot settings (JSON); "" for the editable sketch
     seed: int | None = None  # the first seed the job tries (None: the backend's default)
     seeds: int = 1  # how many it tries from there, as far as the submission said
@@ -81,6 +81,16 @@ class Record:
         if self.seed is not None:
             element.set(SEED_ATTR, str(self.seed))
             element.set(SEEDS_ATTR, str(self.seeds))
+
+
+def refuse_newer(name: str, maker: str, kind: str, found: int, known: int, action: str) -> None:
+    """Refuse a record in the layer ``name`` whose format is newer than this extension knows:
+    read by older rules it would be misread."""
+    if found > known:
+        raise inkex.AbortExtension(
+            f"The layer {name!r} was made by a newer Sketchify {maker} ({kind} format {found}; "
+            f"this extension reads format {known} or older): install the newer extension "
+            f"(python3 install.py) to {action}. Nothing was changed.")
 
 
 def tried_seeds(element: inkex.BaseElement) -> int | None:
@@ -110,12 +120,7 @@ def read(element: inkex.BaseElement) -> Record:
     raw = element.get(attr("format"), "")
     if not raw.isdigit() or int(raw) < 1:
         raise _malformed(name, "format")
-    if int(raw) > FORMAT:
-        raise inkex.AbortExtension(
-            f"The layer {name!r} was made by a newer Sketchify extension (placeholder format "
-            f"{raw}; this one reads format {FORMAT} or older): install the newer extension "
-            "(python3 install.py) to update its sketches. Nothing was changed."
-        )
+    refuse_newer(name, "extension", "placeholder", int(raw), FORMAT, "update its sketches")
     try:
         count = int(element.get(attr("strokes"), ""))
         width, height = (int(v) for v in element.get(attr("pixels"), "").split())
@@ -141,7 +146,7 @@ def read(element: inkex.BaseElement) -> Record:
 
 
 def _start_ok(text: str) -> bool:
-    """Whether the start reads as sketchify_start writes it: a list of strokes, each its path
+    """Whether the start reads as start.py writes it: a list of strokes, each its path
     data and whether it is kept."""
     try:
         items = json.loads(text)

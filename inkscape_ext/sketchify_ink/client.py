@@ -10,8 +10,10 @@ import warnings
 
 import inkex
 
-# install.py puts requests here when Inkscape's own Python lacks it.
-_VENDOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sketchify_vendor")
+# install.py puts requests beside the entry scripts (this package's parent folder) when
+# Inkscape's own Python lacks it.
+_VENDOR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "sketchify_vendor")
 if os.path.isdir(_VENDOR) and _VENDOR not in sys.path:
     sys.path.append(_VENDOR)
 

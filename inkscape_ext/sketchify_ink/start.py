@@ -11,16 +11,19 @@ import json
 from dataclasses import dataclass
 
 import inkex
-from sketchify_geometry import length, stroke_scale, to_root
-from sketchify_layers import number
-from sketchify_mask import SHAPES, SelectedImage, element_name
-from sketchify_placeholders import attr
+from sketchify_ink.geometry import length, stroke_scale, to_root
+from sketchify_ink.layers import number
+from sketchify_ink.mask import SHAPES, SelectedImage, element_name
+from sketchify_ink.placeholders import attr
 
 IMAGE_ATTR = attr("image")
 START_ATTR = attr("start")
 # On an editable sketch layer whose job also made plot-ready layers: their plot settings (JSON),
 # so Sketch again asks for them too.
 PLOTTED_ATTR = attr("plotted")
+# Where a live path effect (Power stroke, Taper, …) keeps the line drawn; ``d`` then holds the
+# outline the effect draws around it.
+ORIGINAL_D = inkex.addNS("original-d", "inkscape")
 DECIMALS = 6  # of a photo pixel: far below anything visible, and short on the wire
 # References to elements in the drawn path's own coordinates: a kept stroke's transforms are
 # baked into its path data, so they would land elsewhere (and a clip could hide it).
@@ -132,7 +135,7 @@ def pixel_path(element: inkex.BaseElement, target: SelectedImage) -> inkex.Path:
     """``element``'s path in ``target``'s pixels, through every transform."""
     name = element_name(element)
     try:
-        path = element.path.to_absolute().transform(target.to_pixels @ to_root(element))
+        path = drawn_line(element).to_absolute().transform(target.to_pixels @ to_root(element))
     except (ValueError, TypeError, IndexError, ZeroDivisionError) as err:
         raise inkex.AbortExtension(f"The path {name} cannot be read: {err}.") from None
     if all(command.letter in "MZ" for command in path):
@@ -140,6 +143,12 @@ def pixel_path(element: inkex.BaseElement, target: SelectedImage) -> inkex.Path:
             f"The path {name} draws nothing (it has no segment): leave it out of the "
             "selection.")
     return path
+
+
+def drawn_line(element: inkex.BaseElement) -> inkex.Path:
+    """The line the user drew: under a path effect that is not the outline it shows."""
+    original = element.get(ORIGINAL_D)
+    return inkex.Path(original) if original else element.path
 
 
 def _over(path: inkex.Path, pixels: tuple[int, int]) -> bool:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 import inkex
 from lxml import etree
-from sketchify_geometry import stroke_scale
+from sketchify_ink.geometry import stroke_scale
 
 PATH_TAG = inkex.addNS("path", "svg")
 METADATA_TAG = inkex.addNS("metadata", "svg")
 LABEL = inkex.addNS("label", "inkscape")
+# The newest provenance format (the backend's JSON in each sketch) this extension reads.
+PROVENANCE_FORMAT = 2
 DIGITS = 4  # decimals kept in path coordinates: far below any visible difference
 STYLE_KEYS = ("stroke", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "opacity")
 # The status part of a label, as label() writes it.

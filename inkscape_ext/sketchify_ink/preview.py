@@ -8,7 +8,7 @@ import base64
 
 import inkex
 from lxml import etree
-from sketchify_layers import SketchSvg
+from sketchify_ink.layers import SketchSvg
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"

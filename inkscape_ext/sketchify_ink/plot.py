@@ -15,7 +15,7 @@ import json
 import math
 
 import inkex
-from sketchify_geometry import ImageFrame, stroke_scale, to_root
+from sketchify_ink.geometry import ImageFrame, stroke_scale, to_root
 
 MAX_MM = 10_000.0  # the backend's largest drawing
 MIN_PEN_MM, MAX_PEN_MM = 0.05, 5.0  # the backend's pens (a test holds them to its own)

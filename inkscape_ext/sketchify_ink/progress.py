@@ -146,7 +146,7 @@ class _GtkProgress(Waiting):
 
     def colours(self) -> tuple[str, str]:
         """The theme's text and background colours, as ``#rrggbb``."""
-        from sketchify_preview import hex_colour
+        from sketchify_ink.preview import hex_colour
 
         context = self.window.get_style_context()
         found = []
@@ -161,7 +161,7 @@ class _GtkProgress(Waiting):
         self._pump()
 
     def preview(self, photo: bytes, sketch_svg: bytes) -> None:
-        from sketchify_preview import compose
+        from sketchify_ink.preview import compose
 
         try:
             thumbnail, size = self._thumbnail(photo)
