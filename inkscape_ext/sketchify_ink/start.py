@@ -107,7 +107,7 @@ def start_strokes(selection: list[inkex.BaseElement], targets: list[SelectedImag
     for element in paths:
         name = element_name(element)
         hits = [(index, path) for index, target in enumerate(targets)
-                if _over(path := pixel_path(element, target), target.pixels)]
+                if _over(path := pixel_path(element, target, locked), target.pixels)]
         if not hits:
             raise inkex.AbortExtension(
                 f"The path {name} lies over none of the selected images: draw start strokes "
@@ -124,18 +124,21 @@ def start_strokes(selection: list[inkex.BaseElement], targets: list[SelectedImag
 
 def given_stroke(element: inkex.BaseElement, target: SelectedImage, locked: bool) -> Given:
     """``element`` as a start stroke over ``target``; a kept one with the style it shows."""
-    path = pixel_path(element, target)
+    path = pixel_path(element, target, locked)
     name = element_name(element)
     style = (drawn_style(element, stroke_scale(target.to_pixels @ to_root(element)), name)
              if locked else "")
     return Given(path_data(path), locked, style)
 
 
-def pixel_path(element: inkex.BaseElement, target: SelectedImage) -> inkex.Path:
-    """``element``'s path in ``target``'s pixels, through every transform."""
+def pixel_path(element: inkex.BaseElement, target: SelectedImage, locked: bool
+               ) -> inkex.Path:
+    """``element``'s path in ``target``'s pixels, through every transform: a kept one as it
+    shows, one to refine as the line it was drawn along."""
     name = element_name(element)
+    shown = element.path if locked else drawn_line(element)
     try:
-        path = drawn_line(element).to_absolute().transform(target.to_pixels @ to_root(element))
+        path = shown.to_absolute().transform(target.to_pixels @ to_root(element))
     except (ValueError, TypeError, IndexError, ZeroDivisionError) as err:
         raise inkex.AbortExtension(f"The path {name} cannot be read: {err}.") from None
     if all(command.letter in "MZ" for command in path):
@@ -146,7 +149,8 @@ def pixel_path(element: inkex.BaseElement, target: SelectedImage) -> inkex.Path:
 
 
 def drawn_line(element: inkex.BaseElement) -> inkex.Path:
-    """The line the user drew: under a path effect that is not the outline it shows."""
+    """The line the user drew: under a path effect that is not the outline it shows (which a
+    kept stroke keeps, with the style that fills it)."""
     original = element.get(ORIGINAL_D)
     return inkex.Path(original) if original else element.path
 

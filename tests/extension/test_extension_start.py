@@ -145,18 +145,35 @@ class TestStrokesInThePhotosPixels(StartCase):
         self.assertIn(" A ", sent[1]["d"])  # an arc stays an arc
         self.assertEqual(sent[2]["d"].count("M "), 2)  # two subpaths, one stroke
 
-    def test_a_path_effect_sends_the_line_drawn_not_the_outline_it_draws(self):
-        # As Power stroke leaves it: the drawn line in inkscape:original-d, its outline in d.
+    @staticmethod
+    def powered() -> tuple[str, str, str]:
+        """As Power stroke leaves a path: the drawn line in inkscape:original-d, the outline it
+        draws in d; the line, the outline and the element."""
         line = "M {} L {}".format(*in_ink((40, 40), (160, 70)))
         outline = "M {} L {} L {} L {} Z".format(*in_ink((40, 36), (160, 66), (160, 74),
                                                          (40, 44)))
-        powered = (f'<path id="powered" d="{outline}" inkscape:original-d="{line}" '
-                   'inkscape:path-effect="#power" style="fill:#000000;stroke:none"/>')
+        return line, outline, (f'<path id="powered" d="{outline}" inkscape:original-d="{line}" '
+                               'inkscape:path-effect="#power" style="fill:#000000;stroke:none"/>')
+
+    def test_a_path_effect_to_refine_sends_the_line_drawn_not_the_outline_it_draws(self):
+        line, _, powered = self.powered()
         doc = self.write(drawing(extra=powered))
         self.succeeds(SketchifyImage, doc, self.args(("img", "powered"),
                                                      "--selected_paths=start"))
         (sent,) = self.sent_start()
         self.assertLess(farthest(samples(sent["d"]), samples(line, -PHOTO @ INK_LAYER)), 1e-5)
+
+    def test_a_kept_path_effect_stays_as_it_shows(self):
+        # The filled outline, not the line (filled and open, a line shows nothing).
+        _, outline, powered = self.powered()
+        doc = self.write(drawing(extra=powered))
+        root = self.succeeds(SketchifyImage, doc, self.args(("img", "powered"),
+                                                            "--selected_paths=keep"))
+        (sent,) = self.sent_start()
+        self.assertLess(farthest(samples(sent["d"]), samples(outline, -PHOTO @ INK_LAYER)),
+                        1e-5)
+        kept = next(iter(self.sketch_layer(root, 16).iter(PATH_TAG)))
+        self.assertEqual(inkex.Style(kept.get("style"))["fill"], "#000000")
 
     def kept_style(self, style: str) -> inkex.Style:
         """The style a fourth kept stroke, drawn in the ink layer (scale 0.5) with ``style``,
