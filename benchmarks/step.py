@@ -548,7 +548,9 @@ def check_precision(models: Models, target: torch.Tensor, device: torch.device) 
     warps = sample_warps(PAPER.augmentations, PAPER.canvas, torch.Generator().manual_seed(11))
     exact = ClipLoss(model, target, channels_last=True)
     lowered = ClipLoss(model, target, autocast=torch.float16, channels_last=True)
-    loss, grad = step_loss_and_gradient(exact, target, points, warps, 1.0)
+    # IEEE float32 as the baseline: cuDNN's default runs float32 convolutions in TF32.
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        loss, grad = step_loss_and_gradient(exact, target, points, warps, 1.0)
     low, low_grad = step_loss_and_gradient(lowered, target, points, warps, FP16_LOSS_SCALE)
     difference = abs(low - loss) / abs(loss)
     cosine = F.cosine_similarity(grad.flatten(), low_grad.flatten().float(), dim=0).item()

@@ -11,6 +11,7 @@ time. Nothing measured in the job's precision: no estimate for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +62,8 @@ class QueueSnapshot:
         ahead = self._work_ahead().get(job.seq)
         if own is None or ahead is None:
             return own
+        if math.isnan(ahead):
+            return None
         return ahead / len(self.costs) + own
 
     def _cost(self, label: str, job: Job) -> float | None:
@@ -97,7 +100,10 @@ class QueueSnapshot:
             self._ahead = {}
             for queued in (job for job in jobs if job.status == QUEUED):
                 self._ahead[queued.seq] = work
-                work += self._own(queued) or 0.0  # unmeasured precision: not counted
+                # A precision no device has measured yet: the work behind it is unknown (NaN),
+                # never a figure that leaves that job out.
+                own = self._own(queued)
+                work += math.nan if own is None else own
         return self._ahead
 
 

@@ -24,6 +24,9 @@ PLOTTED_ATTR = attr("plotted")
 # Where a live path effect (Power stroke, Taper, …) keeps the line drawn; ``d`` then holds the
 # outline the effect draws around it.
 ORIGINAL_D = inkex.addNS("original-d", "inkscape")
+PATH_EFFECT = inkex.addNS("path-effect", "inkscape")
+# The effects that draw a filled outline around the line drawn (Inkscape's names).
+_WIDENING = {"powerstroke", "taperstroke"}
 DECIMALS = 6  # of a photo pixel: far below anything visible, and short on the wire
 # References to elements in the drawn path's own coordinates: a kept stroke's transforms are
 # baked into its path data, so they would land elsewhere (and a clip could hide it).
@@ -149,10 +152,20 @@ def pixel_path(element: inkex.BaseElement, target: SelectedImage, locked: bool
 
 
 def drawn_line(element: inkex.BaseElement) -> inkex.Path:
-    """The line the user drew: under a path effect that is not the outline it shows (which a
-    kept stroke keeps, with the style that fills it)."""
+    """The line the user drew: under an effect that gives it width, not the outline it shows
+    (which a kept stroke keeps, with the style that fills it). Other effects (BSpline, Spiro)
+    keep their control polygon in ``original-d``: the line is the one they show."""
     original = element.get(ORIGINAL_D)
-    return inkex.Path(original) if original else element.path
+    if original and _widening(element):
+        return inkex.Path(original)
+    return element.path
+
+
+def _widening(element: inkex.BaseElement) -> bool:
+    """Whether every live path effect on ``element`` draws an outline around its line."""
+    refs = (element.get(PATH_EFFECT) or "").split(";")
+    effects = [element.root.getElementById(ref.strip().lstrip("#")) for ref in refs if ref.strip()]
+    return bool(effects) and all(e is not None and e.get("effect") in _WIDENING for e in effects)
 
 
 def _over(path: inkex.Path, pixels: tuple[int, int]) -> bool:

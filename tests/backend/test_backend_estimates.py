@@ -176,3 +176,18 @@ def test_nothing_measured_means_no_estimate(tmp_path, controlled):
     finally:
         controlled.open()
         app.extensions["sketchify"].close()
+
+
+def test_a_job_behind_one_in_an_unmeasured_precision_has_no_estimate(tmp_path):
+    from sketchify.backend.api.estimates import QueueSnapshot
+    from sketchify.backend.storage.jobs import JobStore
+
+    store = JobStore(tmp_path / "data")
+    params = {"preset": "draft", "strokes": [4], "width": 3.0, "steps": 10, "seeds": 1}
+    unmeasured, _ = store.add({**params, "precision": "fp16"}, png_bytes())
+    behind, _ = store.add({**params, "precision": "fp32"}, png_bytes())
+    snapshot = QueueSnapshot(store, {"cpu": {"fp32": 0.01}})
+    # Not a figure that leaves the fp16 job's unknown work out: no estimate at all.
+    assert snapshot.seconds(unmeasured) is None and snapshot.seconds(behind) is None
+    measured = QueueSnapshot(store, {"cpu": {"fp32": 0.01, "fp16": 0.01}})
+    assert measured.seconds(behind) > measured.seconds(unmeasured) > 0

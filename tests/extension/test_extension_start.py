@@ -146,14 +146,25 @@ class TestStrokesInThePhotosPixels(StartCase):
         self.assertEqual(sent[2]["d"].count("M "), 2)  # two subpaths, one stroke
 
     @staticmethod
-    def powered() -> tuple[str, str, str]:
+    def powered(effect: str = "powerstroke") -> tuple[str, str, str]:
         """As Power stroke leaves a path: the drawn line in inkscape:original-d, the outline it
-        draws in d; the line, the outline and the element."""
+        draws in d; the line, the outline and the elements."""
         line = "M {} L {}".format(*in_ink((40, 40), (160, 70)))
         outline = "M {} L {} L {} L {} Z".format(*in_ink((40, 36), (160, 66), (160, 74),
                                                          (40, 44)))
-        return line, outline, (f'<path id="powered" d="{outline}" inkscape:original-d="{line}" '
-                               'inkscape:path-effect="#power" style="fill:#000000;stroke:none"/>')
+        return line, outline, (f'<defs><inkscape:path-effect id="power" effect="{effect}"/>'
+                               f'</defs><path id="powered" d="{outline}" '
+                               f'inkscape:original-d="{line}" inkscape:path-effect="#power" '
+                               'style="fill:#000000;stroke:none"/>')
+
+    def test_a_bspline_path_sends_the_curve_it_shows_not_its_control_polygon(self):
+        # BSpline keeps its control polygon in original-d and the curve it draws in d.
+        _, shown, element = self.powered("bspline")
+        doc = self.write(drawing(extra=element))
+        self.succeeds(SketchifyImage, doc, self.args(("img", "powered"),
+                                                     "--selected_paths=start"))
+        (sent,) = self.sent_start()
+        self.assertLess(farthest(samples(sent["d"]), samples(shown, -PHOTO @ INK_LAYER)), 1e-5)
 
     def test_a_path_effect_to_refine_sends_the_line_drawn_not_the_outline_it_draws(self):
         line, _, powered = self.powered()
