@@ -40,8 +40,8 @@ MENU = "Extensions › Sketchify › Sketch again"
 # Provenance keys sent back as the same submission fields.
 SAME = ("preset", "steps", "seeds", "prompt", "width", "precision")
 NAMED_MASKS = ("none", "alpha", "auto")
-_OLDER_LABEL = re.compile(r"(?:Sketch · )?\d+ strokes · ")
-_OLDER_ID = re.compile(r"sketch\d+-")
+_SKETCH_LABEL = re.compile(r"(?:Sketch · )?\d+ strokes · ")
+_SKETCH_ID = re.compile(r"sketch\d+-")
 # What to do about a placeholder layer that holds no sketch, per its status.
 _NO_SKETCH = {
     "queued": "collect it with Extensions › Sketchify › Update sketches first.",
@@ -134,12 +134,12 @@ def is_sketch_layer(element: inkex.BaseElement) -> bool:
                                   or any(True for _ in element.iterchildren(METADATA_TAG)))
 
 
-def is_older_layer(element: inkex.BaseElement) -> bool:
-    """A layer an older Sketchify made, with no record of how: 0.1.0 labelled it
+def is_recordless_layer(element: inkex.BaseElement) -> bool:
+    """A layer Sketchify made that holds no record of how: 0.1.0 labelled it
     `Sketch · 16 strokes · cat.jpg` (later ones `16 strokes · cat.jpg`) and gave it the id
     `sketch16-<image id>`, as every release has."""
     return is_layer(element) and bool(
-        _OLDER_LABEL.match(element.get(LABEL) or "") or _OLDER_ID.match(element.get("id") or ""))
+        _SKETCH_LABEL.match(element.get(LABEL) or "") or _SKETCH_ID.match(element.get("id") or ""))
 
 
 def holding(selection: list[inkex.BaseElement], current: inkex.BaseElement | None,
@@ -160,11 +160,16 @@ def chosen_layer(selection: list[inkex.BaseElement],
                  current: inkex.BaseElement | None) -> inkex.BaseElement:
     """The one sketch layer holding the selection, else the current layer if it is one."""
     layers = holding(selection, current, is_sketch_layer)
-    older = [] if layers else holding(selection, current, is_older_layer)
-    if older:
+    recordless = [] if layers else holding(selection, current, is_recordless_layer)
+    if recordless:
+        label = recordless[0].get(LABEL) or ""
+        # Only 0.1.0's labels start "Sketch · "; a later layer got here by losing its record.
+        why = ("was made by an older Sketchify, which kept no record of its settings in it"
+               if label.startswith("Sketch · ") else
+               "holds no record of its settings (its metadata was removed, or an older "
+               "Sketchify made it)")
         raise inkex.AbortExtension(
-            f"The layer {older[0].get(LABEL) or older[0].get('id')!r} was made by an older "
-            "Sketchify, which kept no record of its settings in it, so it cannot be sketched "
+            f"The layer {label or recordless[0].get('id')!r} {why}, so it cannot be sketched "
             "again: sketch the photo with Sketchify image… instead. Nothing was changed.")
     if not layers:
         raise inkex.AbortExtension(

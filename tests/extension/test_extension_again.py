@@ -240,6 +240,18 @@ class TestRefusals(AgainCase):
         tree.write(doc)
         self.assertIn("holds no record of how it was sketched", self.refused(doc))
 
+    def test_a_layer_whose_record_was_removed(self):
+        doc = self.first()
+        tree = inkex.load_svg(doc)
+        layer = tree.getroot().getElementById(LAYER)
+        (metadata,) = layer.iterchildren("{http://www.w3.org/2000/svg}metadata")
+        layer.remove(metadata)
+        tree.write(doc)
+        message = self.refused(doc)
+        self.assertIn(f"The layer {layer.label!r} holds no record of its settings (its "
+                      "metadata was removed, or an older Sketchify made it)", message)
+        self.assertNotIn("was made by an older", message)
+
     def test_a_layer_made_by_sketchify_0_1_0(self):
         doc = self.write(RELEASE_010.read_text(encoding="utf-8"))
         root = inkex.load_svg(doc).getroot()
