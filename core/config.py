@@ -115,7 +115,7 @@ class Execution:
 
     # The precision CLIP runs in (the losses are always reduced in float32): "fp32", "fp16"
     # (autocast), or "auto": fp16 on CUDA (as the reference runs CLIP there), fp32 on a CPU
-    # (the exact math; docs/precision.md) and on MPS (not measured there).
+    # (IEEE float32; docs/precision.md) and on MPS (not measured there).
     precision: str = "auto"
     # Channels-last activations and weights. None: on for CPU (measured faster with oneDNN) and
     # CUDA (cuDNN's tensor-core kernels are NHWC), off on MPS (not measured there).
@@ -171,7 +171,7 @@ def device_type(device: object) -> str:
 
 def resolved_precision(precision: str, device: object) -> str:
     """The precision CLIP runs in for ``precision`` on ``device``: ``auto`` is fp16 on CUDA (as
-    the reference runs CLIP there) and fp32 elsewhere (the exact math)."""
+    the reference runs CLIP there) and fp32 elsewhere."""
     if precision != "auto":
         return precision
     return "fp16" if device_type(device) == "cuda" else "fp32"

@@ -84,7 +84,7 @@ def submission_fields(*, as_json: bool = False) -> dict[str, dict[str, Any]]:
                   "default": limits.DEFAULT_WIDTH},
         "precision": {"description": "The precision CLIP runs in: `auto` (the default) is "
                                      "`fp16` on CUDA and `fp32` elsewhere, decided where the "
-                                     "job runs; `fp32` is the exact math. Jobs stored before "
+                                     "job runs; `fp32` is float32 throughout. Jobs stored before "
                                      "this field existed ran `auto`.",
                       "type": "string", "enum": list(PRECISION_NAMES), "default": "auto"},
         "start": {"description": "The user's own strokes, part of every count (each count at "

@@ -167,7 +167,7 @@ def add_sketch_options(parser: argparse.ArgumentParser, strokes: str) -> None:
     parser.add_argument(
         "--precision", default="auto", choices=PRECISION_NAMES,
         help="the precision CLIP runs in: auto (default: fp16 on CUDA, fp32 elsewhere), fp32 "
-        "(the exact math) or fp16")
+        "(float32 throughout) or fp16")
     parser.add_argument("--force", action="store_true",
                         help="in a batch, redo sketches that are already up to date")
     parser.add_argument(

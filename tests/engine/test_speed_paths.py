@@ -198,7 +198,7 @@ def test_fp16_optimization_ends_where_fp32_does(calibrated, target):
 
 
 def test_auto_precision_and_layout_follow_the_device():
-    assert autocast_dtype("auto", torch.device("cpu")) is None  # the CPU keeps the exact math
+    assert autocast_dtype("auto", torch.device("cpu")) is None  # the CPU keeps IEEE float32
     assert autocast_dtype("auto", torch.device("cuda")) is torch.float16
     assert autocast_dtype("auto", torch.device("mps")) is None
     assert autocast_dtype("fp16", torch.device("cpu")) is torch.float16
