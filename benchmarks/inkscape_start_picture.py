@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "support"), str(ROOT / "tests" / "extension")]
+sys.path[:0] = [str(ROOT / "tests" / folder) for folder in
+                 ("support", "extension", "extension/helpers")]
 
 import test_inkscape_e2e as e2e  # noqa: E402
 import test_inkscape_start_e2e as flow  # noqa: E402

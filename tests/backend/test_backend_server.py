@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from api_contract.fuzzing import request_bytes, send_raw
 from backend_helpers import (
     TOKEN,
     Server,
@@ -25,7 +26,6 @@ from backend_helpers import (
     wait_for,
 )
 from flask import Flask
-from fuzzing import request_bytes, send_raw
 from lxml import etree
 
 from sketchify.backend import http_server

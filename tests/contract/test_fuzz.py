@@ -21,9 +21,8 @@ from urllib.parse import urlencode
 
 import pytest
 import requests
-from backend_helpers import TOKEN, Server, png_bytes
-from contract import Contract
-from fuzzing import (
+from api_contract.contract import Contract
+from api_contract.fuzzing import (
     CONTENT_TYPES,
     FIELD_NAMES,
     HEADER_TEXT,
@@ -44,6 +43,7 @@ from fuzzing import (
     send_raw,
     sent_as_left_out,
 )
+from backend_helpers import TOKEN, Server, png_bytes
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis.core.failures import AcceptedNegativeData, ServerError

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from api_contract.contract import Contract
 from backend_helpers import Server, png_bytes, wait_for
-from contract import Contract
 from openapi_spec_validator import validate
 
 from sketchify.backend import limits

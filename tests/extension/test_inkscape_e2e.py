@@ -209,7 +209,7 @@ def run_inkscape(profile: Path, document: Path, output: Path, select: str = "ast
     for _attempt in range(3):
         result = subprocess.run(
             ["timeout", "400", *xvfb_run(), sys.executable,
-             str(ROOT / "tests" / "extension" / "inkscape_driver.py"),
+             str(ROOT / "tests" / "extension" / "helpers" / "inkscape_driver.py"),
              INKSCAPE, "--batch-process", f"--actions={actions}", str(document)],
             env=env, capture_output=True, text=True, timeout=450,
         )
@@ -218,6 +218,7 @@ def run_inkscape(profile: Path, document: Path, output: Path, select: str = "ast
         # must never pass for a run.
         if "No GUI available" not in result.stdout:
             break
+        time.sleep(2)
     assert "No GUI available" not in result.stdout, f"no X display, 3 tries: {result.stdout}"
     assert result.returncode != 124, f"Inkscape hung: {result.stdout}"
     closed = re.search(r"DIALOGS (\d+)", result.stdout)

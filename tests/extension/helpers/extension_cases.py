@@ -24,7 +24,7 @@ from inkex.tester.mock import Capture
 from lxml import etree
 from PIL import Image
 
-EXT_DIR = Path(__file__).resolve().parents[2] / "inkscape_ext"
+EXT_DIR = Path(__file__).resolve().parents[3] / "inkscape_ext"
 sys.path.insert(0, str(EXT_DIR))
 
 NUMBER = r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"

@@ -2,7 +2,7 @@
 every message dialog it opens: an extension's error message is a modal dialog that would
 otherwise block a batch run forever. Prints how many dialogs it closed, as `DIALOGS n`.
 
-    xvfb-run -a python tests/extension/inkscape_driver.py inkscape --batch-process ... IN.svg
+    xvfb-run -a python tests/extension/helpers/inkscape_driver.py inkscape --batch-process … IN
 """
 
 from __future__ import annotations
@@ -36,7 +36,25 @@ def is_dialog(name: str, w: int, h: int) -> bool:
     return not name and 100 < w < 1000 and h > 150
 
 
+def gtk_opens_display() -> bool:
+    """Whether GTK, as Inkscape starts it, can open the display now."""
+    probe = ("import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gtk; "
+             "print(Gtk.init_check(None)[0])")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    return result.stdout.strip() == "True"
+
+
+def wait_for_display(timeout_s: float = 20.0) -> float:
+    """Seconds until GTK opens the X display: Inkscape decides once, at start, whether it has
+    a GUI, and without one it skips every extension and saves the document unchanged."""
+    start = time.monotonic()
+    while not gtk_opens_display() and time.monotonic() - start < timeout_s:
+        time.sleep(0.25)
+    return time.monotonic() - start
+
+
 def main(command: list[str]) -> int:
+    print(f"display ready after {wait_for_display():.2f} s", flush=True)
     with tempfile.TemporaryFile() as log:
         inkscape = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         closed, seen = 0, set()
@@ -54,7 +72,10 @@ def main(command: list[str]) -> int:
             time.sleep(0.2)
         print(f"DIALOGS {closed}", flush=True)
         log.seek(0)
-        print("INKSCAPE SAID:", log.read().decode(errors="replace"), flush=True)
+        said = log.read().decode(errors="replace")
+        print("INKSCAPE SAID:", said, flush=True)
+    if "No GUI available" in said:
+        print(f"GTK opens the display now: {gtk_opens_display()}", flush=True)
     return inkscape.returncode
 
 if __name__ == "__main__":

@@ -23,11 +23,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from contract import Contract
 from hypothesis import strategies as st
 from schemathesis.core.failures import AcceptedNegativeData
 
-HOOKS = Path(__file__).with_name("fuzz_hooks.py")
+from api_contract.contract import Contract
+
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 # Checks left out of the Schemathesis run, and why:
 # - positive_data_acceptance wants every schema-valid request accepted, but a schema cannot
 #   say "bytes of a decodable PNG", "a cursor this server gave out" or "a job that exists":
@@ -53,7 +54,7 @@ def schemathesis_command(url: str, token: str, seconds: int, seed: int | None) -
 
 def run_schemathesis(url: str, token: str, seconds: int, seed: int | None,
                      workdir: Path) -> subprocess.CompletedProcess[str]:
-    """Run it with our own checks (fuzz_hooks.py) loaded; its output comes back as text."""
+    """Run it with our own checks (schemathesis_hooks.py) loaded; its output comes back as text."""
     env = {**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}
     return subprocess.run(schemathesis_command(url, token, seconds, seed), cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=seconds + 300)

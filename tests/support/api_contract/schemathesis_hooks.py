@@ -13,8 +13,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import schemathesis
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fuzzing import documented_names, error_problems, refused_as_too_large, sent_as_left_out
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from api_contract.fuzzing import (
+    documented_names,
+    error_problems,
+    refused_as_too_large,
+    sent_as_left_out,
+)
 
 
 def _sent_names(case: Any, response: Any) -> set[str]:
