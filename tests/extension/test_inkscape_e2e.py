@@ -206,7 +206,9 @@ def run_inkscape(profile: Path, document: Path, output: Path, select: str = "ast
     actions = (f"select-by-id:{select};" if select else "") + (
         f"{action}.noprefs;export-filename:{output};export-do")
     env = {**os.environ, "INKSCAPE_PROFILE_DIR": str(profile)}
-    for _attempt in range(3):
+    for attempt in range(3):
+        if attempt:
+            time.sleep(2)
         result = subprocess.run(
             ["timeout", "400", *xvfb_run(), sys.executable,
              str(ROOT / "tests" / "extension" / "helpers" / "inkscape_driver.py"),
@@ -218,7 +220,6 @@ def run_inkscape(profile: Path, document: Path, output: Path, select: str = "ast
         # must never pass for a run.
         if "No GUI available" not in result.stdout:
             break
-        time.sleep(2)
     assert "No GUI available" not in result.stdout, f"no X display, 3 tries: {result.stdout}"
     assert result.returncode != 124, f"Inkscape hung: {result.stdout}"
     closed = re.search(r"DIALOGS (\d+)", result.stdout)

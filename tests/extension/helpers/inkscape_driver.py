@@ -36,25 +36,34 @@ def is_dialog(name: str, w: int, h: int) -> bool:
     return not name and 100 < w < 1000 and h > 150
 
 
-def gtk_opens_display() -> bool:
-    """Whether GTK, as Inkscape starts it, can open the display now."""
+def gtk_display() -> str:
+    """Whether GTK, as Inkscape starts it, can open the display now: "True", "False", or why
+    the probe itself failed."""
     probe = ("import gi; gi.require_version('Gtk', '3.0'); from gi.repository import Gtk; "
              "print(Gtk.init_check(None)[0])")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
-    return result.stdout.strip() == "True"
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                timeout=10)
+    except subprocess.TimeoutExpired:
+        return "probe timed out"
+    said = result.stdout.strip()
+    return said if result.returncode == 0 else f"probe failed: {result.stderr.strip()}"
 
 
-def wait_for_display(timeout_s: float = 20.0) -> float:
-    """Seconds until GTK opens the X display: Inkscape decides once, at start, whether it has
-    a GUI, and without one it skips every extension and saves the document unchanged."""
+def wait_for_display(timeout_s: float = 20.0) -> str:
+    """How long until GTK opened the X display, or what it said: Inkscape decides once, at
+    start, whether it has a GUI, and without one it skips every extension and saves the
+    document unchanged."""
     start = time.monotonic()
-    while not gtk_opens_display() and time.monotonic() - start < timeout_s:
+    while (said := gtk_display()) != "True" and time.monotonic() - start < timeout_s:
         time.sleep(0.25)
-    return time.monotonic() - start
+    took = time.monotonic() - start
+    return f"display ready after {took:.2f} s" if said == "True" else (
+        f"display NOT ready after {took:.2f} s: GTK {said}")
 
 
 def main(command: list[str]) -> int:
-    print(f"display ready after {wait_for_display():.2f} s", flush=True)
+    print(wait_for_display(), flush=True)
     with tempfile.TemporaryFile() as log:
         inkscape = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         closed, seen = 0, set()
@@ -75,7 +84,7 @@ def main(command: list[str]) -> int:
         said = log.read().decode(errors="replace")
         print("INKSCAPE SAID:", said, flush=True)
     if "No GUI available" in said:
-        print(f"GTK opens the display now: {gtk_opens_display()}", flush=True)
+        print(f"GTK opens the display now: {gtk_display()}", flush=True)
     return inkscape.returncode
 
 if __name__ == "__main__":
