@@ -40,7 +40,7 @@ MENU = "Extensions › Sketchify › Sketch again"
 # Provenance keys sent back as the same submission fields.
 SAME = ("preset", "steps", "seeds", "prompt", "width", "precision")
 NAMED_MASKS = ("none", "alpha", "auto")
-_SKETCH_LABEL = re.compile(r"(?:Sketch · )?\d+ strokes · ")
+_SKETCH_LABEL = re.compile(r"(?P<release_010>Sketch · )?\d+ strokes · ")
 _SKETCH_ID = re.compile(r"sketch\d+-")
 # What to do about a placeholder layer that holds no sketch, per its status.
 _NO_SKETCH = {
@@ -163,9 +163,10 @@ def chosen_layer(selection: list[inkex.BaseElement],
     recordless = [] if layers else holding(selection, current, is_recordless_layer)
     if recordless:
         label = recordless[0].get(LABEL) or ""
-        # Only 0.1.0's labels start "Sketch · "; a later layer got here by losing its record.
+        # Only 0.1.0's labels carry its prefix; a later layer got here by losing its record.
+        made_by_010 = (match := _SKETCH_LABEL.match(label)) and match["release_010"]
         why = ("was made by an older Sketchify, which kept no record of its settings in it"
-               if label.startswith("Sketch · ") else
+               if made_by_010 else
                "holds no record of its settings (its metadata was removed, or an older "
                "Sketchify made it)")
         raise inkex.AbortExtension(
